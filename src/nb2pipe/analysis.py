@@ -1,0 +1,289 @@
+"""What a piece of Python code reads and writes, and its normalised form.
+
+``analyze(code)`` is pure: it parses the code with :mod:`ast` and walks it in
+evaluation order, so ``df = df.dropna()`` reads ``df`` (from outside) and then
+writes it, while ``x = 1; y = x`` reads nothing from outside.  Function and
+lambda bodies run later, so the names they use count as reads only when the
+cell itself never binds them.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .errors import AnalysisError
+
+_COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef) + _COMPS
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    reads: tuple[str, ...]     # names used before the code binds them, in order of first use
+    writes: tuple[str, ...]    # top-level names bound by assignment: candidate outputs
+    defines: tuple[str, ...]   # every top-level binding: assignments, imports, defs, loops...
+    imports: tuple[str, ...]   # top-level modules imported (``a`` for ``import a.b``)
+    normalized: str            # ``ast.unparse`` of the code: comments and layout do not count
+
+
+def parse(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> ast.Module:
+    """Parse ``code``; a syntax error names the file and the line as the user sees it."""
+    try:
+        tree = ast.parse(code, filename=filename)
+    except SyntaxError as e:
+        line = (e.lineno or 1) + line_offset
+        text = (e.text or "").rstrip("\n")
+        where = f"{filename}, line {line}" + (f": {text.strip()}" if text else "")
+        raise AnalysisError(f"syntax error: {e.msg}", where=where,
+                            fix="correct the code and run the cell again") from None
+    if line_offset:
+        ast.increment_lineno(tree, line_offset)
+    return tree
+
+
+def _target_names(node: ast.AST) -> list[str]:
+    return [n.id for n in ast.walk(node) if isinstance(n, ast.Name)]
+
+
+def _pattern_names(node: ast.AST) -> list[str]:
+    out = []
+    for n in ast.walk(node):
+        if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            out.append(n.name)
+        elif isinstance(n, ast.MatchMapping) and n.rest:
+            out.append(n.rest)
+    return out
+
+
+def _free_names(node: ast.AST) -> set[str]:
+    """Names a nested scope (function, lambda, class body, comprehension) takes from outside."""
+    local: set[str] = set()
+    loads: set[str] = set()
+    declared_global: set[str] = set()
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        a = node.args
+        for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+            if arg is not None:
+                local.add(arg.arg)
+        body = node.body if isinstance(node.body, list) else [node.body]
+    elif isinstance(node, ast.ClassDef):
+        body = node.body
+    else:  # comprehension: generators then element(s)
+        body = []
+        for i, gen in enumerate(node.generators):
+            local.update(_target_names(gen.target))
+            body.extend(([] if i == 0 else [gen.iter]) + gen.ifs)
+        body.extend([node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt])
+
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else local).add(n.id)
+            continue
+        if isinstance(n, (ast.Global, ast.Nonlocal)):
+            declared_global.update(n.names)
+            continue
+        if isinstance(n, (ast.Import, ast.ImportFrom)):
+            local.update((a.asname or a.name).split(".")[0] for a in n.names)
+            continue
+        if isinstance(n, ast.ExceptHandler) and n.name:
+            local.add(n.name)
+        if isinstance(n, (ast.MatchAs, ast.MatchStar)) and n.name:
+            local.add(n.name)
+        if isinstance(n, ast.MatchMapping) and n.rest:
+            local.add(n.rest)
+        if isinstance(n, _SCOPES):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                local.add(n.name)
+                outer = list(n.decorator_list)
+                if isinstance(n, ast.ClassDef):
+                    outer += n.bases + [k.value for k in n.keywords]
+                else:
+                    outer += n.args.defaults + [d for d in n.args.kw_defaults if d]
+                stack.extend(outer)
+            elif isinstance(n, ast.Lambda):
+                stack.extend(n.args.defaults + [d for d in n.args.kw_defaults if d])
+            else:
+                stack.append(n.generators[0].iter)
+            loads.update(_free_names(n))
+            continue
+        stack.extend(ast.iter_child_nodes(n))
+    return (loads - local) | (loads & declared_global)
+
+
+class _ModuleVisitor(ast.NodeVisitor):
+    """Walks top-level code in evaluation order."""
+
+    def __init__(self) -> None:
+        self.bound: set[str] = set()
+        self.reads: dict[str, None] = {}
+        self.deferred: dict[str, None] = {}
+        self.writes: dict[str, None] = {}
+        self.defines: dict[str, None] = {}
+        self.imports: dict[str, None] = {}
+        self._assigning = False
+
+    # -- helpers
+    def _read(self, name: str, deferred: bool = False) -> None:
+        if deferred:
+            self.deferred.setdefault(name)
+        elif name not in self.bound:
+            self.reads.setdefault(name)
+
+    def _bind(self, name: str, write: bool = False) -> None:
+        self.bound.add(name)
+        self.defines.setdefault(name)
+        if write:
+            self.writes.setdefault(name)
+
+    def _assign_targets(self, targets: list[ast.AST]) -> None:
+        old, self._assigning = self._assigning, True
+        for t in targets:
+            self.visit(t)
+        self._assigning = old
+
+    # -- names and bindings
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self._read(node.id)
+        else:
+            self._bind(node.id, write=self._assigning and isinstance(node.ctx, ast.Store))
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        old, self._assigning = self._assigning, False  # `a.b = 1` reads a, does not bind it
+        self.visit(node.value)
+        self._assigning = old
+
+    visit_Subscript = None  # set below
+
+    def _visit_subscript(self, node: ast.Subscript) -> None:
+        old, self._assigning = self._assigning, False
+        self.visit(node.value)
+        self.visit(node.slice)
+        self._assigning = old
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        self._assign_targets(node.targets)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            self._assign_targets([node.target])
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self._read(node.target.id)
+            self._bind(node.target.id, write=True)
+        else:
+            self.visit(node.target)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target.id, write=True)
+
+    def visit_For(self, node) -> None:
+        self.visit(node.iter)
+        for n in _target_names(node.target):
+            self._bind(n)
+        for s in node.body + node.orelse:
+            self.visit(s)
+
+    visit_AsyncFor = visit_For
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        self.visit(node.context_expr)
+        if node.optional_vars is not None:
+            for n in _target_names(node.optional_vars):
+                self._bind(n)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self._bind(node.name)
+        for s in node.body:
+            self.visit(s)
+
+    def visit_match_case(self, node) -> None:
+        for n in _pattern_names(node.pattern):
+            self._bind(n)
+        for n in ast.walk(node.pattern):
+            if isinstance(n, ast.MatchValue):
+                self.visit(n.value)
+        if node.guard is not None:
+            self.visit(node.guard)
+        for s in node.body:
+            self.visit(s)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            self.imports.setdefault(a.name.split(".")[0])
+            self._bind((a.asname or a.name).split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level == 0 and node.module:
+            self.imports.setdefault(node.module.split(".")[0])
+        for a in node.names:
+            if a.name != "*":
+                self._bind(a.asname or a.name)
+
+    def visit_Global(self, node) -> None:  # meaningless at top level
+        pass
+
+    visit_Nonlocal = visit_Global
+
+    # -- nested scopes
+    def _visit_function(self, node) -> None:
+        for d in node.decorator_list + node.args.defaults + [d for d in node.args.kw_defaults if d]:
+            self.visit(d)
+        for n in _free_names(node):
+            self._read(n, deferred=True)
+        self._bind(node.name)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _visit_function
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for d in node.args.defaults + [d for d in node.args.kw_defaults if d]:
+            self.visit(d)
+        for n in _free_names(node):
+            self._read(n, deferred=True)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for d in node.decorator_list + node.bases + [k.value for k in node.keywords]:
+            self.visit(d)
+        for n in _free_names(node):
+            self._read(n)
+        self._bind(node.name)
+
+    def _visit_comp(self, node) -> None:
+        self.visit(node.generators[0].iter)
+        for n in _free_names(node):
+            self._read(n)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _visit_comp
+
+
+_ModuleVisitor.visit_Subscript = _ModuleVisitor._visit_subscript
+_ModuleVisitor.visit_Starred = ast.NodeVisitor.generic_visit
+
+
+def analyze_tree(tree: ast.Module) -> CodeInfo:
+    v = _ModuleVisitor()
+    for stmt in tree.body:
+        v.visit(stmt)
+    reads = dict(v.reads)
+    for n in v.deferred:
+        if n not in v.defines:
+            reads.setdefault(n)
+    return CodeInfo(
+        reads=tuple(reads), writes=tuple(v.writes), defines=tuple(v.defines),
+        imports=tuple(v.imports), normalized=ast.unparse(tree),
+    )
+
+
+def analyze(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> CodeInfo:
+    """Analyse Python source.  Raises :class:`AnalysisError` on a syntax error."""
+    return analyze_tree(parse(code, filename=filename, line_offset=line_offset))

@@ -1,0 +1,552 @@
+"""Plan and run steps against a namespace and a store.  No IPython here.
+
+The engine knows the current definitions (steps, setup cells, parameters), the
+last result of each step, and the store.  It decides what is fresh or stale,
+restores cached outputs, executes stale steps in an isolated namespace (inputs,
+parameters, setup names, builtins: exactly what a headless run gives them), and
+reports every state change to its listeners (the comm, progress displays).
+"""
+from __future__ import annotations
+
+import builtins
+import linecache
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from . import keys
+from .analysis import analyze
+from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
+from .fingerprint import FileHasher, array_token, value_fingerprint
+from .graph import Graph
+from .spec import StepSpec
+from .steps import Definitions, SetupCell, StepDef, make_step
+from .store import ObjectRef, Store
+
+Listener = Callable[[dict], None]
+
+
+@dataclass
+class Result:
+    """What one step produced: its key and its outputs' object references."""
+
+    key: str
+    components: dict
+    outputs: dict[str, ObjectRef]
+    duration: float
+    finished: float
+
+    @classmethod
+    def from_entry(cls, entry: dict) -> "Result":
+        return cls(entry["key"], entry.get("components", {}),
+                   {k: ObjectRef.from_json(v) for k, v in entry["outputs"].items()},
+                   float(entry.get("duration", 0.0)), float(entry.get("finished", 0.0)))
+
+
+@dataclass
+class Outcome:
+    """What happened to one step in a run."""
+
+    step: str
+    status: str                     # "ran" | "cached" | "fresh" | "failed" | "skipped"
+    key: str | None = None
+    duration: float = 0.0           # time spent now
+    saved: float = 0.0              # time the cache saved (original run time)
+    error: Nb2pipeError | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StepStatus:
+    step: str
+    state: str                      # fresh | stale | never run | failed | running | blocked
+    reasons: list[str]
+    key: str | None
+    duration: float | None
+    finished: float | None
+    where: str
+    cell_id: str | None
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    summaries: dict[str, dict]
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+class Engine:
+    """One per notebook session (or headless run).  Holds no global state."""
+
+    def __init__(self, store: Store, project_dir: str | os.PathLike = ".", *,
+                 publish: Callable[[dict], None] | None = None,
+                 provenance: Callable[[str], str | None] | None = None,
+                 warn: Callable[[str], None] | None = None):
+        self.store = store
+        self.project_dir = os.path.abspath(os.fspath(project_dir))
+        self.defs = Definitions()
+        self.setup_ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
+        self.results: dict[str, Result] = {}        # last result per step this session
+        self.failures: dict[str, tuple[str | None, str]] = {}   # step -> (key, message)
+        self.running: set[str] = set()
+        self.hasher = FileHasher()
+        self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
+        self._listeners: list[Listener] = []
+        self._publish = publish or (lambda mapping: None)
+        self._provenance = provenance or (lambda name: None)
+        self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
+
+    # ------------------------------------------------------------ events
+    def subscribe(self, fn: Listener) -> Callable[[], None]:
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
+    def _emit(self, event: dict) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(event)
+            except Exception as e:  # noqa: BLE001 - a broken listener must not break a run
+                self._warn(f"nb2pipe: a listener failed on {event.get('type')}: {e}")
+
+    # ------------------------------------------------------------ definitions
+    def run_setup(self, code: str, *, cell_id: str | None = None, where: str = "",
+                  line_offset: int = 1) -> tuple[str, ...]:
+        """Execute a %%setup cell; its definitions become available to every step."""
+        info = analyze(code, filename=f"%%setup {where}".strip(), line_offset=line_offset)
+        cell_key = cell_id or ("setup:" + ",".join(sorted(info.defines)))
+        filename = f"<setup {where or cell_key}>"
+        _register_source(filename, "\n" * line_offset + code)
+        exec(compile(_offset_tree(code, line_offset), filename, "exec"), self.setup_ns)
+        old = self.defs.setup.pop(cell_key, None)
+        if old:
+            for n in old.info.defines:
+                if self.defs.setup_owner.get(n) == cell_key:
+                    del self.defs.setup_owner[n]
+        self.defs.setup[cell_key] = SetupCell(cell_key, code, info)
+        for n in info.defines:
+            self.defs.setup_owner[n] = cell_key
+        self._publish({n: self.setup_ns[n] for n in info.defines if n in self.setup_ns})
+        self._emit({"type": "graph"})
+        return info.defines
+
+    def set_params(self, code: str | None = None, *, values: dict | None = None,
+                   overrides: dict | None = None, secret: Iterable[str] = ()) -> dict:
+        """Define parameters from a %%params cell's code and/or a dict; ``overrides``
+        (from a headless run) win over both."""
+        params: dict[str, Any] = {}
+        if code:
+            ns: dict[str, Any] = {"__builtins__": builtins}
+            exec(compile(code, "<params>", "exec"), ns)
+            params.update({k: v for k, v in ns.items() if not k.startswith("_")})
+        params.update(values or {})
+        params.update(overrides or {})
+        self.defs.params = params
+        self.defs.secret_params = set(secret)
+        self._publish(dict(params))
+        self._emit({"type": "graph"})
+        return params
+
+    def define(self, spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
+               line_offset: int = 1, cell_text: str = "") -> StepDef:
+        """Add or replace a step.  Nothing changes if the new definition is invalid."""
+        step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
+                         cell_text=cell_text)
+        self.defs.check_reads(step, self._provenance)
+        steps = {n: s for n, s in self.defs.steps.items()
+                 if not (cell_id and s.cell_id == cell_id and n != spec.name)}
+        steps[spec.name] = step
+        self.defs.graph(steps)            # raises GraphError with every problem
+        for gone in set(self.defs.steps) - set(steps):
+            self.forget(gone, emit=False)
+        self.defs.steps = steps
+        for name in self.defs.unread_declared(step):
+            self._warn(f"nb2pipe: step `{step.name}` declares --in {name} but never reads it")
+        self._emit({"type": "graph"})
+        return step
+
+    def forget(self, name: str, *, emit: bool = True) -> None:
+        if name not in self.defs.steps:
+            raise Nb2pipeError(f"there is no step `{name}`{self.defs.did_you_mean(name)}")
+        del self.defs.steps[name]
+        self.results.pop(name, None)
+        self.failures.pop(name, None)
+        if emit:
+            self._emit({"type": "graph"})
+
+    def graph(self) -> Graph:
+        return self.defs.graph()
+
+    # ------------------------------------------------------------ keys
+    def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
+        d = self.defs
+        reads = set(step.external_reads())
+        setup_cells = d.setup_cells_for(step)
+        modules: dict[str, str] = {}
+        for mod in set(step.info.imports).union(*(c.info.imports for c in setup_cells)):
+            fp = self.hasher.module(mod, self.project_dir)
+            if fp is not None:
+                modules[mod] = fp
+        return {
+            "kind": "sql" if step.spec.sql else "python",
+            "code": step.code_hash,
+            "outputs": sorted(step.outputs),
+            "inputs": {i: input_versions[i] for i in sorted(input_versions)},
+            "params": {p: ("<secret>" if p in d.secret_params else value_fingerprint(d.params[p]))
+                       for p in sorted(reads) if p in d.params},
+            "setup": sorted(c.code_hash for c in setup_cells),
+            "modules": modules,
+            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in step.spec.srcs},
+        }
+
+    def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
+        out = {}
+        for i in self.defs.inputs_of(step):
+            producer = graph.producer.get(i)
+            res = parent_results.get(producer)
+            if res is None or i not in res.outputs:
+                raise Nb2pipeError(f"step `{step.name}` needs `{i}`, which has not been produced yet",
+                                   where=_label(step),
+                                   fix=f"run `{producer}` first, or `%dag run {step.name}`")
+            out[i] = res.outputs[i].version
+        return out
+
+    def _last_result(self, name: str) -> Result | None:
+        if name in self.results:
+            return self.results[name]
+        last = self.store.get_last(name)
+        if last and last.get("key"):
+            entry = self.store.get_entry(last["key"])
+            if entry:
+                res = Result.from_entry(entry)
+                self.results[name] = res
+                return res
+        return None
+
+    # ------------------------------------------------------------ planning
+    def plan(self, graph: Graph | None = None) -> dict[str, StepStatus]:
+        """The state of every step, computed from definitions and the store only."""
+        graph = graph or self.graph()
+        out: dict[str, StepStatus] = {}
+        resolved: dict[str, Result] = {}
+        for name in graph.order:
+            step = self.defs.steps[name]
+            reasons: list[str] = []
+            key = None
+            res = None
+            state = "stale"
+            if name in graph.missing:
+                state = "blocked"
+                reasons = [f"needs `{i}`, which no step produces" for i in graph.missing[name]]
+            else:
+                bad = [p for p in graph.parents(name) if p not in resolved]
+                if bad:
+                    reasons = [f"upstream `{p}` is {out[p].state}" for p in bad]
+                    if self._last_result(name) is None and name not in self.results:
+                        state = "never run"
+                else:
+                    try:
+                        comps = self.components(step, self._input_versions(step, resolved, graph))
+                    except Nb2pipeError as e:
+                        state, reasons = "blocked", [e.what]
+                    else:
+                        key = keys.make_key(comps)
+                        entry = self.store.get_entry(key)
+                        if entry and step.spec.cache:
+                            res = Result.from_entry(entry)
+                            resolved[name] = res
+                            state = "fresh"
+                        else:
+                            last = self._last_result(name)
+                            reasons = (["--no-cache"] if entry else
+                                       keys.explain(last.components if last else None, comps))
+                            state = "never run" if last is None else "stale"
+            fail = self.failures.get(name)
+            if fail and state != "fresh" and (fail[0] is None or fail[0] == key):
+                state = "failed"
+            if name in self.running:
+                state = "running"
+            shown = res or self.results.get(name)
+            out[name] = StepStatus(
+                step=name, state=state, reasons=reasons, key=key,
+                duration=shown.duration if shown else None,
+                finished=shown.finished if shown else None,
+                where=step.where, cell_id=step.cell_id,
+                inputs=self.defs.inputs_of(step), outputs=step.outputs,
+                summaries={k: {"type": r.type, **_summary(r)} for k, r in shown.outputs.items()} if shown else {},
+                error=fail[1] if fail else None)
+        return out
+
+    def status(self) -> list[StepStatus]:
+        return list(self.plan().values())
+
+    # ------------------------------------------------------------ running
+    def run_cell(self, name: str) -> Outcome:
+        """Run one step as its cell does: with its upstreams' last results; restores
+        from the store when its key is known, executes otherwise."""
+        graph = self.graph()
+        step = self.defs.steps[name]
+        if name in graph.missing:
+            miss = graph.missing[name]
+            raise Nb2pipeError(
+                f"step `{name}` needs {', '.join(f'`{m}`' for m in miss)}, which no step defined"
+                " in this session produces",
+                where=_label(step),
+                fix="run the cell of the step that produces it first (Run All runs them in order),"
+                    " or correct the name")
+        parents: dict[str, Result] = {}
+        for p in graph.parents(name):
+            res = self._last_result(p)
+            if res is None:
+                raise Nb2pipeError(f"step `{name}` needs the outputs of `{p}`, which has not run yet",
+                                   where=_label(step), fix=f"run the cell of `{p}` first, or `%dag run {name}`")
+            parents[p] = res
+        outcome = self._run_one(step, graph, parents, force=not step.spec.cache, restore=True)
+        stale_up: list[str] = []
+        if outcome.status != "failed":
+            states = self.plan(graph)
+            stale_up = [p for p in graph.ancestors(name) if states[p].state != "fresh"]
+        if stale_up:
+            outcome.notes.append(f"upstream {', '.join(f'`{p}`' for p in sorted(stale_up))} "
+                                 f"{'is' if len(stale_up) == 1 else 'are'} stale; `%dag run {name}` refreshes "
+                                 "them first")
+        return outcome
+
+    def run(self, targets: Iterable[str] = (), *, force: Iterable[str] | bool = (),
+            downstream: bool = False) -> list[Outcome]:
+        """Bring ``targets`` (default: every step) up to date, running only stale steps.
+        ``force`` re-runs the named steps (or all targets when True) regardless of the cache."""
+        graph = self.graph()
+        targets = list(targets)
+        for t in targets:
+            graph[t]   # raises "no step X (did you mean)"
+        if downstream and targets:
+            names = graph.upto(*graph.downfrom(*targets))
+        else:
+            names = graph.upto(*targets) if targets else graph.order
+        forced = set(targets or names) if force is True else set(force or ())
+        missing = {n: graph.missing[n] for n in names if n in graph.missing}
+        if missing:
+            raise Nb2pipeError(
+                "cannot run: " + "; ".join(f"step `{n}` needs {', '.join(f'`{i}`' for i in m)}, which no"
+                                           " step produces" for n, m in missing.items()),
+                fix="define the steps that produce these names, or correct the inputs")
+        self._emit({"type": "run_start", "steps": list(names)})
+        outcomes: list[Outcome] = []
+        done: dict[str, Result] = {}
+        failed: set[str] = set()
+        for name in names:
+            step = self.defs.steps[name]
+            blocked = [p for p in graph.parents(name) if p in failed]
+            if blocked:
+                failed.add(name)
+                o = Outcome(name, "skipped", notes=[f"upstream `{blocked[0]}` failed"])
+                self._emit({"type": "state", "step": name, "state": "skipped"})
+            else:
+                o = self._run_one(step, graph, done, force=name in forced or not step.spec.cache,
+                                  restore=name in targets)
+                if o.status == "failed":
+                    failed.add(name)
+                else:
+                    done[name] = self.results[name]
+            outcomes.append(o)
+            self._emit({"type": "progress", "done": len(outcomes), "total": len(names), "step": name,
+                        "status": o.status, "key": o.key, "duration": o.duration, "saved": o.saved})
+        self._emit({"type": "run_end", "outcomes": [(o.step, o.status) for o in outcomes]})
+        self.store.put_run({
+            "kind": "notebook", "started": time.time(), "user": _user(),
+            "steps": [{"step": o.step, "status": o.status, "key": o.key, "duration": o.duration,
+                       "error": o.error.what if o.error else None} for o in outcomes]})
+        return outcomes
+
+    def _run_one(self, step: StepDef, graph: Graph, parents: dict[str, Result], *,
+                 force: bool, restore: bool) -> Outcome:
+        name = step.name
+        try:
+            comps = self.components(step, self._input_versions(step, parents, graph))
+        except Nb2pipeError as e:
+            self.failures[name] = (None, e.what)
+            self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})
+            return Outcome(name, "failed", error=e)
+        key = keys.make_key(comps)
+        if not force:
+            entry = self.store.get_entry(key)
+            if entry:
+                res = Result.from_entry(entry)
+                try:
+                    if restore:
+                        self._publish({o: self._load(r) for o, r in res.outputs.items()})
+                    elif not all(self.store.has_object(r) for r in res.outputs.values()):
+                        raise CorruptObjectError("an output object is missing")
+                except CorruptObjectError as e:
+                    self._warn(f"nb2pipe: cached result of `{name}` is damaged ({e.what}); recomputing")
+                else:
+                    self.results[name] = res
+                    self.failures.pop(name, None)
+                    self._emit({"type": "state", "step": name, "state": "fresh", "cached": True})
+                    return Outcome(name, "cached" if restore else "fresh", key, 0.0, res.duration)
+        attempts = step.spec.retries + 1
+        for attempt in range(attempts):
+            try:
+                res = self._execute(step, graph, parents, key, comps)
+            except StepFailed as e:
+                if attempt + 1 < attempts:
+                    self._warn(f"nb2pipe: step `{name}` failed ({e.cause!r}); retry {attempt + 1} of"
+                               f" {step.spec.retries}")
+                    continue
+                self.failures[name] = (key, e.what)
+                self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})
+                return Outcome(name, "failed", key, error=e)
+            except Nb2pipeError as e:
+                self.failures[name] = (key, e.what)
+                self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})
+                return Outcome(name, "failed", key, error=e)
+            self.failures.pop(name, None)
+            return Outcome(name, "ran", key, res.duration)
+        raise AssertionError("unreachable")
+
+    def _execute(self, step: StepDef, graph: Graph, parents: dict[str, Result], key: str,
+                 comps: dict) -> Result:
+        name = step.name
+        ns: dict[str, Any] = {k: v for k, v in self.setup_ns.items()}
+        ns.update(self.defs.params)
+        tokens: dict[str, str] = {}
+        refs_in: dict[str, ObjectRef] = {}
+        for i in self.defs.inputs_of(step):
+            ref = parents[graph.producer[i]].outputs[i]
+            refs_in[i] = ref
+            try:
+                ns[i] = self._load(ref)
+            except CorruptObjectError as e:
+                raise Nb2pipeError(f"input `{i}` of step `{name}` is damaged in the store ({e.what})",
+                                   where=_label(step),
+                                   fix=f"re-run `{graph.producer[i]}` with `%dag run --force "
+                                       f"{graph.producer[i]}`") from None
+            tok = array_token(ns[i])
+            if tok:
+                tokens[i] = tok
+        self.running.add(name)
+        self._emit({"type": "state", "step": name, "state": "running"})
+        _register_source(step.filename, step.cell_text if step.cell_text else
+                         "\n" * step.line_offset + step.code)
+        code = compile(_offset_tree(step.code, step.line_offset), step.filename, "exec")
+        t0 = time.perf_counter()
+        try:
+            exec(code, ns)
+        except KeyboardInterrupt:
+            self.failures[name] = (key, "interrupted")
+            self._emit({"type": "state", "step": name, "state": "failed", "error": "interrupted"})
+            raise
+        except Exception as e:  # noqa: BLE001 - the user's code may raise anything
+            raise _step_failed(step, e) from None
+        finally:
+            self.running.discard(name)
+        duration = time.perf_counter() - t0
+        for i, tok in tokens.items():
+            if array_token(ns.get(i)) != tok:
+                self._values.pop(refs_in[i].oid, None)
+                self._warn(f"nb2pipe: step `{name}` modified its input `{i}` in place; the stored `{i}`"
+                           " is unchanged and other steps get the original. To keep the change, "
+                           f"make it an output under a new name (e.g. `{i}2 = {i}.copy()`).")
+        missing = [o for o in step.outputs if o not in ns]
+        if missing:
+            raise Nb2pipeError(f"step `{name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
+                               " (a branch that skipped the assignment?)", where=_label(step),
+                               fix="make sure every output is assigned on every path")
+        outputs: dict[str, ObjectRef] = {}
+        for o in step.outputs:
+            try:
+                outputs[o] = self.store.put(ns[o])
+            except StoreError as e:
+                raise Nb2pipeError(f"output `{o}` of step `{name}`: {e.what}", where=_label(step),
+                                   fix=e.fix) from None
+            if outputs[o].codec in ("arrow", "npy"):
+                self._values[outputs[o].oid] = ns[o]
+        now = time.time()
+        res = Result(key, comps, outputs, duration, now)
+        self.store.put_entry(key, {"step": name, "components": comps, "duration": duration,
+                                   "finished": now, "outputs": {o: r.to_json() for o, r in outputs.items()}})
+        self.store.put_last(name, {"key": key, "finished": now, "duration": duration})
+        self.results[name] = res
+        self._publish({o: ns[o] for o in step.outputs})
+        self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
+                    "duration": duration})
+        return res
+
+    def _load(self, ref: ObjectRef) -> Any:
+        """A value for one consumer: shared when immutable or copy-on-write,
+        decoded afresh when it is a plain Python object (so mutation stays local)."""
+        if ref.codec in ("json", "pickle"):
+            return self.store.get(ref)
+        value = self._values.get(ref.oid)
+        if value is None:
+            value = self.store.get(ref)
+            self._values[ref.oid] = value
+        if ref.type in ("pandas.DataFrame", "pandas.Series"):
+            return value.copy(deep=not _pandas_cow())
+        return value
+
+    def values_of(self, name: str) -> dict[str, Any]:
+        """Load the last outputs of a step (e.g. to show them)."""
+        res = self._last_result(name)
+        if res is None:
+            raise Nb2pipeError(f"step `{name}` has no stored result yet", fix=f"run `{name}` first")
+        return {o: self._load(r) for o, r in res.outputs.items()}
+
+
+# ------------------------------------------------------------ helpers
+
+def _label(step: StepDef) -> str:
+    return f"step `{step.name}`" + (f", {step.where}" if step.where else "")
+
+
+def _summary(ref: ObjectRef) -> dict:
+    m = ref.meta or {}
+    if ref.codec == "arrow":
+        return {"rows": m.get("rows"), "columns": m.get("columns"), "schema": m.get("schema"),
+                "nbytes": ref.nbytes}
+    if ref.codec == "npy":
+        return {"shape": m.get("shape"), "dtype": m.get("dtype"), "nbytes": ref.nbytes}
+    return {"nbytes": ref.nbytes}
+
+
+def _offset_tree(code: str, line_offset: int):
+    import ast
+    tree = ast.parse(code)
+    if line_offset:
+        ast.increment_lineno(tree, line_offset)
+    return tree
+
+
+def _register_source(filename: str, text: str) -> None:
+    lines = text.splitlines(keepends=True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
+
+
+def _step_failed(step: StepDef, exc: Exception) -> StepFailed:
+    tb = exc.__traceback__
+    frames = traceback.extract_tb(tb)
+    start = next((i for i, f in enumerate(frames) if f.filename == step.filename), 0)
+    line = next((f.lineno for f in reversed(frames) if f.filename == step.filename), None)
+    tb_text = "".join(traceback.format_list(frames[start:])) + "".join(
+        traceback.format_exception_only(type(exc), exc))
+    where = _label(step) + (f", line {line}" if line else "")
+    return StepFailed(step.name, exc, where=where, traceback_text=tb_text)
+
+
+def _pandas_cow() -> bool:
+    pd = sys.modules.get("pandas")
+    try:
+        return int(pd.__version__.split(".")[0]) >= 3
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _user() -> str:
+    try:
+        import getpass
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001
+        return "unknown"

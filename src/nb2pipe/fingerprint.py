@@ -1,0 +1,134 @@
+"""Fingerprints of what a step depends on besides its inputs: source files,
+local project modules, parameter values; and fast tokens to notice in-place
+mutation of array inputs.
+
+Data versions of step *outputs* are content hashes of their stored bytes (see
+:mod:`nb2pipe.store`), so they include schema, dtype and shape by construction.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+import pickle
+import sys
+import sysconfig
+from typing import Any
+
+import xxhash
+
+from .errors import Nb2pipeError
+
+HASH_CHUNK = 1 << 24
+
+
+def hash_bytes(data) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_json(obj: Any) -> str:
+    return hash_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=repr).encode())
+
+
+def value_fingerprint(value: Any) -> str:
+    """Fingerprint of a parameter value: canonical JSON where possible, else pickle."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        return "j:" + hash_bytes(text.encode())
+    except (TypeError, ValueError):
+        try:
+            return "p:" + hash_bytes(pickle.dumps(value, protocol=5))
+        except Exception:  # noqa: BLE001
+            return "r:" + hash_bytes(repr(value).encode())
+
+
+class FileHasher:
+    """Hashes files, remembering results by (size, mtime, inode) so an unchanged
+    multi-gigabyte source is not re-read on every plan.  One per engine."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[tuple, str]] = {}
+
+    def file(self, path: str) -> str:
+        st = os.stat(path)
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        hit = self._memo.get(path)
+        if hit and hit[0] == stamp:
+            return hit[1]
+        h = xxhash.xxh3_128()
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                h.update(chunk)
+        digest = h.hexdigest()
+        self._memo[path] = (stamp, digest)
+        return digest
+
+    def source(self, spec: str, base: str, step: str) -> str:
+        """Fingerprint a ``--src``: a file, a directory (all files in it) or a glob."""
+        full = os.path.join(base, spec)
+        if any(c in spec for c in "*?["):
+            files = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+        elif os.path.isdir(full):
+            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(full) for f in fs)
+        elif os.path.isfile(full):
+            return self.file(full)
+        else:
+            raise Nb2pipeError(f"--src {spec} of step `{step}` does not exist",
+                               where=f"step `{step}` (looked in {os.path.relpath(full)})",
+                               fix="create the file, or correct the path on the %%step line")
+        return hash_json([[os.path.relpath(p, full if os.path.isdir(full) else base), self.file(p)]
+                          for p in files])
+
+    def module(self, name: str, project_dir: str) -> str | None:
+        """Fingerprint of a module if it is local project code, else None."""
+        origin = _local_origin(name, project_dir)
+        if origin is None:
+            return None
+        if os.path.basename(origin) == "__init__.py":
+            root = os.path.dirname(origin)
+            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(root)
+                           for f in fs if f.endswith(".py"))
+            return hash_json([[os.path.relpath(p, root), self.file(p)] for p in files])
+        return self.file(origin)
+
+
+def _library_dirs() -> list[str]:
+    paths = {sysconfig.get_paths().get(k) for k in ("purelib", "platlib", "stdlib", "platstdlib")}
+    paths |= {sys.prefix, sys.base_prefix}
+    return [os.path.realpath(p) for p in paths if p]
+
+
+def _local_origin(name: str, project_dir: str) -> str | None:
+    if name in sys.builtin_module_names:
+        return None
+    mod = sys.modules.get(name)
+    origin = getattr(mod, "__file__", None) if mod is not None else None
+    if origin is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = spec.origin if spec else None
+    if not origin or not os.path.exists(origin):
+        return None
+    origin = os.path.realpath(origin)
+    proj = os.path.realpath(project_dir)
+    if not origin.startswith(proj + os.sep):
+        return None
+    if any(origin.startswith(lib + os.sep) for lib in _library_dirs()
+           if lib.startswith(proj + os.sep) or lib == proj):
+        return None
+    if f"{os.sep}site-packages{os.sep}" in origin:
+        return None
+    return origin
+
+
+def array_token(value: Any) -> str | None:
+    """A fast content token for mutable array inputs (numpy); None for other types."""
+    t = type(value)
+    if f"{t.__module__}.{t.__qualname__}" != "numpy.ndarray" or value.dtype.hasobject:
+        return None
+    import numpy as np
+    data = value if value.flags.c_contiguous else np.ascontiguousarray(value)
+    return hash_bytes(memoryview(data).cast("B")) + str(value.shape) + str(value.dtype)

@@ -1,0 +1,44 @@
+"""Cache keys: what goes into a step's key, and why a key changed.
+
+A key is the hash of a small JSON document of *components*; keeping the
+components in the entry lets ``status`` explain staleness in words.
+"""
+from __future__ import annotations
+
+from .fingerprint import hash_json
+
+KEY_VERSION = 1
+
+
+def make_key(components: dict) -> str:
+    return hash_json({"v": KEY_VERSION, **components})
+
+
+def _diff_map(kind: str, label: str, old: dict, new: dict) -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if k not in old:
+            out.append(f"{label} `{k}` added")
+        elif k not in new:
+            out.append(f"{label} `{k}` removed")
+        elif old[k] != new[k]:
+            out.append(f"{label} `{k}` changed")
+    return out
+
+
+def explain(old: dict | None, new: dict) -> list[str]:
+    """Reasons, in words, why ``new`` components differ from ``old`` ones."""
+    if not old:
+        return ["never run"]
+    reasons = []
+    if old.get("code") != new.get("code"):
+        reasons.append("code changed")
+    if old.get("outputs") != new.get("outputs"):
+        reasons.append("outputs changed")
+    reasons += _diff_map("inputs", "input", old.get("inputs", {}), new.get("inputs", {}))
+    reasons += _diff_map("params", "parameter", old.get("params", {}), new.get("params", {}))
+    reasons += _diff_map("srcs", "source", old.get("srcs", {}), new.get("srcs", {}))
+    reasons += _diff_map("modules", "module", old.get("modules", {}), new.get("modules", {}))
+    if old.get("setup") != new.get("setup"):
+        reasons.append("setup code changed")
+    return reasons or ["key format changed"]

@@ -1,0 +1,291 @@
+"""IPython shim: ``%%step``, ``%%setup``, ``%%params`` and ``%dag`` call the engine.
+
+Everything here is translation: cell text in, engine call, display out.  One
+:class:`Session` per IPython shell, kept on the shell (no module globals).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from .analysis import analyze
+from .comm import CommServer
+from .engine import Engine, Outcome
+from .errors import AnalysisError, Nb2pipeError, StepFailed
+from .report import StatusTable, outcome_line
+from .spec import parse_step_line
+from .store import Store
+
+TRACKED_MAGICS = ("%%step", "%%setup", "%%params")
+DAG_HELP = """\
+%dag status                    every step: fresh / stale (and why) / never run / failed, timings
+%dag run [STEP ...]            run what is stale (for STEPs: what they need, then them)
+%dag run --force STEP          re-run STEP even if cached
+%dag run --downstream STEP     re-run STEP's stale closure and everything downstream of it
+%dag show [--format svg|mermaid|dot] [--direction TB|LR]   draw the DAG, coloured by state
+%dag forget STEP               drop a step whose cell you deleted
+examples:
+  %dag run summary
+  %dag run --force clean
+"""
+
+
+class Session:
+    """The engine plus the kernel-side bookkeeping the engine must not know about."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        self.origin: dict[str, str] = {}       # name -> "cell [7] (`x = ...`)" for plain cells
+        store = Store.default(os.getcwd())
+        self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
+                             warn=lambda m: print(m, file=sys.stderr))
+        self.cell_ids: dict[str, str] = {}
+        self.comm = CommServer(self.engine)
+
+    # -- engine callbacks
+    def _publish(self, mapping: dict) -> None:
+        for k in mapping:
+            self.origin.pop(k, None)
+        self.shell.user_ns.update(mapping)
+
+    def _provenance(self, name: str) -> str | None:
+        if name in self.origin:
+            return self.origin[name]
+        if name in self.shell.user_ns and name not in self.shell.user_ns_hidden:
+            return "an exploration cell (run before nb2pipe was loaded)"
+        return None
+
+    # -- IPython hooks
+    def post_run_cell(self, result) -> None:
+        raw = (result.info.raw_cell or "").lstrip()
+        if not raw or raw.startswith(TRACKED_MAGICS) or not result.success:
+            return
+        try:
+            info = analyze(self.shell.transform_cell(raw))
+        except (AnalysisError, Exception):  # noqa: BLE001 - never break the user's cell
+            return
+        first = next((ln.strip() for ln in raw.splitlines() if ln.strip()), "")
+        first = first if len(first) <= 40 else first[:37] + "..."
+        label = f"cell [{result.execution_count}] (`{first}`)"
+        for n in info.defines:
+            self.origin[n] = label
+
+    def cell_id(self) -> str | None:
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            parent = kernel.get_parent("shell") if kernel is not None else {}
+        except Exception:  # noqa: BLE001
+            parent = getattr(kernel, "_parent_header", {}) or {}
+        return ((parent or {}).get("metadata") or {}).get("cellId")
+
+    def where(self) -> str:
+        # IPython counts the running cell before executing it
+        return f"cell [{max(self.shell.execution_count - 1, 1)}]"
+
+
+def _show_error(shell, etype, value, tb, tb_offset=None):
+    """Custom traceback for nb2pipe errors: the message (and the user's frames), not ours."""
+    text = str(value)
+    if isinstance(value, StepFailed) and value.traceback_text:
+        text = value.traceback_text.rstrip() + "\n\n" + text
+    stb = [f"\x1b[31m{etype.__name__}\x1b[0m: " + text]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+@magics_class
+class PipelineMagics(Magics):
+    def __init__(self, shell, session: Session):
+        super().__init__(shell)
+        self.session = session
+
+    @property
+    def engine(self) -> Engine:
+        return self.session.engine
+
+    def _body(self, cell: str) -> str:
+        return self.shell.transform_cell(cell) if cell.strip() else ""
+
+    @cell_magic
+    def step(self, line, cell):
+        """Define a pipeline step and run it (or restore it from the cache).
+
+        %%step NAME [--in A B] [--out X Y] [--src PATH] [--no-cache] [--retries N]
+
+        examples:
+          %%step load --src data/sales.csv --out raw
+          %%step clean --in raw --out df
+          %%step summary            (inputs and outputs inferred from the code)
+        """
+        spec = parse_step_line(line)
+        s = self.session
+        cell_id = s.cell_id()
+        if cell_id:
+            s.cell_ids[spec.name] = cell_id
+        self.engine.define(spec, self._body(cell), cell_id=cell_id, where=s.where(), line_offset=1,
+                           cell_text=f"%%step {line}\n{cell}")
+        outcome = self.engine.run_cell(spec.name)
+        self._print_outcome(outcome)
+
+    def _print_outcome(self, o: Outcome) -> None:
+        if o.status == "failed":
+            raise o.error
+        print(outcome_line(o))
+        for note in o.notes:
+            print(f"  note: {note}")
+
+    @cell_magic
+    def setup(self, line, cell):
+        """Imports and helper definitions that steps may use (they reach production).
+
+        %%setup
+        import pandas as pd
+        from helpers import clean_names
+        """
+        s = self.session
+        self.engine.run_setup(self._body(cell), cell_id=s.cell_id(), where=s.where())
+
+    @cell_magic
+    def params(self, line, cell):
+        """Pipeline parameters: values a headless run can override (-p name=value).
+
+        %%params [--secret NAME ...]
+        n_rows = 1000
+        region = "EU"
+        """
+        argv = shlex.split(line)
+        secret = argv[argv.index("--secret") + 1:] if "--secret" in argv else []
+        overrides = self.shell.user_ns.get("__nb2pipe_overrides__") or {}
+        self.engine.set_params(self._body(cell), overrides=overrides, secret=secret)
+
+    @line_magic
+    def dag(self, line):
+        """The pipeline DAG: status, run, show.  `%dag help` lists the commands."""
+        argv = shlex.split(line)
+        cmd, args = (argv[0], argv[1:]) if argv else ("status", [])
+        if cmd == "status":
+            from IPython.display import display
+            display(StatusTable(self.engine.status(), self.engine.store.url))
+        elif cmd == "run":
+            self._run(args)
+        elif cmd == "show":
+            self._show(args)
+        elif cmd == "forget":
+            for name in args:
+                self.engine.forget(name)
+        elif cmd in ("help", "-h", "--help"):
+            print(DAG_HELP)
+        else:
+            raise Nb2pipeError(f"unknown %dag command {cmd!r}", fix="commands:\n" + DAG_HELP)
+
+    def _run(self, args: list[str]) -> None:
+        force = "--force" in args
+        downstream = "--downstream" in args
+        unknown = [a for a in args if a.startswith("-") and a not in ("--force", "--downstream")]
+        if unknown:
+            raise Nb2pipeError(f"unknown option {unknown[0]} for %dag run", fix=DAG_HELP)
+        targets = [a for a in args if not a.startswith("-")]
+        if force and not targets:
+            raise Nb2pipeError("%dag run --force needs the steps to re-run",
+                               fix="e.g. `%dag run --force clean`")
+        progress = _Progress()
+        unsubscribe = self.engine.subscribe(progress.on_event)
+        try:
+            outcomes = self.engine.run(targets, force=force, downstream=downstream)
+        finally:
+            unsubscribe()
+            progress.close()
+        failed = [o for o in outcomes if o.status == "failed"]
+        ran = sum(o.status == "ran" for o in outcomes)
+        hit = sum(o.status in ("cached", "fresh") for o in outcomes)
+        print(f"{len(outcomes)} steps: {ran} ran, {hit} cached, {len(failed)} failed,"
+              f" {sum(o.status == 'skipped' for o in outcomes)} skipped")
+        if failed:
+            raise failed[0].error
+
+    def _show(self, args: list[str]) -> None:
+        from IPython.display import SVG, Markdown, display
+
+        from . import render
+        fmt = args[args.index("--format") + 1] if "--format" in args else "svg"
+        direction = args[args.index("--direction") + 1] if "--direction" in args else "TB"
+        graph = self.engine.graph()
+        steps = [s.to_json() for s in self.engine.plan(graph).values()]
+        edges = graph.edges()
+        if fmt == "svg":
+            display(SVG(render.to_svg(steps, edges, direction=direction)))
+        elif fmt == "mermaid":
+            display(Markdown("```mermaid\n" + render.to_mermaid(steps, edges, direction=direction) + "\n```"))
+        elif fmt == "dot":
+            print(render.to_dot(steps, edges, direction=direction))
+        else:
+            raise Nb2pipeError(f"unknown format {fmt!r} for %dag show", fix="use svg, mermaid or dot")
+
+
+class _Progress:
+    """Progress of a %dag run: an ipywidgets bar where a frontend can show it,
+    otherwise one line per step."""
+
+    def __init__(self) -> None:
+        self.bar = None
+        self.total = 0
+
+    def _make_bar(self, total: int) -> None:
+        if os.environ.get("NB2PIPE_PROGRESS", "auto") == "text":
+            return
+        try:
+            import ipywidgets as w
+            from IPython.display import display
+        except ImportError:
+            return
+        self.bar = w.IntProgress(value=0, min=0, max=max(total, 1), description="pipeline")
+        self.label = w.HTML(f"0 / {total}")
+        display(w.HBox([self.bar, self.label]))
+
+    def on_event(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "run_start":
+            self.total = len(event["steps"])
+            if self.total > 1:
+                self._make_bar(self.total)
+        elif kind == "state" and event.get("state") == "running" and self.bar is not None:
+            self.label.value = f"{self.bar.value} / {self.total} · running <b>{event['step']}</b>"
+        elif kind == "progress":
+            line = outcome_line(Outcome(event["step"], event["status"], event.get("key"),
+                                        event.get("duration") or 0.0, event.get("saved") or 0.0))
+            print(f"[{event['done']}/{event['total']}] {line}", flush=True)
+            if self.bar is not None:
+                self.bar.value = event["done"]
+                self.label.value = f"{event['done']} / {self.total}"
+                if event["status"] == "failed":
+                    self.bar.bar_style = "danger"
+
+    def close(self) -> None:
+        if self.bar is not None and self.bar.bar_style != "danger":
+            self.bar.bar_style = "success"
+
+
+def load(shell) -> Session:
+    session = getattr(shell, "_nb2pipe_session", None)
+    if session is not None:
+        return session
+    session = Session(shell)
+    shell._nb2pipe_session = session
+    shell.register_magics(PipelineMagics(shell, session))
+    shell.events.register("post_run_cell", session.post_run_cell)
+    shell.set_custom_exc((Nb2pipeError,), _show_error)
+    session.comm.register()
+    return session
+
+
+def unload(shell) -> None:
+    session = getattr(shell, "_nb2pipe_session", None)
+    if session is None:
+        return
+    shell.events.unregister("post_run_cell", session.post_run_cell)
+    session.comm.close()
+    shell.set_custom_exc((), None)
+    del shell._nb2pipe_session

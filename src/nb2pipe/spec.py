@@ -1,0 +1,126 @@
+"""Parse a ``%%step`` line into a :class:`StepSpec` (pure, no I/O)."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from .errors import SpecError
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
+USAGE = (
+    "%%step NAME [--in A B ...] [--out X Y ...] [--src PATH ...] [--sql]\n"
+    "            [--no-cache] [--retries N] [--cpu N] [--memory SIZE] [--gpu N]\n"
+    "            [--save OUTPUT=PATH]\n"
+    "examples:\n"
+    "  %%step load --src data/sales.csv --out raw\n"
+    "  %%step clean --in raw --out df\n"
+    "  %%step summary                 # inputs and outputs inferred from the code"
+)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What the ``%%step`` line declares.  ``None`` means "infer from the code"."""
+
+    name: str
+    inputs: tuple[str, ...] | None = None
+    outputs: tuple[str, ...] | None = None
+    srcs: tuple[str, ...] = ()
+    sql: bool = False
+    cache: bool = True
+    retries: int = 0
+    resources: tuple[tuple[str, str], ...] = ()
+    saves: tuple[tuple[str, str], ...] = ()
+    line: str = field(default="", compare=False)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit the kernel; raise instead
+        raise SpecError(f"bad %%step line: {message}", fix="usage:\n" + USAGE)
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="%%step", add_help=False, allow_abbrev=False)
+    p.add_argument("name", nargs="?")
+    p.add_argument("--in", dest="inputs", nargs="*", action="extend")
+    p.add_argument("--out", dest="outputs", nargs="*", action="extend")
+    p.add_argument("--src", dest="srcs", nargs="+", action="extend", default=[])
+    p.add_argument("--sql", action="store_true")
+    p.add_argument("--no-cache", dest="no_cache", action="store_true")
+    p.add_argument("--retries", type=int, default=0)
+    p.add_argument("--cpu")
+    p.add_argument("--memory")
+    p.add_argument("--gpu")
+    p.add_argument("--save", dest="saves", nargs="+", action="extend", default=[])
+    return p
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        out.extend(x for x in (s.strip() for s in v.split(",")) if x)
+    return tuple(dict.fromkeys(out))
+
+
+def check_name(name: str, what: str = "step name") -> None:
+    if not NAME_RE.match(name or ""):
+        hint = " (no path separators or dots)" if any(c in name for c in "/\\.") else ""
+        raise SpecError(
+            f"invalid {what} {name!r}{hint}",
+            fix="use letters, digits, '_' or '-', starting with a letter or '_', e.g. `clean_sales`",
+        )
+
+
+def _check_identifiers(names: tuple[str, ...] | None, flag: str, step: str) -> None:
+    for n in names or ():
+        if not n.isidentifier():
+            raise SpecError(f"{flag} {n!r} of step `{step}` is not a Python name",
+                            fix=f"{flag} takes variable names, e.g. {flag} raw df")
+
+
+def parse_step_line(line: str) -> StepSpec:
+    """Parse the text after ``%%step``.
+
+    >>> parse_step_line("clean --in raw --out df").inputs
+    ('raw',)
+    """
+    try:
+        argv = shlex.split(line, comments=True)
+    except ValueError as e:
+        raise SpecError(f"bad %%step line {line!r}: {e}", fix="check the quoting") from None
+    flags = [a for a in argv if a.startswith("--")]
+    known = {"--in", "--out", "--src", "--sql", "--no-cache", "--retries", "--cpu",
+             "--memory", "--gpu", "--save"}
+    for f in flags:
+        if f.split("=")[0] not in known:
+            close = difflib.get_close_matches(f, sorted(known), n=1)
+            raise SpecError(f"unknown option {f} on the %%step line",
+                            fix=(f"did you mean {close[0]}? " if close else "") + "usage:\n" + USAGE)
+    ns = _parser().parse_args(argv)
+    if not ns.name:
+        raise SpecError("%%step needs a name", fix="usage:\n" + USAGE)
+    check_name(ns.name)
+    if ns.retries < 0:
+        raise SpecError(f"--retries must be >= 0 (got {ns.retries})", where=f"step `{ns.name}`")
+    inputs, outputs = _split(ns.inputs), _split(ns.outputs)
+    _check_identifiers(inputs, "--in", ns.name)
+    _check_identifiers(outputs, "--out", ns.name)
+    resources = tuple((k, str(v)) for k, v in (("cpu", ns.cpu), ("memory", ns.memory),
+                                                ("gpu", ns.gpu)) if v is not None)
+    saves = []
+    for s in ns.saves:
+        out, sep, path = s.partition("=")
+        if not sep or not out or not path:
+            raise SpecError(f"--save {s!r} is not OUTPUT=PATH", where=f"step `{ns.name}`",
+                            fix="e.g. --save df=exports/df.parquet")
+        saves.append((out, path))
+    return StepSpec(
+        name=ns.name, inputs=inputs, outputs=outputs,
+        srcs=tuple(dict.fromkeys(ns.srcs)), sql=ns.sql, cache=not ns.no_cache,
+        retries=ns.retries, resources=resources, saves=tuple(saves), line=line.strip(),
+    )

@@ -1,0 +1,179 @@
+"""Definitions the engine works from: steps, setup cells, parameters.
+
+A :class:`StepDef` is a parsed ``%%step`` cell.  :class:`Definitions` holds the
+current set of them and turns them into a validated :class:`~nb2pipe.graph.Graph`,
+resolving each step's inputs against setup names and parameters.
+"""
+from __future__ import annotations
+
+import builtins
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .analysis import CodeInfo, analyze
+from .errors import AnalysisError, GraphError, UntrackedNameError
+from .fingerprint import hash_bytes
+from .graph import Graph, Node
+from .spec import StepSpec
+
+# names a step may read without declaring them: Python's builtins and what
+# IPython adds to them (display, get_ipython) plus module dunders.
+ALWAYS_AVAILABLE = frozenset(dir(builtins)) | {"display", "get_ipython", "__name__", "__file__"}
+
+
+@dataclass(frozen=True)
+class StepDef:
+    spec: StepSpec
+    code: str                       # Python (or SQL) body, without the %%step line
+    info: CodeInfo
+    outputs: tuple[str, ...]
+    cell_id: str | None = None
+    where: str = ""                 # "cell [5]" as the user sees it
+    line_offset: int = 1            # body line 1 is cell line 1 + line_offset
+    cell_text: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def code_hash(self) -> str:
+        return hash_bytes(self.info.normalized.encode())
+
+    @property
+    def filename(self) -> str:
+        return f"<step {self.spec.name}>"
+
+    def external_reads(self) -> tuple[str, ...]:
+        return tuple(r for r in self.info.reads if r not in ALWAYS_AVAILABLE)
+
+
+@dataclass(frozen=True)
+class SetupCell:
+    cell_key: str
+    code: str
+    info: CodeInfo
+
+    @property
+    def code_hash(self) -> str:
+        return hash_bytes(self.info.normalized.encode())
+
+
+def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
+              line_offset: int = 1, cell_text: str = "") -> StepDef:
+    """Parse and check one step on its own (no other steps needed)."""
+    label = f"step `{spec.name}`" + (f", {where}" if where else "")
+    info = analyze(code, filename=label, line_offset=line_offset)
+    if spec.outputs is not None:
+        missing = [o for o in spec.outputs if o not in info.defines]
+        if missing:
+            raise AnalysisError(
+                f"step `{spec.name}` declares --out {', '.join(missing)} but its code never assigns"
+                f" {'it' if len(missing) == 1 else 'them'}",
+                where=label,
+                fix=f"assign {missing[0]} in the cell, or remove it from --out")
+        outputs = spec.outputs
+    else:
+        outputs = tuple(w for w in info.writes if not w.startswith("_"))
+    return StepDef(spec, code, info, outputs, cell_id, where, line_offset, cell_text or code)
+
+
+class Definitions:
+    """The steps, setup cells and parameters currently known.  Not thread-safe;
+    one per engine (no module-level state)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, StepDef] = {}
+        self.setup: dict[str, SetupCell] = {}
+        self.setup_owner: dict[str, str] = {}   # setup name -> cell key
+        self.params: dict[str, Any] = {}
+        self.secret_params: set[str] = set()
+
+    # -- inputs
+    def inputs_of(self, step: StepDef) -> tuple[str, ...]:
+        if step.spec.inputs is not None:
+            return step.spec.inputs
+        return tuple(r for r in step.external_reads()
+                     if r not in self.setup_owner and r not in self.params)
+
+    def producers(self, exclude: str | None = None) -> dict[str, str]:
+        return {o: s.name for s in self.steps.values() if s.name != exclude for o in s.outputs}
+
+    def check_reads(self, step: StepDef, provenance: Callable[[str], str | None]) -> None:
+        """Declared inputs against the code; untracked names (exploration cells)."""
+        known = self.producers(exclude=step.name)
+        reads = step.external_reads()
+        label = f"step `{step.name}`" + (f", {step.where}" if step.where else "")
+        untracked = []
+        for r in reads:
+            if r in self.setup_owner or r in self.params or r in known:
+                continue
+            if step.spec.inputs is not None and r in step.spec.inputs:
+                continue
+            origin = provenance(r)
+            if origin is not None:
+                untracked.append((r, origin))
+        if untracked:
+            r, origin = untracked[0]
+            more = "" if len(untracked) == 1 else f" (and {', '.join(f'`{n}`' for n, _ in untracked[1:])})"
+            raise UntrackedNameError(
+                f"step `{step.name}` reads `{r}`{more}, defined only in {origin}, an exploration"
+                " cell that production will not run",
+                where=label,
+                fix=f"move `{r}` into a %%params cell (a setting) or a %%setup cell (an import or"
+                    f" helper), or make it the --out of a step")
+        if step.spec.inputs is not None:
+            undeclared = [r for r in reads if r in known and r not in step.spec.inputs]
+            if undeclared:
+                raise AnalysisError(
+                    f"step `{step.name}` reads {', '.join(f'`{u}`' for u in undeclared)} (output of"
+                    f" step `{known[undeclared[0]]}`) but --in lists only"
+                    f" {', '.join(step.spec.inputs) or 'nothing'}",
+                    where=label,
+                    fix=f"add {' '.join(undeclared)} to --in, or drop --in to infer inputs")
+
+    def unread_declared(self, step: StepDef) -> list[str]:
+        if step.spec.inputs is None:
+            return []
+        return [i for i in step.spec.inputs if i not in step.info.reads]
+
+    # -- graph
+    def graph(self, steps: dict[str, StepDef] | None = None, *, allow_missing: bool = True) -> Graph:
+        steps = self.steps if steps is None else steps
+        problems = []
+        for s in steps.values():
+            for o in s.outputs:
+                if o in self.setup_owner:
+                    problems.append(f"`{o}` is both an output of step `{s.name}` and defined by a"
+                                    " %%setup cell; rename one")
+                if o in self.params:
+                    problems.append(f"`{o}` is both an output of step `{s.name}` and a parameter;"
+                                    " rename one")
+        nodes = [Node(s.name, self.inputs_of(s), s.outputs, s.where) for s in steps.values()]
+        try:
+            g = Graph(nodes, allow_missing=allow_missing)
+        except GraphError as e:
+            problems += e.problems
+            g = None
+        if problems:
+            raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
+        return g
+
+    def did_you_mean(self, name: str) -> str:
+        close = difflib.get_close_matches(name, sorted(self.steps), n=1)
+        return f" (did you mean `{close[0]}`?)" if close else ""
+
+    # -- setup
+    def setup_cells_for(self, step: StepDef) -> list[SetupCell]:
+        """Setup cells whose definitions the step uses, transitively."""
+        seen: dict[str, SetupCell] = {}
+        todo = [r for r in step.external_reads() if r in self.setup_owner]
+        while todo:
+            key = self.setup_owner.get(todo.pop())
+            if key is None or key in seen:
+                continue
+            cell = self.setup[key]
+            seen[key] = cell
+            todo += [r for r in cell.info.reads if r in self.setup_owner]
+        return list(seen.values())

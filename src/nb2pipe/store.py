@@ -1,0 +1,340 @@
+"""The content-addressed store: objects by content hash, entries by step key.
+
+Layout (a directory, or any fsspec URL)::
+
+    secret                      per-store HMAC key for pickled objects
+    objects/ab/<oid>.<ext>      values; <oid> is the xxh3-128 of the file's bytes
+    entries/ab/<key>.json       step key -> its outputs' object ids (metadata store)
+    steps/<step>.json           the last result of each step, to explain staleness
+    runs/<run id>.json          run records
+
+Objects are written to a temporary name and renamed into place (locally), or
+PUT straight to their final key (object stores, where a PUT lands whole).  An
+entry is written only after all its objects exist, so readers never see a
+half-written result.  Every read re-hashes the object: a torn, truncated or
+edited file is reported as :class:`CorruptObjectError`, moved aside, and
+treated as a miss.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+from . import codecs
+from .errors import CorruptObjectError, StoreError
+
+TMP_MAX_AGE = 3600.0
+
+
+def content_hash(buf) -> str:
+    return xxhash.xxh3_128_hexdigest(buf)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    oid: str
+    codec: str
+    type: str
+    nbytes: int
+    meta: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def version(self) -> str:
+        """The data version downstream keys chain on: content and type."""
+        return f"{self.type}:{self.oid}"
+
+    def to_json(self) -> dict:
+        return {"oid": self.oid, "codec": self.codec, "type": self.type,
+                "nbytes": self.nbytes, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ObjectRef":
+        return cls(d["oid"], d["codec"], d["type"], int(d["nbytes"]), d.get("meta") or {})
+
+
+# ------------------------------------------------------------------ backends
+
+class _LocalBackend:
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        self.url = self.root
+        os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def tmp_path(self) -> str:
+        return os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")
+
+    def publish(self, tmp: str, rel: str) -> None:
+        dst = self.path(rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(tmp, dst)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        tmp = self.tmp_path()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        self.publish(tmp, rel)
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        try:
+            with open(self.path(rel), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def read_buffer(self, rel: str):
+        import pyarrow as pa
+        p = self.path(rel)
+        if not os.path.exists(p):
+            return None
+        if os.path.getsize(p) == 0:
+            return pa.py_buffer(b"")
+        return pa.memory_map(p, "r").read_buffer()
+
+    def exists(self, rel: str) -> bool:
+        return os.path.exists(self.path(rel))
+
+    def remove(self, rel: str) -> None:
+        try:
+            os.remove(self.path(rel))
+        except FileNotFoundError:
+            pass
+
+    def move_aside(self, rel: str) -> None:
+        p = self.path(rel)
+        try:
+            os.replace(p, os.path.join(self.root, "tmp", f"corrupt-{uuid.uuid4().hex}-" + os.path.basename(p)))
+        except FileNotFoundError:
+            pass
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except FileNotFoundError:
+            return []
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Write ``data`` at ``rel`` only if nothing is there yet (atomic)."""
+        tmp = self.tmp_path()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, self.path(rel))
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(tmp)
+
+    def sweep_tmp(self) -> None:
+        d = os.path.join(self.root, "tmp")
+        now = time.time()
+        for name in self.listdir("tmp"):
+            p = os.path.join(d, name)
+            try:
+                if now - os.path.getmtime(p) > TMP_MAX_AGE:
+                    os.remove(p)
+            except OSError:
+                pass
+
+
+class _FsspecBackend:
+    """Any fsspec filesystem.  Objects are PUT whole at their final key."""
+
+    def __init__(self, url: str, **storage_options):
+        import fsspec
+        self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
+        self.root = self.root.rstrip("/")
+        self.url = url
+        self._tmpdir = tempfile.mkdtemp(prefix="nb2pipe-")
+
+    def _p(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def tmp_path(self) -> str:
+        return os.path.join(self._tmpdir, uuid.uuid4().hex)
+
+    def publish(self, tmp: str, rel: str) -> None:
+        try:
+            self.fs.put_file(tmp, self._p(rel))
+        finally:
+            os.remove(tmp)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self.fs.pipe_file(self._p(rel), data)
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        try:
+            return self.fs.cat_file(self._p(rel))
+        except FileNotFoundError:
+            return None
+
+    def read_buffer(self, rel: str):
+        import pyarrow as pa
+        data = self.read_bytes(rel)
+        return None if data is None else pa.py_buffer(data)
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self._p(rel))
+
+    def remove(self, rel: str) -> None:
+        try:
+            self.fs.rm_file(self._p(rel))
+        except FileNotFoundError:
+            pass
+
+    move_aside = remove
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(self._p(rel), detail=False))
+        except FileNotFoundError:
+            return []
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        if self.exists(rel):
+            return False
+        self.write_bytes(rel, data)
+        return True
+
+    def sweep_tmp(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------ store
+
+class Store:
+    """A content-addressed store.  Cheap to create; holds no global state."""
+
+    def __init__(self, location: str | os.PathLike, **storage_options):
+        location = os.fspath(location)
+        if "://" in location and not location.startswith("file://"):
+            self.backend: Any = _FsspecBackend(location, **storage_options)
+        else:
+            self.backend = _LocalBackend(location.removeprefix("file://"))
+        self.url = self.backend.url
+        self.backend.sweep_tmp()
+        self._secret: bytes | None = None
+
+    @classmethod
+    def default(cls, project_dir: str | os.PathLike = ".") -> "Store":
+        """``$NB2PIPE_STORE`` if set, else ``.nb2pipe/`` in the project directory."""
+        return cls(os.environ.get("NB2PIPE_STORE") or os.path.join(os.fspath(project_dir), ".nb2pipe"))
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- secret
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            data = self.backend.read_bytes("secret")
+            if data is None:
+                self.backend.create_exclusive("secret", secrets.token_bytes(32))
+                data = self.backend.read_bytes("secret")
+            if not data or len(data) < 16:
+                raise StoreError(f"the store secret at {self.url}/secret is damaged",
+                                 fix="delete it; pickled objects will then be recomputed")
+            self._secret = data
+        return self._secret
+
+    # -- objects
+    @staticmethod
+    def _object_rel(oid: str, codec: str) -> str:
+        return f"objects/{oid[:2]}/{oid}{codecs.EXT[codec]}"
+
+    def put(self, value: Any) -> ObjectRef:
+        """Store ``value``; returns its reference.  Nothing is visible until complete."""
+        tmp = self.backend.tmp_path()
+        try:
+            codec, tag, meta = codecs.write_value(value, tmp, self.secret)
+            import pyarrow as pa
+            size = os.path.getsize(tmp)
+            if size:
+                with pa.memory_map(tmp, "r") as mm:
+                    oid = content_hash(mm.read_buffer())
+            else:
+                oid = content_hash(b"")
+            rel = self._object_rel(oid, codec)
+            if self.backend.exists(rel):
+                os.remove(tmp)
+            else:
+                self.backend.publish(tmp, rel)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return ObjectRef(oid, codec, tag, size, meta)
+
+    def get(self, ref: ObjectRef) -> Any:
+        """Load a value; a missing or damaged object raises :class:`CorruptObjectError`."""
+        rel = self._object_rel(ref.oid, ref.codec)
+        buf = self.backend.read_buffer(rel)
+        if buf is None:
+            raise CorruptObjectError(f"object {ref.oid[:12]} is missing from the store")
+        if buf.size != ref.nbytes or content_hash(buf) != ref.oid:
+            self.backend.move_aside(rel)
+            raise CorruptObjectError(
+                f"object {ref.oid[:12]} is damaged ({buf.size} bytes, expected {ref.nbytes};"
+                " checksum mismatch); it was moved aside")
+        try:
+            return codecs.read_value(buf, ref.codec, ref.type, ref.meta, self.secret)
+        except CorruptObjectError:
+            self.backend.move_aside(rel)
+            raise
+
+    def has_object(self, ref: ObjectRef) -> bool:
+        return self.backend.exists(self._object_rel(ref.oid, ref.codec))
+
+    # -- entries (key -> outputs)
+    @staticmethod
+    def _entry_rel(key: str) -> str:
+        return f"entries/{key[:2]}/{key}.json"
+
+    def get_entry(self, key: str) -> dict | None:
+        data = self.backend.read_bytes(self._entry_rel(key))
+        if data is None:
+            return None
+        try:
+            entry = json.loads(data)
+            if entry.get("key") != key:
+                raise ValueError("key mismatch")
+            return entry
+        except (ValueError, AttributeError):
+            self.backend.move_aside(self._entry_rel(key))
+            return None
+
+    def put_entry(self, key: str, entry: dict) -> None:
+        self.backend.write_bytes(self._entry_rel(key), _dumps({**entry, "key": key}))
+
+    # -- per-step last result
+    def get_last(self, step: str) -> dict | None:
+        data = self.backend.read_bytes(f"steps/{step}.json")
+        try:
+            return json.loads(data) if data else None
+        except ValueError:
+            return None
+
+    def put_last(self, step: str, info: dict) -> None:
+        self.backend.write_bytes(f"steps/{step}.json", _dumps(info))
+
+    # -- run records
+    def put_run(self, record: dict) -> str:
+        run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.backend.write_bytes(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
+        return run_id
