@@ -23,6 +23,7 @@ class CodeInfo:
     writes: tuple[str, ...]    # top-level names bound by assignment: candidate outputs
     defines: tuple[str, ...]   # every top-level binding: assignments, imports, defs, loops...
     imports: tuple[str, ...]   # top-level modules imported (``a`` for ``import a.b``)
+    import_map: dict           # name bound by an import -> its top-level module
     normalized: str            # ``ast.unparse`` of the code: comments and layout do not count
 
 
@@ -122,6 +123,7 @@ class _ModuleVisitor(ast.NodeVisitor):
         self.writes: dict[str, None] = {}
         self.defines: dict[str, None] = {}
         self.imports: dict[str, None] = {}
+        self.import_map: dict[str, str] = {}
         self._assigning = False
 
     # -- helpers
@@ -220,14 +222,20 @@ class _ModuleVisitor(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for a in node.names:
-            self.imports.setdefault(a.name.split(".")[0])
-            self._bind((a.asname or a.name).split(".")[0])
+            mod = a.name.split(".")[0]
+            self.imports.setdefault(mod)
+            bound = a.asname or mod
+            self.import_map[bound] = a.name if a.asname else mod
+            self.import_map[bound] = self.import_map[bound].split(".")[0]
+            self._bind(bound)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level == 0 and node.module:
             self.imports.setdefault(node.module.split(".")[0])
         for a in node.names:
             if a.name != "*":
+                if node.level == 0 and node.module:
+                    self.import_map[a.asname or a.name] = node.module.split(".")[0]
                 self._bind(a.asname or a.name)
 
     def visit_Global(self, node) -> None:  # meaningless at top level
@@ -280,7 +288,7 @@ def analyze_tree(tree: ast.Module) -> CodeInfo:
             reads.setdefault(n)
     return CodeInfo(
         reads=tuple(reads), writes=tuple(v.writes), defines=tuple(v.defines),
-        imports=tuple(v.imports), normalized=ast.unparse(tree),
+        imports=tuple(v.imports), import_map=dict(v.import_map), normalized=ast.unparse(tree),
     )
 
 

@@ -117,7 +117,8 @@ def _write_npy(value, tag: str, path: str) -> dict:
     import numpy as np
     if value.dtype.hasobject:
         raise TypeError("object arrays go to pickle")
-    np.save(path, value, allow_pickle=False)
+    with open(path, "wb") as f:            # a path would get ".npy" appended
+        np.save(f, value, allow_pickle=False)
     return {"shape": list(value.shape), "dtype": str(value.dtype)}
 
 

@@ -185,7 +185,7 @@ class Engine:
         reads = set(step.external_reads())
         setup_cells = d.setup_cells_for(step)
         modules: dict[str, str] = {}
-        for mod in set(step.info.imports).union(*(c.info.imports for c in setup_cells)):
+        for mod in sorted(d.modules_for(step)):
             fp = self.hasher.module(mod, self.project_dir)
             if fp is not None:
                 modules[mod] = fp

@@ -166,5 +166,6 @@ def _toposort(nodes, index, parents, children):
         path.append(node)
         node = next(p for p in parents[node] if p in left)
     cyc = path[pos[node]:]
-    cyc.reverse()
-    return order, cyc
+    cyc.reverse()                                  # data-flow direction
+    first = min(range(len(cyc)), key=lambda i: index[cyc[i]])
+    return order, cyc[first:] + cyc[:first]        # start at the earliest-defined step

@@ -106,7 +106,8 @@ def parse_step_line(line: str) -> StepSpec:
         raise SpecError("%%step needs a name", fix="usage:\n" + USAGE)
     check_name(ns.name)
     if ns.retries < 0:
-        raise SpecError(f"--retries must be >= 0 (got {ns.retries})", where=f"step `{ns.name}`")
+        raise SpecError(f"--retries must be >= 0 (got {ns.retries})", where=f"step `{ns.name}`",
+                        fix="e.g. --retries 2")
     inputs, outputs = _split(ns.inputs), _split(ns.outputs)
     _check_identifiers(inputs, "--in", ns.name)
     _check_identifiers(outputs, "--out", ns.name)

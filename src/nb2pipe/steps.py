@@ -76,7 +76,8 @@ def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: s
         outputs = spec.outputs
     else:
         outputs = tuple(w for w in info.writes if not w.startswith("_"))
-    return StepDef(spec, code, info, outputs, cell_id, where, line_offset, cell_text or code)
+    return StepDef(spec, code, info, outputs, cell_id, where, line_offset,
+                   cell_text or "\n" * line_offset + code)
 
 
 class Definitions:
@@ -165,6 +166,25 @@ class Definitions:
         return f" (did you mean `{close[0]}`?)" if close else ""
 
     # -- setup
+    def modules_for(self, step: StepDef) -> set[str]:
+        """Modules a step depends on: its own imports, the modules behind setup names it
+        reads, and every import of a setup cell whose functions or values it uses."""
+        mods = set(step.info.imports)
+        todo = [r for r in step.external_reads() if r in self.setup_owner]
+        seen: set[str] = set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            cell = self.setup[self.setup_owner[name]]
+            if name in cell.info.import_map:
+                mods.add(cell.info.import_map[name])
+            else:
+                mods.update(cell.info.imports)
+                todo += [r for r in cell.info.reads if r in self.setup_owner]
+        return mods
+
     def setup_cells_for(self, step: StepDef) -> list[SetupCell]:
         """Setup cells whose definitions the step uses, transitively."""
         seen: dict[str, SetupCell] = {}
