@@ -15,6 +15,8 @@ class Reply:
     stderr: str = ""
     error: dict | None = None
     data: list = field(default_factory=list)
+    comm: list = field(default_factory=list)
+    payload: list = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -53,10 +55,17 @@ class Kernel:
                 out.error = c
             elif t in ("display_data", "execute_result"):
                 out.data.append(c["data"])
+            elif t == "comm_msg":
+                out.comm.append(c["data"])
 
         self._cell += 1
-        msg_id = self.kc.execute(code, cell_id=cell_id or f"cell-{self._cell}") \
-            if "cell_id" in self.kc.execute.__code__.co_varnames else self.kc.execute(code)
+        # JupyterLab sends the cell id in the request's metadata; do the same
+        content = {"code": code, "silent": False, "store_history": True,
+                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+        msg = self.kc.session.msg("execute_request", content,
+                                  metadata={"cellId": cell_id or f"cell-{self._cell}"})
+        self.kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
         import time
         deadline = time.monotonic() + timeout
         while True:
@@ -70,7 +79,30 @@ class Kernel:
         while rep["parent_header"].get("msg_id") != msg_id:
             rep = self.kc.get_shell_msg(timeout=timeout)
         out.status = rep["content"]["status"]
+        out.payload = rep["content"].get("payload") or []
         return out
+
+    def comm_open(self, target: str = "nb2pipe", comm_id: str = "test-comm") -> None:
+        msg = self.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": target, "data": {}})
+        self.kc.shell_channel.send(msg)
+
+    def comm_send(self, data: dict, comm_id: str = "test-comm") -> None:
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.kc.shell_channel.send(msg)
+
+    def comm_messages(self, timeout: float = 5.0) -> list[dict]:
+        """Every comm message (data) and comm_close on iopub until quiet for ``timeout``."""
+        import queue
+        out = []
+        while True:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=timeout)
+            except queue.Empty:
+                return out
+            if msg["msg_type"] == "comm_msg":
+                out.append(msg["content"]["data"])
+            elif msg["msg_type"] == "comm_close":
+                out.append({"type": "__closed__"})
 
     def ok(self, code: str, **kw) -> Reply:
         r = self.run(code, **kw)

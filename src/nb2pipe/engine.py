@@ -9,6 +9,7 @@ reports every state change to its listeners (the comm, progress displays).
 from __future__ import annotations
 
 import builtins
+import difflib
 import linecache
 import os
 import sys
@@ -290,9 +291,10 @@ class Engine:
         step = self.defs.steps[name]
         if name in graph.missing:
             miss = graph.missing[name]
+            close = difflib.get_close_matches(miss[0], sorted(graph.producer), n=1)
             raise Nb2pipeError(
                 f"step `{name}` needs {', '.join(f'`{m}`' for m in miss)}, which no step defined"
-                " in this session produces",
+                " in this session produces" + (f" (did you mean `{close[0]}`?)" if close else ""),
                 where=_label(step),
                 fix="run the cell of the step that produces it first (Run All runs them in order),"
                     " or correct the name")
