@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -213,9 +212,8 @@ def test_bad_direction():
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)
-def test_two_hundred_nodes_are_fast(direction):
+def test_two_hundred_nodes_render(direction):
+    # speed is measured in bench/, not asserted here (shared, noisy machines)
     steps, edges = random_dag(200, seed=7)
-    t = time.perf_counter()
     svg = render.to_svg(steps, edges, direction=direction)
-    assert time.perf_counter() - t < 0.5
     assert len(nodes(parse(svg))) == 200
