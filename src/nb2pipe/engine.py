@@ -114,13 +114,15 @@ class Engine:
 
     # ------------------------------------------------------------ definitions
     def run_setup(self, code: str, *, cell_id: str | None = None, where: str = "",
-                  line_offset: int = 1) -> tuple[str, ...]:
-        """Execute a %%setup cell; its definitions become available to every step."""
+                  line_offset: int = 1, execute: bool = True) -> tuple[str, ...]:
+        """Execute a %%setup cell; its definitions become available to every step.
+        ``execute=False`` only records it (planning a headless run)."""
         info = analyze(code, filename=f"%%setup {where}".strip(), line_offset=line_offset)
         cell_key = cell_id or ("setup:" + ",".join(sorted(info.defines)))
-        filename = f"<setup {where or cell_key}>"
-        _register_source(filename, "\n" * line_offset + code)
-        exec(compile(_offset_tree(code, line_offset), filename, "exec"), self.setup_ns)
+        if execute:
+            filename = f"<setup {where or cell_key}>"
+            _register_source(filename, "\n" * line_offset + code)
+            exec(compile(_offset_tree(code, line_offset), filename, "exec"), self.setup_ns)
         old = self.defs.setup.pop(cell_key, None)
         if old:
             for n in old.info.defines:
@@ -357,11 +359,24 @@ class Engine:
             self._emit({"type": "progress", "done": len(outcomes), "total": len(names), "step": name,
                         "status": o.status, "key": o.key, "duration": o.duration, "saved": o.saved})
         self._emit({"type": "run_end", "outcomes": [(o.step, o.status) for o in outcomes]})
-        self.store.put_run({
-            "kind": "notebook", "started": time.time(), "user": _user(),
-            "steps": [{"step": o.step, "status": o.status, "key": o.key, "duration": o.duration,
-                       "error": o.error.what if o.error else None} for o in outcomes]})
         return outcomes
+
+    def record_run(self, outcomes: list[Outcome], **fields: Any) -> str:
+        """Write a run record: who, when, what, keys, timings, errors, and the lineage of
+        every output (its step's inputs, code hash and sources)."""
+        steps = []
+        for o in outcomes:
+            res = self.results.get(o.step)
+            comps = res.components if res and res.key == o.key else {}
+            steps.append({
+                "step": o.step, "status": o.status, "key": o.key, "duration": o.duration,
+                "saved": o.saved, "error": o.error.what if o.error else None,
+                "outputs": {k: r.version for k, r in res.outputs.items()} if comps else {},
+                "inputs": comps.get("inputs", {}), "code": comps.get("code"),
+                "srcs": comps.get("srcs", {}), "params": sorted(comps.get("params", {})),
+            })
+        return self.store.put_run({"finished": time.time(), "user": _user(), "store": self.store.url,
+                                   **fields, "steps": steps})
 
     def _run_one(self, step: StepDef, graph: Graph, parents: dict[str, Result], *,
                  force: bool, restore: bool) -> Outcome:

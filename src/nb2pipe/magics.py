@@ -5,6 +5,7 @@ Everything here is translation: cell text in, engine call, display out.  One
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -20,6 +21,7 @@ from .spec import parse_step_line
 from .store import Store
 
 TRACKED_MAGICS = ("%%step", "%%setup", "%%params")
+OUTCOMES_PREFIX = "NB2PIPE_OUTCOMES "
 DAG_HELP = """\
 %dag status                    every step: fresh / stale (and why) / never run / failed, timings
 %dag run [STEP ...]            run what is stale (for STEPs: what they need, then them)
@@ -42,8 +44,9 @@ class Session:
         store = Store.default(os.getcwd())
         self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
                              warn=lambda m: print(m, file=sys.stderr))
-        self.cell_ids: dict[str, str] = {}
         self.comm = CommServer(self.engine)
+        self.define_only = False               # headless runs define all steps, then run stale ones
+        self.overrides: dict = {}              # parameter values given to a headless run
 
     # -- engine callbacks
     def _publish(self, mapping: dict) -> None:
@@ -122,11 +125,10 @@ class PipelineMagics(Magics):
         """
         spec = parse_step_line(line)
         s = self.session
-        cell_id = s.cell_id()
-        if cell_id:
-            s.cell_ids[spec.name] = cell_id
-        self.engine.define(spec, self._body(cell), cell_id=cell_id, where=s.where(), line_offset=1,
+        self.engine.define(spec, self._body(cell), cell_id=s.cell_id(), where=s.where(), line_offset=1,
                            cell_text=f"%%step {line}\n{cell}")
+        if s.define_only:
+            return
         outcome = self.engine.run_cell(spec.name)
         self._print_outcome(outcome)
 
@@ -158,8 +160,22 @@ class PipelineMagics(Magics):
         """
         argv = shlex.split(line)
         secret = argv[argv.index("--secret") + 1:] if "--secret" in argv else []
-        overrides = self.shell.user_ns.get("__nb2pipe_overrides__") or {}
-        self.engine.set_params(self._body(cell), overrides=overrides, secret=secret)
+        self.engine.set_params(self._body(cell), overrides=self.session.overrides, secret=secret)
+
+    @line_magic
+    def nb2pipe(self, line):
+        """Session settings, used by headless runs.
+
+        %nb2pipe define-only on|off     %%step cells only define their step
+        %nb2pipe params {"n_rows": 5}   parameter overrides (JSON) for %%params cells
+        """
+        cmd, _, rest = line.strip().partition(" ")
+        if cmd == "define-only":
+            self.session.define_only = rest.strip() != "off"
+        elif cmd == "params":
+            self.session.overrides = json.loads(rest or "{}")
+        else:
+            raise Nb2pipeError(f"unknown %nb2pipe command {cmd!r}", fix="see `%nb2pipe?`")
 
     @line_magic
     def dag(self, line):
@@ -184,13 +200,22 @@ class PipelineMagics(Magics):
     def _run(self, args: list[str]) -> None:
         force = "--force" in args
         downstream = "--downstream" in args
-        unknown = [a for a in args if a.startswith("-") and a not in ("--force", "--downstream")]
+        as_json = "--json" in args
+        unknown = [a for a in args if a.startswith("-") and a not in ("--force", "--downstream", "--json")]
         if unknown:
             raise Nb2pipeError(f"unknown option {unknown[0]} for %dag run", fix=DAG_HELP)
         targets = [a for a in args if not a.startswith("-")]
         if force and not targets:
             raise Nb2pipeError("%dag run --force needs the steps to re-run",
                                fix="e.g. `%dag run --force clean`")
+        if as_json:   # machine-readable, for the headless runner
+            outcomes = self.engine.run(targets, force=force, downstream=downstream)
+            print(OUTCOMES_PREFIX + json.dumps([
+                {"step": o.step, "status": o.status, "key": o.key, "duration": o.duration,
+                 "saved": o.saved, "error": str(o.error) if o.error else None,
+                 "traceback": getattr(o.error, "traceback_text", "") if o.error else ""}
+                for o in outcomes]))
+            return
         progress = _Progress()
         unsubscribe = self.engine.subscribe(progress.on_event)
         try:
@@ -198,6 +223,7 @@ class PipelineMagics(Magics):
         finally:
             unsubscribe()
             progress.close()
+        self.engine.record_run(outcomes, kind="notebook", targets=targets)
         failed = [o for o in outcomes if o.status == "failed"]
         ran = sum(o.status == "ran" for o in outcomes)
         hit = sum(o.status in ("cached", "fresh") for o in outcomes)

@@ -1,0 +1,228 @@
+"""``nb2pipe`` command line: run | status | check | dag.
+
+Start-up stays light: planning reads the notebook JSON directly; nbclient and
+nbformat are imported only when a kernel is really needed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .errors import Nb2pipeError
+
+EPILOG = """examples:
+  nb2pipe run examples/sales/analysis.ipynb
+  nb2pipe run analysis.ipynb -p min_units=5 --only by_region
+  nb2pipe status analysis.ipynb
+  nb2pipe check analysis.ipynb
+  nb2pipe dag analysis.ipynb --format mermaid
+"""
+
+
+def _params(values: list[str], files: list[str]) -> dict:
+    out: dict = {}
+    for f in files or ():
+        with open(f, encoding="utf-8") as fh:
+            text = fh.read()
+        if f.endswith((".yaml", ".yml")):
+            import yaml
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+        if not isinstance(data, dict):
+            raise Nb2pipeError(f"{f} must hold a mapping of parameter names to values")
+        out.update(data)
+    for item in values or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise Nb2pipeError(f"-p {item!r} is not NAME=VALUE", fix="e.g. -p n_rows=5000")
+        out[name.strip()] = value
+    return out
+
+
+def _load(args):
+    from . import notebook
+    from .runner import plan
+    nb = notebook.read(args.target)
+    store = plan.project_store(nb, getattr(args, "store", None))
+    engine = plan.engine_for(nb, store, _params(getattr(args, "param", []), getattr(args, "params", [])))
+    return nb, engine
+
+
+def cmd_status(args) -> int:
+    from .report import StatusTable
+    _, engine = _load(args)
+    statuses = engine.status()
+    if args.json:
+        print(json.dumps([s.to_json() for s in statuses], indent=2))
+    else:
+        print(repr(StatusTable(statuses, engine.store.url)))
+    return 0
+
+
+def cmd_check(args) -> int:
+    nb, engine = _load(args)
+    g = engine.graph()
+    print(f"ok: {len(g)} steps, {len(g.edges())} edges, {len(engine.defs.params)} parameters,"
+          f" {len(engine.defs.setup)} setup cells — the DAG is closed and every name resolves")
+    return 0
+
+
+def cmd_dag(args) -> int:
+    from . import render
+    _, engine = _load(args)
+    g = engine.graph()
+    steps = [s.to_json() for s in engine.plan(g).values()]
+    fn = {"svg": render.to_svg, "mermaid": render.to_mermaid, "dot": render.to_dot}[args.format]
+    text = fn(steps, g.edges(), direction=args.direction)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        print(text)
+    return 0
+
+
+class _Printer:
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self.tty = sys.stdout.isatty() and not as_json
+
+    def event(self, kind, rep, n, total):
+        from .report import seconds
+        if self.as_json:
+            return
+        if kind == "start":
+            if self.tty:
+                print(f"[{n}/{total}] {rep.step} … running", end="\r", flush=True)
+            return
+        mark = {"ran": "✓", "cached": "✓", "fresh": "✓", "failed": "✗", "skipped": "-"}.get(rep.status, "?")
+        detail = {"ran": f"ran in {seconds(rep.duration)}", "cached": f"cached (saved {seconds(rep.saved)})",
+                  "fresh": "fresh", "failed": f"FAILED: {rep.error}", "skipped": f"skipped ({rep.error})"}
+        extra = f" after {rep.attempts} attempts" if rep.attempts > 1 else ""
+        print(f"[{n}/{total}] {mark} {rep.step:<20} {detail.get(rep.status, rep.status)}{extra}"
+              + (" " * 10 if self.tty else ""), flush=True)
+
+
+def cmd_run(args) -> int:
+    from .runner import local, plan
+    t0 = time.perf_counter()
+    nb, engine = _load(args)
+    names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
+    states = engine.plan()
+    force = set(requested) if args.force else set()
+    todo = [n for n in names if n in force or states[n].state != "fresh"]
+    printer = _Printer(args.json)
+    if args.dry_run:
+        rows = [{"step": n, "state": states[n].state, "reasons": states[n].reasons,
+                 "will_run": n in todo} for n in names]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                print(f"{'RUN ' if r['will_run'] else 'skip'}  {r['step']:<20} {r['state']}"
+                      + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""))
+        return 0
+    overrides = plan.coerce_params(plan.default_params(nb), _params(args.param, args.params))
+    if not todo:
+        report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
+    else:
+        if not args.json:
+            print(f"{len(todo)} of {len(names)} steps to run; starting a kernel…", flush=True)
+        report = local.execute(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
+                               on_event=printer.event, kernel_name=args.kernel)
+        done = {s.step for s in report.steps}
+        report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
+                        if n not in done] + report.steps
+    report.wall = time.perf_counter() - t0
+    _record(engine, nb, report, overrides)
+    if args.json:
+        print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
+                          "steps": [s.__dict__ for s in report.steps]}, indent=2))
+    else:
+        _summary(report)
+    return 0 if report.ok else 1
+
+
+def _record(engine, nb, report, overrides) -> None:
+    secret = engine.defs.secret_params
+    engine.store.put_run({
+        "kind": "headless", "notebook": nb.path, "finished": time.time(), "wall": report.wall,
+        "params": {k: v for k, v in overrides.items() if k not in secret},
+        "steps": [{"step": s.step, "status": s.status, "key": s.key, "duration": s.duration,
+                   "error": s.error} for s in report.steps],
+    })
+
+
+def _summary(report) -> None:
+    from .report import seconds
+    counts: dict[str, int] = {}
+    for s in report.steps:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    parts = ", ".join(f"{v} {k}" for k, v in counts.items())
+    kernel = "" if report.kernel_started else " — nothing stale, no kernel started"
+    print(f"{len(report.steps)} steps: {parts} in {seconds(report.wall)}{kernel}")
+    for s in report.steps:
+        if s.status == "failed":
+            print(f"\n✗ step `{s.step}` failed:\n{s.traceback or ''}{s.error}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nb2pipe", description="Notebook steps as a cached pipeline.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def target(sp):
+        sp.add_argument("target", help="a notebook (.ipynb)")
+        sp.add_argument("--store", help="store location: a path or fsspec URL (default .nb2pipe/ beside"
+                                        " the notebook, or $NB2PIPE_STORE)")
+        sp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+        sp.add_argument("--params", action="append", default=[], metavar="FILE",
+                        help="parameters from a YAML or JSON file")
+
+    r = sub.add_parser("run", help="run the stale steps headless (one kernel)", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    target(r)
+    r.add_argument("--only", action="append", default=[], metavar="STEP", help="this step and what it needs")
+    r.add_argument("--from", action="append", default=[], metavar="STEP", help="this step and downstream")
+    r.add_argument("--force", action="store_true", help="re-run the selected steps even if cached")
+    r.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    r.add_argument("--retries", type=int, default=0, help="retry a failing step N times")
+    r.add_argument("--kernel", help="kernel name (default: the notebook's)")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("status", help="what is fresh / stale and why (no kernel)")
+    target(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_status)
+
+    c = sub.add_parser("check", help="validate without running: DAG closed, names resolve")
+    target(c)
+    c.set_defaults(fn=cmd_check)
+
+    d = sub.add_parser("dag", help="draw the DAG")
+    target(d)
+    d.add_argument("--format", choices=["svg", "mermaid", "dot"], default="mermaid")
+    d.add_argument("--direction", choices=["TB", "LR"], default="TB")
+    d.add_argument("-o", "--output", help="write to a file")
+    d.set_defaults(fn=cmd_dag)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except Nb2pipeError as e:
+        print(f"nb2pipe: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nb2pipe: interrupted; the store is consistent and the next run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

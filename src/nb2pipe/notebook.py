@@ -1,0 +1,96 @@
+"""Read a notebook's pipeline cells straight from its JSON.
+
+No nbformat import here: planning, status and checks must start fast
+(importing nbformat costs about two seconds on these machines).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from .errors import Nb2pipeError
+
+KINDS = {"%%step": "step", "%%setup": "setup", "%%params": "params"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int                 # position in the notebook (0-based)
+    kind: str                  # step | setup | params | load | explore | markdown
+    source: str
+    cell_id: str | None
+    line: str = ""             # the text after the cell magic
+    body: str = ""             # the source without the magic line
+
+    @property
+    def where(self) -> str:
+        return f"cell {self.index + 1}" + (f" (id {self.cell_id})" if self.cell_id else "")
+
+
+@dataclass(frozen=True)
+class PipelineNotebook:
+    path: str
+    cells: tuple[Cell, ...]
+    kernel_name: str
+    raw: dict
+
+    @property
+    def project_dir(self) -> str:
+        return os.path.dirname(os.path.abspath(self.path))
+
+    def of_kind(self, *kinds: str) -> list[Cell]:
+        return [c for c in self.cells if c.kind in kinds]
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def classify(source: str, tags: list[str]) -> tuple[str, str, str]:
+    """(kind, magic line, body) of one code cell."""
+    stripped = source.lstrip()
+    first, _, rest = stripped.partition("\n")
+    for magic, kind in KINDS.items():
+        if first == magic or first.startswith(magic + " "):
+            return kind, first[len(magic):].strip(), rest
+    if "parameters" in tags:
+        return "params", "", source
+    if "%load_ext nb2pipe" in source:
+        return "load", "", source
+    return "explore", "", source
+
+
+def read(path: str | os.PathLike) -> PipelineNotebook:
+    """Parse a notebook file.  Every failure is one clear :class:`Nb2pipeError`."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise Nb2pipeError(f"no notebook at {path}", fix="check the path") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise Nb2pipeError(f"{path} is not a notebook: it is not valid JSON ({e})",
+                           fix="open it in Jupyter and save it again, or pass the .ipynb file") from None
+    if not isinstance(raw, dict) or "cells" not in raw:
+        raise Nb2pipeError(f"{path} is not a notebook (no cells)", fix="pass a .ipynb file")
+    major = raw.get("nbformat", 0)
+    if major < 4:
+        raise Nb2pipeError(f"{path} uses nbformat {major}, which nb2pipe does not read",
+                           fix="upgrade it: `jupyter nbconvert --to notebook --inplace " + path + "`")
+    cells = []
+    for i, c in enumerate(raw["cells"]):
+        src = _source(c)
+        if c.get("cell_type") != "code":
+            cells.append(Cell(i, "markdown", src, c.get("id")))
+            continue
+        kind, line, body = classify(src, list((c.get("metadata") or {}).get("tags") or []))
+        cells.append(Cell(i, kind, src, c.get("id"), line, body))
+    ks = (raw.get("metadata") or {}).get("kernelspec") or {}
+    nb = PipelineNotebook(path, tuple(cells), ks.get("name") or "python3", raw)
+    if not nb.of_kind("step"):
+        raise Nb2pipeError(f"{path} has no %%step cells, so there is no pipeline to run",
+                           fix="tag the cells that make up the pipeline with `%%step NAME`"
+                               " (after `%load_ext nb2pipe`)")
+    return nb

@@ -1,0 +1,131 @@
+"""Run the stale steps of a notebook in one kernel, through nbclient.
+
+The kernel gets, in order: ``%load_ext nb2pipe`` in define-only mode, the setup
+cells, the parameters (with overrides), every step definition, and then one
+``%dag run STEP --json`` cell per stale step.  A failing step skips only its
+descendants; everything else that can run still runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..engine import Engine
+from ..errors import Nb2pipeError
+from ..magics import OUTCOMES_PREFIX
+from ..notebook import PipelineNotebook
+
+
+@dataclass
+class StepReport:
+    step: str
+    status: str            # ran | cached | fresh | failed | skipped
+    duration: float = 0.0
+    saved: float = 0.0
+    key: str | None = None
+    error: str | None = None
+    traceback: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class RunReport:
+    steps: list[StepReport] = field(default_factory=list)
+    kernel_started: bool = False
+    wall: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != "failed" and s.status != "skipped" for s in self.steps)
+
+
+def _code_cell(source: str):
+    import nbformat
+    return nbformat.v4.new_code_cell(source)
+
+
+def _parse_outcomes(outputs) -> list[dict]:
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            for line in out.get("text", "").splitlines():
+                if line.startswith(OUTCOMES_PREFIX):
+                    return json.loads(line[len(OUTCOMES_PREFIX):])
+    return []
+
+
+def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
+            force: set[str], retries: int = 0, kernel_name: str | None = None,
+            on_event: Callable[[str, StepReport | None, int, int], None] = lambda *a: None,
+            timeout: float | None = None) -> RunReport:
+    """Execute ``todo`` (stale steps, in order) in one fresh kernel."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+    report = RunReport(kernel_started=True)
+    prelude = ["%load_ext nb2pipe\n%nb2pipe define-only on",
+               "%nb2pipe params " + json.dumps(overrides)]
+    prelude += [c.source for c in nb.of_kind("setup")]
+    prelude += [c.source for c in nb.of_kind("params")]
+    prelude += [c.source for c in nb.of_kind("step")]
+    book = nbformat.v4.new_notebook(cells=[_code_cell(s) for s in prelude])
+    book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
+    env = {**os.environ, "NB2PIPE_STORE": engine.store.url, "NB2PIPE_PROGRESS": "text"}
+    client = NotebookClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
+                            resources={"metadata": {"path": nb.project_dir}})
+    graph = engine.graph()
+    failed: set[str] = set()
+    with client.setup_kernel(env=env, cwd=nb.project_dir):
+        for i, cell in enumerate(book.cells):
+            try:
+                client.execute_cell(cell, i)
+            except CellExecutionError as e:
+                raise Nb2pipeError(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}",
+                                   where=cell.source.splitlines()[0][:60],
+                                   fix="run `nb2pipe check` and fix what it reports") from None
+        for n, step in enumerate(todo, 1):
+            blocked = [p for p in graph.parents(step) if p in failed]
+            if blocked:
+                failed.add(step)
+                rep = StepReport(step, "skipped", error=f"upstream `{blocked[0]}` failed")
+                report.steps.append(rep)
+                on_event("end", rep, n, len(todo))
+                continue
+            on_event("start", StepReport(step, "running"), n, len(todo))
+            rep = None
+            for attempt in range(retries + 1):
+                flag = " --force" if (step in force or attempt > 0) else ""
+                cell = _code_cell(f"%dag run {step}{flag} --json")
+                book.cells.append(cell)
+                try:
+                    client.execute_cell(cell, len(book.cells) - 1)
+                except CellExecutionError as e:
+                    rep = StepReport(step, "failed", error=f"{e.ename}: {e.evalue}", attempts=attempt + 1)
+                    continue
+                except DeadKernelError:
+                    rep = StepReport(step, "failed", error="the kernel died while running this step"
+                                     " (out of memory?)", attempts=attempt + 1)
+                    failed.add(step)
+                    report.steps.append(rep)
+                    on_event("end", rep, n, len(todo))
+                    return _finish(report, todo, n, failed)
+                outs = {o["step"]: o for o in _parse_outcomes(cell.outputs)}
+                o = outs.get(step, {"status": "failed", "error": "no outcome reported"})
+                rep = StepReport(step, o["status"], o.get("duration") or 0.0, o.get("saved") or 0.0,
+                                 o.get("key"), o.get("error"), o.get("traceback") or "", attempt + 1)
+                if rep.status != "failed":
+                    break
+            if rep.status == "failed":
+                failed.add(step)
+            report.steps.append(rep)
+            on_event("end", rep, n, len(todo))
+    return report
+
+
+def _finish(report: RunReport, todo: list[str], n: int, failed: set[str]) -> RunReport:
+    for step in todo[n:]:
+        report.steps.append(StepReport(step, "skipped", error="the kernel died"))
+    return report

@@ -1,0 +1,127 @@
+"""Plan a headless run without a kernel: the notebook's steps, setup and parameters
+become an :class:`~nb2pipe.engine.Engine` whose keys match the notebook's exactly."""
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import os
+import sys
+from typing import Any
+
+from ..analysis import analyze
+from ..engine import Engine
+from ..errors import AnalysisError, Nb2pipeError
+from ..notebook import PipelineNotebook
+from ..spec import parse_step_line
+from ..store import Store
+
+
+def python_source(code: str) -> str:
+    """Cell code as the kernel runs it: IPython syntax (``!ls``, ``%time``) transformed.
+    IPython is imported only when the plain-Python parse fails."""
+    try:
+        ast.parse(code)
+        return code
+    except SyntaxError:
+        from IPython.core.inputtransformer2 import TransformerManager
+        return TransformerManager().transform_cell(code)
+
+
+def _explore_provenance(nb: PipelineNotebook):
+    origin: dict[str, str] = {}
+    for c in nb.of_kind("explore"):
+        try:
+            info = analyze(python_source(c.source))
+        except (AnalysisError, SyntaxError):
+            continue
+        first = next((ln.strip() for ln in c.source.splitlines() if ln.strip()), "")
+        for n in info.defines:
+            origin.setdefault(n, f"{c.where} (`{first[:40]}`)")
+    return origin.get
+
+
+def default_params(nb: PipelineNotebook) -> dict[str, Any]:
+    ns: dict[str, Any] = {}
+    for c in nb.of_kind("params"):
+        code = python_source(c.body)
+        try:
+            exec(compile(code, f"<params {c.where}>", "exec"), {"__builtins__": __builtins__}, ns)
+        except Exception as e:  # noqa: BLE001 - the user's parameter cell
+            raise Nb2pipeError(f"the parameters cell raised {type(e).__name__}: {e}", where=c.where,
+                               fix="parameter cells should only assign plain values") from None
+    return {k: v for k, v in ns.items() if not k.startswith("_")}
+
+
+def secret_params(nb: PipelineNotebook) -> list[str]:
+    out = []
+    for c in nb.of_kind("params"):
+        argv = c.line.split()
+        if "--secret" in argv:
+            out += argv[argv.index("--secret") + 1:]
+    return out
+
+
+def coerce_params(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Check ``-p`` values against the notebook's parameters: known names, same types."""
+    out = {}
+    for name, raw in given.items():
+        if name not in defaults:
+            close = difflib.get_close_matches(name, sorted(defaults), n=1)
+            raise Nb2pipeError(f"unknown parameter `{name}`" + (f" (did you mean `{close[0]}`?)" if close else ""),
+                               fix="parameters: " + (", ".join(sorted(defaults)) or "none defined"))
+        default = defaults[name]
+        value = raw
+        if isinstance(raw, str) and not isinstance(default, str):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                try:
+                    value = ast.literal_eval(raw)
+                except (ValueError, SyntaxError):
+                    value = raw
+        if default is not None and not isinstance(value, type(default)):
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            else:
+                raise Nb2pipeError(
+                    f"parameter `{name}` expects {type(default).__name__} (default {default!r}),"
+                    f" got {raw!r}", fix=f"e.g. -p {name}={json.dumps(default)}")
+        out[name] = value
+    return out
+
+
+def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None) -> Engine:
+    """An engine holding the notebook's definitions (nothing executed but the parameters cell)."""
+    if nb.project_dir not in sys.path:
+        sys.path.insert(0, nb.project_dir)   # local modules resolve as in the kernel
+    engine = Engine(store, nb.project_dir, provenance=_explore_provenance(nb), warn=lambda m: None)
+    for c in nb.of_kind("setup"):
+        engine.run_setup(python_source(c.body), cell_id=c.cell_id, where=c.where, execute=False)
+    defaults = default_params(nb)
+    engine.set_params(values=defaults, overrides=coerce_params(defaults, overrides or {}),
+                      secret=secret_params(nb))
+    for c in nb.of_kind("step"):
+        engine.define(parse_step_line(c.line), python_source(c.body), cell_id=c.cell_id,
+                      where=c.where, line_offset=1, cell_text=c.source)
+    engine.defs.graph(allow_missing=False)
+    return engine
+
+
+def select(engine: Engine, *, only: list[str] = (), start: list[str] = ()) -> tuple[tuple, tuple]:
+    """(steps to bring up to date, steps the user asked for — what ``--force`` re-runs)."""
+    g = engine.graph()
+    for n in list(only) + list(start):
+        g[n]   # unknown step: error with did-you-mean
+    if only:
+        return g.upto(*only), tuple(only)
+    if start:
+        down = g.downfrom(*start)
+        return g.upto(*down), down
+    return g.order, g.order
+
+
+def project_store(nb: PipelineNotebook, url: str | None) -> Store:
+    if url:
+        return Store(url)
+    return Store(os.environ.get("NB2PIPE_STORE") or os.path.join(nb.project_dir, ".nb2pipe"))

@@ -1,0 +1,142 @@
+"""`nb2pipe run/status/check/dag` on real notebooks, real kernels, real store."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE = os.path.join(ROOT, "examples", "sales")
+
+
+def nb2pipe(*args, cwd):
+    p = subprocess.run([sys.executable, "-m", "nb2pipe", *args], cwd=cwd, capture_output=True,
+                       text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture
+def sales(tmp_path):
+    dst = tmp_path / "sales"
+    shutil.copytree(EXAMPLE, dst, ignore=shutil.ignore_patterns(".nb2pipe", "__pycache__"))
+    return dst
+
+
+def write_nb(path, cells, **meta):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": meta,
+          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": s,
+                     "outputs": [], "execution_count": None} for i, s in enumerate(cells)]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_run_twice_second_is_all_cached_without_kernel(sales):
+    code, out, err = nb2pipe("run", "analysis.ipynb", "--json", cwd=sales)
+    assert code == 0, err
+    first = json.loads(out)
+    assert [s["status"] for s in first["steps"]] == ["ran"] * 5 and first["kernel_started"]
+    code, out, err = nb2pipe("run", "analysis.ipynb", "--json", cwd=sales)
+    second = json.loads(out)
+    assert code == 0 and not second["kernel_started"]
+    assert [s["status"] for s in second["steps"]] == ["fresh"] * 5
+    assert [s["key"] for s in second["steps"]] == [s["key"] for s in first["steps"]]
+
+
+def test_lab_and_factory_share_keys(sales):
+    from kernelharness import Kernel
+    nb = json.loads((sales / "analysis.ipynb").read_text())
+    k = Kernel(str(sales))
+    try:
+        for cell in nb["cells"]:
+            src = "".join(cell["source"])
+            if cell["cell_type"] == "code" and not src.startswith("%dag") and "describe" not in src:
+                k.ok(src, cell_id=cell["id"])
+    finally:
+        k.shutdown()
+    code, out, err = nb2pipe("run", "analysis.ipynb", "--json", cwd=sales)
+    assert code == 0, err
+    rep = json.loads(out)
+    assert not rep["kernel_started"] and {s["status"] for s in rep["steps"]} == {"fresh"}
+
+
+def test_param_override_reruns_only_readers(sales):
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    code, out, err = nb2pipe("run", "analysis.ipynb", "-p", "top_n=2", "--json", cwd=sales)
+    assert code == 0, err
+    st = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
+    assert st == {"load": "fresh", "clean": "fresh", "by_region": "fresh", "by_product": "fresh",
+                  "report": "ran"}
+
+
+def test_dry_run_only_and_from(sales):
+    code, out, _ = nb2pipe("run", "analysis.ipynb", "--dry-run", "--only", "by_region", cwd=sales)
+    assert code == 0
+    assert [ln.split()[1] for ln in out.splitlines()] == ["load", "clean", "by_region"]
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    code, out, _ = nb2pipe("run", "analysis.ipynb", "--dry-run", "--from", "clean", "--force", cwd=sales)
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("RUN")] == [
+        "clean", "by_region", "by_product", "report"]
+
+
+def test_failing_step_skips_descendants_only(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step a --out x\nx = 1",
+        "%%step bad --in x --out y\ny = x / 0",
+        "%%step after_bad --in y --out z\nz = y + 1",
+        "%%step other --in x --out w\nw = x * 2",
+    ])
+    code, out, err = nb2pipe("run", nb.name, "--json", cwd=tmp_path)
+    assert code == 1
+    st = {s["step"]: s for s in json.loads(out)["steps"]}
+    assert st["a"]["status"] == "ran" and st["other"]["status"] == "ran"
+    assert st["bad"]["status"] == "failed" and "ZeroDivisionError" in st["bad"]["error"]
+    assert "y = x / 0" in st["bad"]["traceback"] and "line 2" in st["bad"]["error"]
+    assert st["after_bad"]["status"] == "skipped"
+    code, out, err = nb2pipe("status", nb.name, cwd=tmp_path)
+    assert "a " in out and "fresh" in out
+
+
+@pytest.mark.parametrize("content, args, fragment", [
+    ("not json {", [], "is not valid JSON"),
+    (json.dumps({"nbformat": 3, "cells": []}), [], "nbformat 3"),
+    (None, [], "has no %%step cells"),
+    ("sales", ["-p", "top_m=2"], "unknown parameter `top_m` (did you mean `top_n`?)"),
+    ("sales", ["-p", "top_n=many"], "parameter `top_n` expects int"),
+    ("sales", ["--only", "by_regoin"], "did you mean `by_region`"),
+])
+def test_bad_input_one_clear_message(tmp_path, sales, content, args, fragment):
+    if content == "sales":
+        target, cwd = "analysis.ipynb", sales
+    else:
+        cwd = tmp_path
+        target = "bad.ipynb"
+        if content is None:
+            write_nb(tmp_path / target, ["x = 1"])
+        else:
+            (tmp_path / target).write_text(content)
+    code, out, err = nb2pipe("run", target, *args, cwd=cwd)
+    assert code == 2
+    assert fragment in err and "Traceback" not in err
+
+
+def test_exploration_name_is_named_with_its_cell(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", ["%load_ext nb2pipe", "limit = 3",
+                                          "%%step s --out y\ny = limit + 1"])
+    code, out, err = nb2pipe("check", nb.name, cwd=tmp_path)
+    assert code == 2 and "reads `limit`" in err and "cell 2" in err
+
+
+def test_missing_src_file(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", ["%load_ext nb2pipe", "%%step s --src data/none.csv --out y\ny = 1"])
+    code, out, err = nb2pipe("status", nb.name, cwd=tmp_path)
+    assert "--src data/none.csv of step `s` does not exist" in out + err
+
+
+def test_dag_formats(sales):
+    code, out, _ = nb2pipe("dag", "analysis.ipynb", "--format", "mermaid", cwd=sales)
+    assert code == 0 and "load" in out and "-->" in out
+    code, out, _ = nb2pipe("dag", "analysis.ipynb", "--format", "svg", cwd=sales)
+    assert out.lstrip().startswith("<svg") or "<svg" in out
