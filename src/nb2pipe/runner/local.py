@@ -75,9 +75,11 @@ def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides:
     book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
     env = {**os.environ, "NB2PIPE_STORE": engine.store.url, "NB2PIPE_PROGRESS": "text"}
     client = NotebookClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
-                            resources={"metadata": {"path": nb.project_dir}})
+                            resources={"metadata": {"path": nb.project_dir}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     graph = engine.graph()
     failed: set[str] = set()
+    # the kernel's own log: errors only (its TCP-transport warning is noise on every run)
     with client.setup_kernel(env=env, cwd=nb.project_dir):
         for i, cell in enumerate(book.cells):
             try:
