@@ -18,6 +18,8 @@ EPILOG = """examples:
   nb2pipe status analysis.ipynb
   nb2pipe check analysis.ipynb
   nb2pipe dag analysis.ipynb --format mermaid
+  nb2pipe export analysis.ipynb -o build/analysis --version 1.2.0
+  nb2pipe log --step clean
 """
 
 
@@ -85,6 +87,65 @@ def cmd_dag(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export
+    nb, engine = _load(args)
+    if nb.manifest:
+        raise Nb2pipeError(f"{args.target} is already an exported pipeline",
+                           fix="export the source notebook instead")
+    out = export(nb, engine, args.output, name=args.name, version=args.version, overwrite=args.overwrite)
+    print(f"exported {out.package} {out.version} to {out.path} ({len(out.files)} files)")
+    print(f"  cd {out.path} && pip install . && python -m pytest")
+    return 0
+
+
+LOG_SQL = """
+WITH steps AS (
+  SELECT r.run_id, r.finished, r."user", r.kind, unnest(r.steps) AS s,
+         generate_subscripts(r.steps, 1) AS i
+  FROM read_json_auto(?, union_by_name = true) AS r
+)
+SELECT run_id, strftime(to_timestamp(finished), '%Y-%m-%d %H:%M:%S') AS finished, "user", kind,
+       s.step, s.status, round(s.duration, 3) AS seconds, left(s.key, 12) AS key, s.error
+FROM steps
+{where}
+ORDER BY finished DESC, run_id DESC, i
+LIMIT ?
+"""
+
+
+def cmd_log(args) -> int:
+    import glob
+    import os
+
+    import duckdb
+    if args.target:
+        from . import notebook
+        from .runner import plan
+        store_url = plan.project_store(notebook.read(args.target), args.store).url
+    else:
+        store_url = args.store or os.environ.get("NB2PIPE_STORE") or ".nb2pipe"
+    runs = os.path.join(store_url, "runs", "*.json")
+    if not glob.glob(runs):
+        print(f"no runs recorded in {store_url} yet")
+        return 0
+    where = "WHERE s.step = ?" if args.step else ""
+    params = [runs] + ([args.step] if args.step else []) + [args.limit]
+    rel = duckdb.connect().execute(LOG_SQL.format(where=where), params)
+    cols = [d[0] for d in rel.description]
+    rows = rel.fetchall()
+    if args.json:
+        print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
+        return 0
+    table = [cols] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(cols))]
+    for i, r in enumerate(table):
+        print("  ".join(c[:60].ljust(w) for c, w in zip(r, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
 class _Printer:
     def __init__(self, as_json: bool):
         self.as_json = as_json
@@ -148,12 +209,25 @@ def cmd_run(args) -> int:
 
 def _record(engine, nb, report, overrides) -> None:
     secret = engine.defs.secret_params
+    from .engine import _user
     engine.store.put_run({
         "kind": "headless", "notebook": nb.path, "finished": time.time(), "wall": report.wall,
+        "user": _user(), "store": engine.store.url,
         "params": {k: v for k, v in overrides.items() if k not in secret},
         "steps": [{"step": s.step, "status": s.status, "key": s.key, "duration": s.duration,
-                   "error": s.error} for s in report.steps],
+                   "error": s.error, **_lineage(engine, s.key)} for s in report.steps],
     })
+
+
+def _lineage(engine, key) -> dict:
+    """What an output came from: input data versions, code hash, source fingerprints."""
+    entry = engine.store.get_entry(key) if key else None
+    if not entry:
+        return {}
+    comps = entry.get("components", {})
+    return {"outputs": {o: f"{r['type']}:{r['oid']}" for o, r in entry["outputs"].items()},
+            "inputs": comps.get("inputs", {}), "code": comps.get("code"),
+            "srcs": comps.get("srcs", {}), "params": sorted(comps.get("params", {}))}
 
 
 def _summary(report) -> None:
@@ -202,6 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate without running: DAG closed, names resolve")
     target(c)
     c.set_defaults(fn=cmd_check)
+
+    e = sub.add_parser("export", help="compile the notebook into a tested pipeline package")
+    target(e)
+    e.add_argument("-o", "--output", required=True, help="output folder")
+    e.add_argument("--name", help="package name (default: the notebook's name)")
+    e.add_argument("--version", help="package version (default: 0.1.0+p<hash of the pipeline cells>)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    e.set_defaults(fn=cmd_export)
+
+    lg = sub.add_parser("log", help="run history, queried with DuckDB")
+    lg.add_argument("target", nargs="?", help="notebook or exported package (its store)")
+    lg.add_argument("--store", help="store location")
+    lg.add_argument("--step", help="only this step")
+    lg.add_argument("--limit", type=int, default=50)
+    lg.add_argument("--json", action="store_true")
+    lg.set_defaults(fn=cmd_log)
 
     d = sub.add_parser("dag", help="draw the DAG")
     target(d)

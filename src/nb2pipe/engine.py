@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from . import keys
+from . import contracts, keys
 from .analysis import analyze
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
 from .fingerprint import FileHasher, array_token, value_fingerprint
@@ -94,6 +94,7 @@ class Engine:
         self.failures: dict[str, tuple[str | None, str]] = {}   # step -> (key, message)
         self.running: set[str] = set()
         self.hasher = FileHasher()
+        self.contracts: dict[str, dict[str, dict]] = {}   # step -> output -> contract (exported runs)
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
@@ -248,7 +249,7 @@ class Engine:
                 if bad:
                     reasons = [f"upstream `{p}` is {out[p].state}" for p in bad]
                     if self._last_result(name) is None and name not in self.results:
-                        state = "never run"
+                        state, reasons = "never run", []
                 else:
                     try:
                         comps = self.components(step, self._input_versions(step, resolved, graph))
@@ -266,6 +267,8 @@ class Engine:
                             reasons = (["--no-cache"] if entry else
                                        keys.explain(last.components if last else None, comps))
                             state = "never run" if last is None else "stale"
+                            if last is None:
+                                reasons = []
             fail = self.failures.get(name)
             if fail and state != "fresh" and (fail[0] is None or fail[0] == key):
                 state = "failed"
@@ -481,6 +484,12 @@ class Engine:
                                    fix=e.fix) from None
             if outputs[o].codec in ("arrow", "npy"):
                 self._values[outputs[o].oid] = ns[o]
+        broken = [v for o, r in outputs.items()
+                  for v in contracts.violations(name, o, self.contracts.get(name, {}).get(o, {}), r)]
+        if broken:
+            raise Nb2pipeError("output contract violated: " + "; ".join(broken), where=_label(step),
+                               fix="fix the step so its output keeps its type and columns, or re-export"
+                                   " the pipeline from the notebook to accept the new schema")
         now = time.time()
         res = Result(key, comps, outputs, duration, now)
         self.store.put_entry(key, {"step": name, "components": comps, "duration": duration,

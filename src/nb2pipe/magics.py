@@ -168,12 +168,21 @@ class PipelineMagics(Magics):
 
         %nb2pipe define-only on|off     %%step cells only define their step
         %nb2pipe params {"n_rows": 5}   parameter overrides (JSON) for %%params cells
+        %nb2pipe use-params a b         take parameters a, b from a papermill `parameters` cell
+        %nb2pipe contracts {...}        output contracts to check (exported pipelines)
         """
         cmd, _, rest = line.strip().partition(" ")
         if cmd == "define-only":
             self.session.define_only = rest.strip() != "off"
         elif cmd == "params":
             self.session.overrides = json.loads(rest or "{}")
+        elif cmd == "use-params":   # exported notebooks: a `parameters` cell, then this line
+            names = rest.split()
+            ns = self.shell.user_ns
+            self.engine.set_params(values={n: ns[n] for n in names if n in ns},
+                                   overrides=self.session.overrides)
+        elif cmd == "contracts":
+            self.engine.contracts = json.loads(rest or "{}")
         else:
             raise Nb2pipeError(f"unknown %nb2pipe command {cmd!r}", fix="see `%nb2pipe?`")
 

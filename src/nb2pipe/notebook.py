@@ -34,6 +34,7 @@ class PipelineNotebook:
     cells: tuple[Cell, ...]
     kernel_name: str
     raw: dict
+    manifest: dict | None = None     # set when reading an exported package
 
     @property
     def project_dir(self) -> str:
@@ -59,12 +60,21 @@ def classify(source: str, tags: list[str]) -> tuple[str, str, str]:
         return "params", "", source
     if "%load_ext nb2pipe" in source:
         return "load", "", source
+    if stripped.startswith("%nb2pipe "):
+        return "control", "", source
     return "explore", "", source
 
 
 def read(path: str | os.PathLike) -> PipelineNotebook:
     """Parse a notebook file.  Every failure is one clear :class:`Nb2pipeError`."""
     path = os.fspath(path)
+    manifest = None
+    if os.path.isdir(path):
+        found = find_package(path)
+        if found is None:
+            raise Nb2pipeError(f"{path} is a directory without an exported pipeline in it",
+                               fix="pass a notebook (.ipynb) or a folder made by `nb2pipe export`")
+        path, manifest = found
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)
@@ -88,9 +98,22 @@ def read(path: str | os.PathLike) -> PipelineNotebook:
         kind, line, body = classify(src, list((c.get("metadata") or {}).get("tags") or []))
         cells.append(Cell(i, kind, src, c.get("id"), line, body))
     ks = (raw.get("metadata") or {}).get("kernelspec") or {}
-    nb = PipelineNotebook(path, tuple(cells), ks.get("name") or "python3", raw)
+    nb = PipelineNotebook(path, tuple(cells), ks.get("name") or "python3", raw, manifest)
     if not nb.of_kind("step"):
         raise Nb2pipeError(f"{path} has no %%step cells, so there is no pipeline to run",
                            fix="tag the cells that make up the pipeline with `%%step NAME`"
                                " (after `%load_ext nb2pipe`)")
     return nb
+
+
+def find_package(folder: str) -> tuple[str, dict] | None:
+    """(pipeline notebook, manifest) of an exported package folder (or its project root)."""
+    candidates = [folder] + [os.path.join(folder, d) for d in sorted(os.listdir(folder))
+                             if os.path.isdir(os.path.join(folder, d))]
+    for d in candidates:
+        m = os.path.join(d, "manifest.json")
+        nbp = os.path.join(d, "pipeline.ipynb")
+        if os.path.isfile(m) and os.path.isfile(nbp):
+            with open(m, encoding="utf-8") as f:
+                return nbp, json.load(f)
+    return None

@@ -69,7 +69,9 @@ def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides:
     prelude = ["%load_ext nb2pipe\n%nb2pipe define-only on",
                "%nb2pipe params " + json.dumps(overrides)]
     prelude += [c.source for c in nb.of_kind("setup")]
-    prelude += [c.source for c in nb.of_kind("params")]
+    prelude += [c.source for c in nb.of_kind("params", "control")]
+    if engine.contracts:
+        prelude.append("%nb2pipe contracts " + json.dumps(engine.contracts))
     prelude += [c.source for c in nb.of_kind("step")]
     book = nbformat.v4.new_notebook(cells=[_code_cell(s) for s in prelude])
     book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}

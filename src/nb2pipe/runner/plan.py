@@ -105,6 +105,8 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
         engine.define(parse_step_line(c.line), python_source(c.body), cell_id=c.cell_id,
                       where=c.where, line_offset=1, cell_text=c.source)
     engine.defs.graph(allow_missing=False)
+    if nb.manifest:
+        engine.contracts = nb.manifest.get("contracts", {})
     return engine
 
 
@@ -122,6 +124,9 @@ def select(engine: Engine, *, only: list[str] = (), start: list[str] = ()) -> tu
 
 
 def project_store(nb: PipelineNotebook, url: str | None) -> Store:
+    """``--store``, else ``$NB2PIPE_STORE``, else ``.nb2pipe/`` beside the notebook — or in
+    the working directory for an exported package (which may be installed read-only)."""
     if url:
         return Store(url)
-    return Store(os.environ.get("NB2PIPE_STORE") or os.path.join(nb.project_dir, ".nb2pipe"))
+    base = os.getcwd() if nb.manifest else nb.project_dir
+    return Store(os.environ.get("NB2PIPE_STORE") or os.path.join(base, ".nb2pipe"))

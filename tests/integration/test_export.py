@@ -1,0 +1,103 @@
+"""`nb2pipe export`: a reproducible package whose own tests pass, sharing keys with the lab."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_cli_run import nb2pipe, sales, write_nb  # noqa: F401 - fixtures
+
+
+def pip(*args, cwd):
+    p = subprocess.run([sys.executable, "-m", "pip", *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_export_is_reproducible_and_shares_keys(sales, tmp_path):
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(a), cwd=sales)[0] == 0
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(b), cwd=sales)[0] == 0
+    files = sorted(os.path.relpath(os.path.join(d, f), a) for d, _, fs in os.walk(a) for f in fs)
+    assert "analysis/pipeline.ipynb" in files and "analysis/manifest.json" in files
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    man = json.loads((a / "analysis" / "manifest.json").read_text())
+    assert [s["name"] for s in man["steps"]] == ["load", "clean", "by_region", "by_product", "report"]
+    assert man["params"]["top_n"] == {"type": "int", "default": 3}
+    assert ["revenue", "double"] in man["contracts"]["clean"]["orders"]["schema"]
+    assert man["version"].startswith("0.1.0+p")
+    # the cleaned notebook: no exploration, a papermill parameters cell, normal kernelspec
+    nb = json.loads((a / "analysis" / "pipeline.ipynb").read_text())
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    assert not any("describe()" in s or s.startswith("%dag") for s in sources)
+    assert any("parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    # the package, run against the lab's store, finds every step already computed
+    code, out, err = nb2pipe("run", str(a), "--store", str(sales / ".nb2pipe"), "--json", cwd=tmp_path)
+    assert code == 0, err
+    rep = json.loads(out)
+    assert not rep["kernel_started"] and {s["status"] for s in rep["steps"]} == {"fresh"}
+
+
+def test_version_changes_with_steps_and_can_be_set(sales, tmp_path):
+    nb2pipe("export", "analysis.ipynb", "-o", str(tmp_path / "v1"), cwd=sales)
+    nbp = sales / "analysis.ipynb"
+    nb = json.loads(nbp.read_text())
+    for c in nb["cells"]:
+        if "".join(c["source"]).startswith("%%step report"):
+            c["source"] = "".join(c["source"]).replace("top_n", "top_n + 0")
+    nbp.write_text(json.dumps(nb))
+    nb2pipe("export", "analysis.ipynb", "-o", str(tmp_path / "v2"), cwd=sales)
+    v1 = json.loads((tmp_path / "v1/analysis/manifest.json").read_text())["version"]
+    v2 = json.loads((tmp_path / "v2/analysis/manifest.json").read_text())["version"]
+    assert v1 != v2
+    nb2pipe("export", "analysis.ipynb", "-o", str(tmp_path / "v3"), "--version", "1.2.0", cwd=sales)
+    assert 'version = "1.2.0"' in (tmp_path / "v3/pyproject.toml").read_text()
+
+
+def test_refuses_existing_output_unless_overwrite(sales, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    code, _, err = nb2pipe("export", "analysis.ipynb", "-o", str(out), cwd=sales)
+    assert code == 2 and "already exists" in err and "--overwrite" in err
+    code, _, err = nb2pipe("export", "analysis.ipynb", "-o", str(out), "--overwrite", cwd=sales)
+    assert code == 2 and "does not look like an exported pipeline" in err
+    assert (out / "precious.txt").read_text() == "keep me"
+    good = tmp_path / "good"
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(good), cwd=sales)[0] == 0
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(good), "--overwrite", cwd=sales)[0] == 0
+
+
+def test_generated_package_installs_and_its_tests_pass(sales, tmp_path):
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    out = tmp_path / "pkg"
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(out), "--name", "nb2pipe_e2e_sales", cwd=sales)[0] == 0
+    pip("install", "-q", "--no-build-isolation", "--no-deps", ".", cwd=out)
+    try:
+        p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=out,
+                           capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "4 passed" in p.stdout
+        p = subprocess.run([sys.executable, "-m", "nb2pipe_e2e_sales", "run", "--dry-run"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and "load" in p.stdout
+    finally:
+        pip("uninstall", "-y", "-q", "nb2pipe-e2e-sales", cwd=tmp_path)
+
+
+def test_papermill_can_run_the_exported_notebook(sales, tmp_path):
+    import papermill
+    out = tmp_path / "pkg"
+    nb2pipe("export", "analysis.ipynb", "-o", str(out), cwd=sales)
+    pkg = out / "analysis"
+    papermill.execute_notebook(str(pkg / "pipeline.ipynb"), str(tmp_path / "ran.ipynb"),
+                               parameters={"top_n": 1}, cwd=str(pkg), kernel_name="python3",
+                               progress_bar=False)
+    ran = json.loads((tmp_path / "ran.ipynb").read_text())
+    text = "".join(o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
+                   for c in ran["cells"] for o in c.get("outputs", []))
+    assert "report  ran" in text
