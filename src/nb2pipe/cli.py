@@ -186,7 +186,14 @@ def cmd_run(args) -> int:
                 print(f"{'RUN ' if r['will_run'] else 'skip'}  {r['step']:<20} {r['state']}"
                       + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""))
         return 0
-    overrides = plan.coerce_params(plan.default_params(nb), _params(args.param, args.params))
+    blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
+    if blocked:
+        raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
+    overrides = plan.coerce_params(plan.default_params(nb), _params(args.param, args.params),
+                                   engine.defs.secret_params)
+    if todo:
+        _check_kernel(args.kernel or nb.kernel_name)
+        _terminate_cleanly()
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
     else:
@@ -205,6 +212,25 @@ def cmd_run(args) -> int:
     else:
         _summary(report)
     return 0 if report.ok else 1
+
+
+def _check_kernel(name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+    specs = KernelSpecManager().find_kernel_specs()
+    if name not in specs:
+        raise Nb2pipeError(f"kernel `{name}` is not installed here",
+                           fix=f"pass --kernel with one of: {', '.join(sorted(specs))}"
+                               " (or install it: python -m ipykernel install --user --name NAME)")
+
+
+def _terminate_cleanly() -> None:
+    """SIGTERM (a scheduler stopping the run) unwinds like Ctrl-C: the kernel is shut down,
+    the store keeps every finished step, and the next run resumes after them."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _record(engine, nb, report, overrides) -> None:

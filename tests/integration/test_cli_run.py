@@ -140,3 +140,83 @@ def test_dag_formats(sales):
     assert code == 0 and "load" in out and "-->" in out
     code, out, _ = nb2pipe("dag", "analysis.ipynb", "--format", "svg", cwd=sales)
     assert out.lstrip().startswith("<svg") or "<svg" in out
+
+
+def test_secrets_never_reach_store_records_or_export(tmp_path):
+    lab_secret, run_secret = "lab-s3cr3t-6f1d", "prod-s3cr3t-9a2c"
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        f"%%params --secret token\ntoken = '{lab_secret}'\nrows = 3",
+        "%%step use --out n\nn = len(token) + rows",
+    ])
+    code, out, err = nb2pipe("run", nb.name, "-p", f"token={run_secret}", "--json", cwd=tmp_path)
+    assert code == 0, err
+    code2, out2, err2 = nb2pipe("export", nb.name, "-o", str(tmp_path / "pkg"), cwd=tmp_path)
+    assert code2 == 0, err2
+    code3, out3, err3 = nb2pipe("log", nb.name, "--json", cwd=tmp_path)
+    seen = out + err + out2 + err2 + out3 + err3
+    for d, _, files in os.walk(tmp_path):
+        for f in files:
+            if f != "p.ipynb":   # the user's own notebook holds what the user typed
+                seen += open(os.path.join(d, f), "rb").read().decode("latin-1")
+    assert lab_secret not in seen and run_secret not in seen
+    # the secret still reached the step
+    assert json.loads(out)["steps"][0]["status"] == "ran"
+
+
+def test_unknown_kernel(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", ["%load_ext nb2pipe", "%%step s --out y\ny = 1"])
+    code, out, err = nb2pipe("run", nb.name, "--kernel", "no-such-kernel", cwd=tmp_path)
+    assert code == 2 and "kernel `no-such-kernel` is not installed here" in err
+
+
+def _children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_killed_run_leaves_store_consistent_and_next_run_resumes(tmp_path, sig):
+    import signal
+    import time
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step first --out a\na = list(range(10))",
+        "%%step slow --in a --out b\nimport time\ntime.sleep(60)\nb = a",
+        "%%step last --in b --out c\nc = len(b)",
+    ])
+    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / ".nb2pipe" / "steps" / "first.json").exists():
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    time.sleep(1.0)   # `slow` is running now
+    kernels = _children(proc.pid)
+    assert kernels, "the runner should have a kernel child"
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    end = time.time() + 30
+    while any(_alive(k) for k in kernels) and time.time() < end:
+        time.sleep(0.2)
+    assert not any(_alive(k) for k in kernels), "the kernel outlived its runner"
+    code, out, err = nb2pipe("run", nb.name, "--dry-run", cwd=tmp_path)
+    lines = {ln.split()[1]: ln.split()[0] for ln in out.splitlines()}
+    assert lines == {"first": "skip", "slow": "RUN", "last": "RUN"}

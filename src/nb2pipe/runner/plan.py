@@ -62,7 +62,8 @@ def secret_params(nb: PipelineNotebook) -> list[str]:
     return out
 
 
-def coerce_params(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def coerce_params(defaults: dict[str, Any], given: dict[str, Any],
+                  secret: set[str] = frozenset()) -> dict[str, Any]:
     """Check ``-p`` values against the notebook's parameters: known names, same types."""
     out = {}
     for name, raw in given.items():
@@ -84,9 +85,11 @@ def coerce_params(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, 
             if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             else:
+                shown = "a value of another type" if name in secret else repr(raw)
                 raise Nb2pipeError(
-                    f"parameter `{name}` expects {type(default).__name__} (default {default!r}),"
-                    f" got {raw!r}", fix=f"e.g. -p {name}={json.dumps(default)}")
+                    f"parameter `{name}` expects {type(default).__name__}"
+                    + ("" if name in secret else f" (default {default!r})") + f", got {shown}",
+                    fix=f"e.g. -p {name}=" + ("..." if name in secret else json.dumps(default)))
         out[name] = value
     return out
 
@@ -99,8 +102,9 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
     for c in nb.of_kind("setup"):
         engine.run_setup(python_source(c.body), cell_id=c.cell_id, where=c.where, execute=False)
     defaults = default_params(nb)
-    engine.set_params(values=defaults, overrides=coerce_params(defaults, overrides or {}),
-                      secret=secret_params(nb))
+    secret = set(secret_params(nb))
+    engine.set_params(values=defaults, overrides=coerce_params(defaults, overrides or {}, secret),
+                      secret=secret)
     for c in nb.of_kind("step"):
         engine.define(parse_step_line(c.line), python_source(c.body), cell_id=c.cell_id,
                       where=c.where, line_offset=1, cell_text=c.source)
