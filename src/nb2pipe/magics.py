@@ -166,6 +166,7 @@ class PipelineMagics(Magics):
     def nb2pipe(self, line):
         """Session settings, used by headless runs.
 
+        %nb2pipe store [URL]            show or change the store (a path or any fsspec URL)
         %nb2pipe define-only on|off     %%step cells only define their step
         %nb2pipe params {"n_rows": 5}   parameter overrides (JSON) for %%params cells
         %nb2pipe use-params a b         take parameters a, b from a papermill `parameters` cell
@@ -181,6 +182,15 @@ class PipelineMagics(Magics):
             ns = self.shell.user_ns
             self.engine.set_params(values={n: ns[n] for n in names if n in ns},
                                    overrides=self.session.overrides)
+        elif cmd == "store":
+            url = rest.strip()
+            if not url:
+                print(self.engine.store.url)
+                return
+            self.engine.store = Store(url)
+            self.engine.results.clear()
+            self.engine._emit({"type": "graph"})
+            print(f"store: {self.engine.store.url}")
         elif cmd == "contracts":
             self.engine.contracts = json.loads(rest or "{}")
         else:

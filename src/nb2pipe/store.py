@@ -233,8 +233,10 @@ class Store:
 
     @classmethod
     def default(cls, project_dir: str | os.PathLike = ".") -> "Store":
-        """``$NB2PIPE_STORE`` if set, else ``.nb2pipe/`` in the project directory."""
-        return cls(os.environ.get("NB2PIPE_STORE") or os.path.join(os.fspath(project_dir), ".nb2pipe"))
+        """``$NB2PIPE_STORE``, else the project's configuration, else ``.nb2pipe/`` in the
+        project directory (see :mod:`nb2pipe.config`)."""
+        from .config import store_location
+        return cls(store_location(os.fspath(project_dir)))
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"

@@ -130,7 +130,5 @@ def select(engine: Engine, *, only: list[str] = (), start: list[str] = ()) -> tu
 def project_store(nb: PipelineNotebook, url: str | None) -> Store:
     """``--store``, else ``$NB2PIPE_STORE``, else ``.nb2pipe/`` beside the notebook — or in
     the working directory for an exported package (which may be installed read-only)."""
-    if url:
-        return Store(url)
-    base = os.getcwd() if nb.manifest else nb.project_dir
-    return Store(os.environ.get("NB2PIPE_STORE") or os.path.join(base, ".nb2pipe"))
+    from ..config import store_location
+    return Store(store_location(os.getcwd() if nb.manifest else nb.project_dir, url))
