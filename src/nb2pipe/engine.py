@@ -202,7 +202,7 @@ class Engine:
                        for p in sorted(reads) if p in d.params},
             "setup": sorted(c.code_hash for c in setup_cells),
             "modules": modules,
-            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in step.spec.srcs},
+            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in step.sources},
         }
 
     def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
@@ -438,7 +438,9 @@ class Engine:
             ref = parents[graph.producer[i]].outputs[i]
             refs_in[i] = ref
             try:
-                ns[i] = self._load(ref)
+                # SQL scans cached tables straight from the memory-mapped Arrow file
+                ns[i] = (self.store.get_arrow(ref) if step.sql is not None and ref.codec == "arrow"
+                         and ref.oid not in self._values else self._load(ref))
             except CorruptObjectError as e:
                 raise Nb2pipeError(f"input `{i}` of step `{name}` is damaged in the store ({e.what})",
                                    where=_label(step),
@@ -447,17 +449,23 @@ class Engine:
             tok = array_token(ns[i])
             if tok:
                 tokens[i] = tok
+        for i, kind in step.spec.input_types:
+            ns[i] = _as_table(ns[i], kind)
         self.running.add(name)
         self._emit({"type": "state", "step": name, "state": "running"})
         _register_source(step.filename, step.cell_text if step.cell_text else
                          "\n" * step.line_offset + step.code)
-        code = compile(_offset_tree(step.code, step.line_offset), step.filename, "exec")
         t0 = time.perf_counter()
         try:
-            exec(code, ns)
+            if step.sql is not None:
+                ns[step.outputs[0]] = self._run_sql(step, {i: ns[i] for i in refs_in})
+            else:
+                exec(compile(_offset_tree(step.code, step.line_offset), step.filename, "exec"), ns)
         except KeyboardInterrupt:
             self.failures[name] = (key, "interrupted")
             self._emit({"type": "state", "step": name, "state": "failed", "error": "interrupted"})
+            raise
+        except StepFailed:
             raise
         except Exception as e:  # noqa: BLE001 - the user's code may raise anything
             raise _step_failed(step, e) from None
@@ -496,10 +504,52 @@ class Engine:
                                    "finished": now, "outputs": {o: r.to_json() for o, r in outputs.items()}})
         self.store.put_last(name, {"key": key, "finished": now, "duration": duration})
         self.results[name] = res
+        if step.spec.saves:
+            self._save(step, ns)
         self._publish({o: ns[o] for o in step.outputs})
         self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
                     "duration": duration})
         return res
+
+    def _run_sql(self, step: StepDef, tables: dict[str, Any]):
+        from . import sql
+        if getattr(self, "_duck", None) is None:
+            import duckdb
+            self._duck = duckdb.connect()
+            self._duck.execute("SET file_search_path = " + _sql_string(self.project_dir))
+        missing = [p for p in step.sql.params if p not in self.defs.params]
+        if missing:
+            raise Nb2pipeError(f"SQL step `{step.name}` uses parameter {{{{ {missing[0]} }}}}, which is not"
+                               " defined", where=_label(step), fix="define it in a %%params cell")
+        try:
+            return sql.run(self._duck, step.sql, tables, self.defs.params)
+        except Exception as e:  # noqa: BLE001 - duckdb.Error and friends
+            line = sql.error_line(str(e), step.sql.query)
+            where = _label(step) + (f", line {line + step.line_offset}" if line else "")
+            raise StepFailed(step.name, e, where=where, traceback_text=str(e) + "\n") from None
+
+    def _save(self, step: StepDef, values: dict[str, Any]) -> None:
+        """``--save out=path``: also write a table output as Parquet, atomically."""
+        from .codecs import to_arrow, type_tag
+        import pyarrow.parquet as pq
+        for out, path in step.spec.saves:
+            value = values[out]
+            tag = type_tag(value)
+            try:
+                table = to_arrow(value, tag)
+            except TypeError:
+                raise Nb2pipeError(f"--save {out}=... of step `{step.name}`: `{out}` is a {tag}, not a"
+                                   " table", where=_label(step), fix="save only table outputs") from None
+            if "://" in path:
+                import fsspec
+                with fsspec.open(path, "wb") as f:
+                    pq.write_table(table, f)
+                continue
+            full = os.path.join(self.project_dir, path)
+            os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+            tmp = f"{full}.tmp-{os.getpid()}"
+            pq.write_table(table, tmp)
+            os.replace(tmp, full)
 
     def _load(self, ref: ObjectRef) -> Any:
         """A value for one consumer: shared when immutable or copy-on-write,
@@ -560,6 +610,21 @@ def _step_failed(step: StepDef, exc: Exception) -> StepFailed:
         traceback.format_exception_only(type(exc), exc))
     where = _label(step) + (f", line {line}" if line else "")
     return StepFailed(step.name, exc, where=where, traceback_text=tb_text)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _as_table(value: Any, kind: str) -> Any:
+    from .codecs import type_tag
+    tag = type_tag(value)
+    if kind == "pandas" and tag.startswith("pyarrow."):
+        return value.to_pandas()
+    if kind == "arrow" and tag == "pandas.DataFrame":
+        import pyarrow as pa
+        return pa.Table.from_pandas(value)
+    return value
 
 
 def _pandas_cow() -> bool:

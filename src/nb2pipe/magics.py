@@ -125,7 +125,8 @@ class PipelineMagics(Magics):
         """
         spec = parse_step_line(line)
         s = self.session
-        self.engine.define(spec, self._body(cell), cell_id=s.cell_id(), where=s.where(), line_offset=1,
+        body = cell if spec.sql else self._body(cell)
+        self.engine.define(spec, body, cell_id=s.cell_id(), where=s.where(), line_offset=1,
                            cell_text=f"%%step {line}\n{cell}")
         if s.define_only:
             return

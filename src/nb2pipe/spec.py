@@ -12,6 +12,7 @@ from .errors import SpecError
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 USAGE = (
     "%%step NAME [--in A B ...] [--out X Y ...] [--src PATH ...] [--sql]\n"
+    "            (--in NAME:pandas or NAME:arrow converts a table input)\n"
     "            [--no-cache] [--retries N] [--cpu N] [--memory SIZE] [--gpu N]\n"
     "            [--save OUTPUT=PATH]\n"
     "examples:\n"
@@ -34,6 +35,7 @@ class StepSpec:
     retries: int = 0
     resources: tuple[tuple[str, str], ...] = ()
     saves: tuple[tuple[str, str], ...] = ()
+    input_types: tuple[tuple[str, str], ...] = ()   # ("revenue", "pandas"): convert on the way in
     line: str = field(default="", compare=False)
 
 
@@ -109,6 +111,18 @@ def parse_step_line(line: str) -> StepSpec:
         raise SpecError(f"--retries must be >= 0 (got {ns.retries})", where=f"step `{ns.name}`",
                         fix="e.g. --retries 2")
     inputs, outputs = _split(ns.inputs), _split(ns.outputs)
+    input_types = []
+    if inputs:
+        plain = []
+        for i in inputs:
+            name, sep, kind = i.partition(":")
+            if sep:
+                if kind not in ("pandas", "arrow"):
+                    raise SpecError(f"--in {i}: unknown type {kind!r}", where=f"step `{ns.name}`",
+                                    fix="use NAME:pandas or NAME:arrow")
+                input_types.append((name, kind))
+            plain.append(name)
+        inputs = tuple(plain)
     _check_identifiers(inputs, "--in", ns.name)
     _check_identifiers(outputs, "--out", ns.name)
     resources = tuple((k, str(v)) for k, v in (("cpu", ns.cpu), ("memory", ns.memory),
@@ -123,5 +137,6 @@ def parse_step_line(line: str) -> StepSpec:
     return StepSpec(
         name=ns.name, inputs=inputs, outputs=outputs,
         srcs=tuple(dict.fromkeys(ns.srcs)), sql=ns.sql, cache=not ns.no_cache,
-        retries=ns.retries, resources=resources, saves=tuple(saves), line=line.strip(),
+        retries=ns.retries, resources=resources, saves=tuple(saves), input_types=tuple(input_types),
+        line=line.strip(),
     )

@@ -32,6 +32,7 @@ class StepDef:
     where: str = ""                 # "cell [5]" as the user sees it
     line_offset: int = 1            # body line 1 is cell line 1 + line_offset
     cell_text: str = field(default="", compare=False)
+    sql: Any = field(default=None, compare=False)    # SqlInfo for --sql steps
 
     @property
     def name(self) -> str:
@@ -46,7 +47,14 @@ class StepDef:
         return f"<step {self.spec.name}>"
 
     def external_reads(self) -> tuple[str, ...]:
+        if self.sql is not None:
+            return self.info.reads
         return tuple(r for r in self.info.reads if r not in ALWAYS_AVAILABLE)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """``--src`` paths, plus the files a SQL query reads."""
+        return self.spec.srcs + (tuple(f for f in self.sql.files if "://" not in f) if self.sql else ())
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: s
               line_offset: int = 1, cell_text: str = "") -> StepDef:
     """Parse and check one step on its own (no other steps needed)."""
     label = f"step `{spec.name}`" + (f", {where}" if where else "")
+    if spec.sql:
+        return _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text)
     info = analyze(code, filename=label, line_offset=line_offset)
     if spec.outputs is not None:
         missing = [o for o in spec.outputs if o not in info.defines]
@@ -78,6 +88,26 @@ def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: s
         outputs = tuple(w for w in info.writes if not w.startswith("_"))
     return StepDef(spec, code, info, outputs, cell_id, where, line_offset,
                    cell_text or "\n" * line_offset + code)
+
+
+def _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text) -> StepDef:
+    from .sql import analyze_sql, code_info
+    sql = analyze_sql(code, filename=label, line_offset=line_offset)
+    outputs = spec.outputs or (spec.name,)
+    if len(outputs) != 1:
+        raise AnalysisError(f"SQL step `{spec.name}` has one result, but --out lists {len(outputs)} names",
+                            where=label, fix="give a single --out name")
+    if not outputs[0].isidentifier():
+        raise AnalysisError(f"SQL step name `{spec.name}` is not a Python name, so it cannot name"
+                            " its result", where=label, fix="add --out NAME")
+    if spec.inputs is not None:
+        missing = [t for t in sql.tables if t not in spec.inputs]
+        if missing:
+            raise AnalysisError(f"SQL step `{spec.name}` reads table {', '.join(missing)} but --in lists"
+                                f" only {', '.join(spec.inputs) or 'nothing'}", where=label,
+                                fix=f"add {' '.join(missing)} to --in, or drop --in to infer it")
+    return StepDef(spec, code, code_info(sql, tuple(outputs)), tuple(outputs), cell_id, where,
+                   line_offset, cell_text or "\n" * line_offset + code, sql=sql)
 
 
 class Definitions:

@@ -300,6 +300,17 @@ class Store:
             self.backend.move_aside(rel)
             raise
 
+    def get_arrow(self, ref: ObjectRef):
+        """A table output as a memory-mapped pyarrow Table, whatever type it was stored from."""
+        import pyarrow as pa
+        rel = self._object_rel(ref.oid, ref.codec)
+        buf = self.backend.read_buffer(rel)
+        if buf is None or buf.size != ref.nbytes or content_hash(buf) != ref.oid:
+            if buf is not None:
+                self.backend.move_aside(rel)
+            raise CorruptObjectError(f"object {ref.oid[:12]} is missing or damaged")
+        return pa.ipc.open_file(buf).read_all()
+
     def has_object(self, ref: ObjectRef) -> bool:
         return self.backend.exists(self._object_rel(ref.oid, ref.codec))
 

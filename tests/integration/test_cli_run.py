@@ -36,11 +36,11 @@ def test_run_twice_second_is_all_cached_without_kernel(sales):
     code, out, err = nb2pipe("run", "analysis.ipynb", "--json", cwd=sales)
     assert code == 0, err
     first = json.loads(out)
-    assert [s["status"] for s in first["steps"]] == ["ran"] * 5 and first["kernel_started"]
+    assert [s["status"] for s in first["steps"]] == ["ran"] * 6 and first["kernel_started"]
     code, out, err = nb2pipe("run", "analysis.ipynb", "--json", cwd=sales)
     second = json.loads(out)
     assert code == 0 and not second["kernel_started"]
-    assert [s["status"] for s in second["steps"]] == ["fresh"] * 5
+    assert [s["status"] for s in second["steps"]] == ["fresh"] * 6
     assert [s["key"] for s in second["steps"]] == [s["key"] for s in first["steps"]]
 
 
@@ -67,7 +67,7 @@ def test_param_override_reruns_only_readers(sales):
     assert code == 0, err
     st = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
     assert st == {"load": "fresh", "clean": "fresh", "by_region": "fresh", "by_product": "fresh",
-                  "report": "ran"}
+                  "report": "ran", "top_products": "ran"}
 
 
 def test_dry_run_only_and_from(sales):
@@ -77,7 +77,7 @@ def test_dry_run_only_and_from(sales):
     assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
     code, out, _ = nb2pipe("run", "analysis.ipynb", "--dry-run", "--from", "clean", "--force", cwd=sales)
     assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("RUN")] == [
-        "clean", "by_region", "by_product", "report"]
+        "clean", "by_region", "by_product", "report", "top_products"]
 
 
 def test_failing_step_skips_descendants_only(tmp_path):

@@ -25,7 +25,8 @@ def test_export_is_reproducible_and_shares_keys(sales, tmp_path):
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     man = json.loads((a / "analysis" / "manifest.json").read_text())
-    assert [s["name"] for s in man["steps"]] == ["load", "clean", "by_region", "by_product", "report"]
+    assert [s["name"] for s in man["steps"]] == ["load", "clean", "by_region", "by_product", "report",
+                                                "top_products"]
     assert man["params"]["top_n"] == {"type": "int", "default": 3}
     assert ["revenue", "double"] in man["contracts"]["clean"]["orders"]["schema"]
     assert man["version"].startswith("0.1.0+p")

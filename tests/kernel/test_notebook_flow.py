@@ -103,3 +103,16 @@ def test_dag_help_and_step_help(kernel):
     r = kernel.ok("%%step?")
     pager = str(r.payload)
     assert "%%step load --src data/sales.csv --out raw" in pager
+
+
+def test_sql_step_in_the_kernel(kernel):
+    run_all(kernel)
+    r = kernel.ok("%%step revenue --sql --out revenue\nSELECT region, sum(amount) AS total\n"
+                  "FROM df\nGROUP BY region\nORDER BY region")
+    assert "revenue  ran in" in r.stdout
+    assert kernel.ok("print(type(revenue).__name__, revenue.num_rows)").stdout.split() == ["Table", "2"]
+    again = kernel.ok("%%step revenue --sql --out revenue\nSELECT region, sum(amount) AS total\n"
+                      "FROM df\nGROUP BY region\nORDER BY region")
+    assert "revenue  cached" in again.stdout
+    bad = kernel.fails("%%step broken --sql\nSELECT region\nFROM df\nWHERE")
+    assert "SQL syntax error" in bad.error_text and "line 4" in bad.error_text

@@ -106,7 +106,8 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
     engine.set_params(values=defaults, overrides=coerce_params(defaults, overrides or {}, secret),
                       secret=secret)
     for c in nb.of_kind("step"):
-        engine.define(parse_step_line(c.line), python_source(c.body), cell_id=c.cell_id,
+        spec = parse_step_line(c.line)
+        engine.define(spec, c.body if spec.sql else python_source(c.body), cell_id=c.cell_id,
                       where=c.where, line_offset=1, cell_text=c.source)
     engine.defs.graph(allow_missing=False)
     if nb.manifest:
