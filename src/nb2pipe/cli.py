@@ -168,7 +168,7 @@ class _Printer:
 
 
 def cmd_run(args) -> int:
-    from .runner import local, plan
+    from .runner import plan
     t0 = time.perf_counter()
     nb, engine = _load(args)
     names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
@@ -191,6 +191,7 @@ def cmd_run(args) -> int:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
     overrides = plan.coerce_params(plan.default_params(nb), _params(args.param, args.params),
                                    engine.defs.secret_params)
+    from .runner import local
     if todo:
         _check_kernel(args.kernel or nb.kernel_name)
         _terminate_cleanly()

@@ -16,12 +16,11 @@ from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
 from .errors import AnalysisError, Nb2pipeError, StepFailed
-from .report import StatusTable, outcome_line
+from .report import OUTCOMES_PREFIX, StatusTable, outcome_line
 from .spec import parse_step_line
 from .store import Store
 
 TRACKED_MAGICS = ("%%step", "%%setup", "%%params")
-OUTCOMES_PREFIX = "NB2PIPE_OUTCOMES "
 DAG_HELP = """\
 %dag status                    every step: fresh / stale (and why) / never run / failed, timings
 %dag run [STEP ...]            run what is stale (for STEPs: what they need, then them)

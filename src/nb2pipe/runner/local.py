@@ -15,7 +15,7 @@ from typing import Callable
 
 from ..engine import Engine
 from ..errors import Nb2pipeError
-from ..magics import OUTCOMES_PREFIX
+from ..report import OUTCOMES_PREFIX
 from ..notebook import PipelineNotebook
 
 

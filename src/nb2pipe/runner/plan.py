@@ -31,8 +31,10 @@ def python_source(code: str) -> str:
 def _explore_provenance(nb: PipelineNotebook):
     origin: dict[str, str] = {}
     for c in nb.of_kind("explore"):
+        # line magics and shell escapes define nothing: drop them rather than import IPython
+        code = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in c.source.splitlines())
         try:
-            info = analyze(python_source(c.source))
+            info = analyze(code)
         except (AnalysisError, SyntaxError):
             continue
         first = next((ln.strip() for ln in c.source.splitlines() if ln.strip()), "")
