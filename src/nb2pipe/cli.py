@@ -192,8 +192,12 @@ def cmd_run(args) -> int:
     overrides = plan.coerce_params(plan.default_params(nb), _params(args.param, args.params),
                                    engine.defs.secret_params)
     from .runner import local
-    if todo:
+    gateway = None
+    if args.gateway_url or (args.executor == "remote"):
+        gateway = (args.gateway_url, args.token)
+    elif todo:
         _check_kernel(args.kernel or nb.kernel_name)
+    if todo:
         _terminate_cleanly()
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
@@ -201,7 +205,7 @@ def cmd_run(args) -> int:
         if not args.json:
             print(f"{len(todo)} of {len(names)} steps to run; starting a kernel…", flush=True)
         report = local.execute(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
-                               on_event=printer.event, kernel_name=args.kernel)
+                               on_event=printer.event, kernel_name=args.kernel, gateway=gateway)
         done = {s.step for s in report.steps}
         report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
                         if n not in done] + report.steps
@@ -292,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     r.add_argument("--retries", type=int, default=0, help="retry a failing step N times")
     r.add_argument("--kernel", help="kernel name (default: the notebook's)")
+    r.add_argument("--gateway-url", help="run on a kernel of this Jupyter Server / Kernel Gateway"
+                                         " (default $JUPYTER_GATEWAY_URL with --executor remote)")
+    r.add_argument("--token", help="its auth token (default $JUPYTER_GATEWAY_AUTH_TOKEN)")
+    r.add_argument("--executor", choices=["local", "remote"], default="local",
+                   help="where kernels run")
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.set_defaults(fn=cmd_run)
 

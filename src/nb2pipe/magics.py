@@ -317,6 +317,8 @@ def load(shell) -> Session:
     session = getattr(shell, "_nb2pipe_session", None)
     if session is not None:
         return session
+    from .envforward import restore_forwarded_env
+    restore_forwarded_env()
     session = Session(shell)
     shell._nb2pipe_session = session
     shell.register_magics(PipelineMagics(shell, session))

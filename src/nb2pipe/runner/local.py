@@ -56,29 +56,59 @@ def _parse_outcomes(outputs) -> list[dict]:
     return []
 
 
+def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
+    """The cells that give a kernel the pipeline's definitions without running any step.
+    Paths are absolute: a remote kernel starts in its server's directory, not ours."""
+    cells = [f"__import__('os').chdir({nb.project_dir!r}); __import__('sys').path.insert(0, {nb.project_dir!r})",
+             "%load_ext nb2pipe\n%nb2pipe define-only on\n%nb2pipe store " + engine.store.url,
+             "%nb2pipe params " + json.dumps(overrides)]
+    cells += [c.source for c in nb.of_kind("setup")]
+    cells += [c.source for c in nb.of_kind("params", "control")]
+    if engine.contracts:
+        cells.append("%nb2pipe contracts " + json.dumps(engine.contracts))
+    cells += [c.source for c in nb.of_kind("step")]
+    return cells
+
+
 def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
             force: set[str], retries: int = 0, kernel_name: str | None = None,
             on_event: Callable[[str, StepReport | None, int, int], None] = lambda *a: None,
-            timeout: float | None = None) -> RunReport:
-    """Execute ``todo`` (stale steps, in order) in one fresh kernel."""
+            timeout: float | None = None, gateway: tuple[str, str] | None = None) -> RunReport:
+    """Execute ``todo`` (stale steps, in order) in one fresh kernel — local, or on the
+    Jupyter server / Kernel Gateway ``gateway = (url, token)``."""
+    if gateway is None:
+        return _execute(nb, engine, todo, overrides=overrides, force=force, retries=retries,
+                        kernel_name=kernel_name, on_event=on_event, timeout=timeout)
+    from . import remote
+    url, token = remote.configure(*gateway)
+    try:
+        return _execute(nb, engine, todo, overrides=overrides, force=force, retries=retries,
+                        kernel_name=kernel_name, on_event=on_event, timeout=timeout,
+                        kernel_manager_class=remote.manager_class())
+    except (Nb2pipeError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - HTTP, websocket and socket errors
+        raise remote.explain(e, url) from None
+
+
+def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,
+             kernel_manager_class=None) -> RunReport:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     report = RunReport(kernel_started=True)
-    prelude = ["%load_ext nb2pipe\n%nb2pipe define-only on",
-               "%nb2pipe params " + json.dumps(overrides)]
-    prelude += [c.source for c in nb.of_kind("setup")]
-    prelude += [c.source for c in nb.of_kind("params", "control")]
-    if engine.contracts:
-        prelude.append("%nb2pipe contracts " + json.dumps(engine.contracts))
-    prelude += [c.source for c in nb.of_kind("step")]
-    book = nbformat.v4.new_notebook(cells=[_code_cell(s) for s in prelude])
+    cells = prelude(nb, engine, overrides)
+    book = nbformat.v4.new_notebook(cells=[_code_cell(s) for s in cells])
     book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
     env = {**os.environ, "NB2PIPE_STORE": engine.store.url, "NB2PIPE_PROGRESS": "text"}
+    if kernel_manager_class is not None:
+        from ..envforward import forwarded_env
+        env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
+    extra = {"kernel_manager_class": kernel_manager_class} if kernel_manager_class else {
+        "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
     client = NotebookClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
-                            resources={"metadata": {"path": nb.project_dir}},
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            resources={"metadata": {"path": nb.project_dir}}, **extra)
     graph = engine.graph()
     failed: set[str] = set()
     # the kernel's own log: errors only (its TCP-transport warning is noise on every run)
