@@ -195,7 +195,7 @@ def cmd_run(args) -> int:
     gateway = None
     if args.gateway_url or (args.executor == "remote"):
         gateway = (args.gateway_url, args.token)
-    elif todo:
+    elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo):
         _check_kernel(args.kernel or nb.kernel_name)
     if todo:
         _terminate_cleanly()
@@ -204,8 +204,15 @@ def cmd_run(args) -> int:
     else:
         if not args.json:
             print(f"{len(todo)} of {len(names)} steps to run; starting a kernel…", flush=True)
-        report = local.execute(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
-                               on_event=printer.event, kernel_name=args.kernel, gateway=gateway)
+        if args.executor == "dask":
+            from .runner.dask_exec import execute_dask
+            report = execute_dask(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
+                                  kernel_name=args.kernel, scheduler=args.scheduler,
+                                  n_workers=args.workers, on_event=printer.event)
+        else:
+            report = local.execute(nb, engine, todo, overrides=overrides, force=force,
+                                   retries=args.retries, on_event=printer.event, kernel_name=args.kernel,
+                                   gateway=gateway)
         done = {s.step for s in report.steps}
         report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
                         if n not in done] + report.steps
@@ -299,8 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gateway-url", help="run on a kernel of this Jupyter Server / Kernel Gateway"
                                          " (default $JUPYTER_GATEWAY_URL with --executor remote)")
     r.add_argument("--token", help="its auth token (default $JUPYTER_GATEWAY_AUTH_TOKEN)")
-    r.add_argument("--executor", choices=["local", "remote"], default="local",
-                   help="where kernels run")
+    r.add_argument("--executor", choices=["local", "remote", "dask"], default="local",
+                   help="where kernels run: one local kernel, a remote server's kernel, or a warm"
+                        " kernel per Dask worker with independent steps in parallel")
+    r.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    r.add_argument("--workers", type=int, help="workers of the local Dask cluster (default 2)")
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.set_defaults(fn=cmd_run)
 

@@ -29,6 +29,9 @@ class StepReport:
     error: str | None = None
     traceback: str = ""
     attempts: int = 0
+    start: float | None = None
+    end: float | None = None
+    worker: str | None = None
 
 
 @dataclass

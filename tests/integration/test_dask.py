@@ -1,0 +1,91 @@
+"""Scale-out on a real Dask LocalCluster (127.0.0.1 only): parallel branches, failures,
+a worker killed mid-step."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_cli_run import nb2pipe, write_nb
+
+pytest.importorskip("distributed")
+
+
+def fan_out(tmp_path, body="import time\ntime.sleep(1.5)\n", n=4):
+    cells = ["%load_ext nb2pipe", "%%step root --out r\nr = 1"]
+    for i in range(n):
+        cells.append(f"%%step b{i} --in r --out x{i}\n{body}x{i} = r + {i}")
+    cells.append(f"%%step join --in {' '.join(f'x{i}' for i in range(n))} --out total\n"
+                 f"total = {' + '.join(f'x{i}' for i in range(n))}")
+    return write_nb(tmp_path / "fan.ipynb", cells)
+
+
+def run_dask(tmp_path, nb, *extra):
+    code, out, err = nb2pipe("run", nb.name, "--executor", "dask", "--workers", "2", "--json", *extra,
+                             cwd=tmp_path)
+    return code, json.loads(out) if out.strip().startswith("{") else None, err
+
+
+def test_independent_steps_run_in_parallel(tmp_path):
+    nb = fan_out(tmp_path)
+    code, rep, err = run_dask(tmp_path, nb)
+    assert code == 0, err
+    steps = {s["step"]: s for s in rep["steps"]}
+    assert {s["status"] for s in steps.values()} == {"ran"}
+    branches = [steps[f"b{i}"] for i in range(4)]
+    overlapping = [(a["step"], b["step"]) for i, a in enumerate(branches) for b in branches[i + 1:]
+                   if a["start"] < b["end"] and b["start"] < a["end"]]
+    assert overlapping, f"no two branches overlapped: {[(s['start'], s['end']) for s in branches]}"
+    assert len({s["worker"] for s in branches}) == 2
+    assert steps["join"]["start"] >= max(s["end"] for s in branches) - 0.01
+    # the shared store: a local run afterwards finds everything fresh
+    code, out, _ = nb2pipe("run", nb.name, "--json", cwd=tmp_path)
+    assert not json.loads(out)["kernel_started"]
+
+
+def test_failure_skips_only_descendants(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step root --out r\nr = 1",
+        "%%step bad --in r --out y\ny = r / 0",
+        "%%step after_bad --in y --out z\nz = y",
+        "%%step good --in r --out w\nw = r * 2",
+    ])
+    code, rep, err = run_dask(tmp_path, nb)
+    assert code == 1
+    st = {s["step"]: s["status"] for s in rep["steps"]}
+    assert st == {"root": "ran", "bad": "failed", "after_bad": "skipped", "good": "ran"}
+
+
+def _ppid(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_killed_worker_step_is_retried_elsewhere(tmp_path):
+    nb = fan_out(tmp_path, body="import os, time\nopen(f'pid-{os.getpid()}', 'w').close()\ntime.sleep(6)\n",
+                 n=1)
+    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name, "--executor", "dask",
+                             "--workers", "2", "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("pid-*")):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    kernel_pid = int(next(tmp_path.glob("pid-*")).name[4:])
+    worker_pid = _ppid(kernel_pid)
+    os.kill(worker_pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    st = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
+    assert st == {"root": "ran", "b0": "ran", "join": "ran"}
+    assert len(list(tmp_path.glob("pid-*"))) == 2          # ran twice: killed, then elsewhere
+
+
+def test_resources_no_worker_offers(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", ["%load_ext nb2pipe", "%%step big --gpu 1 --out y\ny = 1"])
+    code, rep, err = run_dask(tmp_path, nb)
+    assert code == 2 and "needs {'gpu': 1.0}, but no worker offers that" in err
