@@ -93,7 +93,8 @@ def cmd_export(args) -> int:
     if nb.manifest:
         raise Nb2pipeError(f"{args.target} is already an exported pipeline",
                            fix="export the source notebook instead")
-    out = export(nb, engine, args.output, name=args.name, version=args.version, overwrite=args.overwrite)
+    out = export(nb, engine, args.output, name=args.name, version=args.version, overwrite=args.overwrite,
+                 targets=tuple(args.target_kind or ()), schedule=args.schedule)
     print(f"exported {out.package} {out.version} to {out.path} ({len(out.files)} files)")
     print(f"  cd {out.path} && pip install . && python -m pytest")
     return 0
@@ -329,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--name", help="package name (default: the notebook's name)")
     e.add_argument("--version", help="package version (default: 0.1.0+p<hash of the pipeline cells>)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    e.add_argument("--target", dest="target_kind", action="append", choices=["airflow"],
+                   help="also write a scheduler's DAG file (airflow/<name>_dag.py)")
+    e.add_argument("--schedule", help="the Airflow schedule, e.g. '@daily' (default: none, manual)")
     e.set_defaults(fn=cmd_export)
 
     lg = sub.add_parser("log", help="run history, queried with DuckDB")

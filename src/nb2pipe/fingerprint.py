@@ -119,7 +119,10 @@ def _local_origin(name: str, project_dir: str) -> str | None:
     if any(origin.startswith(lib + os.sep) for lib in _library_dirs()
            if lib.startswith(proj + os.sep) or lib == proj):
         return None
-    if f"{os.sep}site-packages{os.sep}" in origin:
+    # a virtualenv inside the project is not project code; the project itself may live in
+    # site-packages (an installed, exported pipeline), which is fine
+    rel = os.path.relpath(origin, proj).split(os.sep)
+    if "site-packages" in rel or "dist-packages" in rel:
         return None
     return origin
 

@@ -102,3 +102,20 @@ def test_papermill_can_run_the_exported_notebook(sales, tmp_path):
     text = "".join(o.get("text", "") if isinstance(o.get("text"), str) else "".join(o.get("text", []))
                    for c in ran["cells"] for o in c.get("outputs", []))
     assert "report  ran" in text
+
+
+def test_installed_package_has_the_same_keys_as_its_source(sales, tmp_path):
+    """An exported package installed into site-packages plans the same keys (its local
+    modules still count as project code there)."""
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    out = tmp_path / "pkg"
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(out), "--name", "nb2pipe_keys_check", cwd=sales)[0] == 0
+    pip("install", "-q", "--no-build-isolation", "--no-deps", ".", cwd=out)
+    try:
+        p = subprocess.run([sys.executable, "-m", "nb2pipe_keys_check", "status", "--json", "--store",
+                            str(sales / ".nb2pipe")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        installed = {s["step"]: (s["state"], s["key"]) for s in json.loads(p.stdout)}
+        assert {st for st, _ in installed.values()} == {"fresh"}, installed
+    finally:
+        pip("uninstall", "-y", "-q", "nb2pipe-keys-check", cwd=tmp_path)

@@ -164,7 +164,8 @@ def default_version(nb: PipelineNotebook) -> str:
 
 
 def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | None = None,
-           version: str | None = None, overwrite: bool = False) -> Exported:
+           version: str | None = None, overwrite: bool = False, targets: tuple[str, ...] = (),
+           schedule: str | None = None) -> Exported:
     base = name or os.path.splitext(os.path.basename(nb.path))[0]
     pkg = re.sub(r"\W+", "_", base).strip("_").lower() or "pipeline"
     if pkg[0].isdigit():
@@ -197,6 +198,9 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         "tests/test_pipeline.py": templates.tests(pkg),
         ".gitignore": ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n",
     }
+    if "airflow" in targets:
+        from .airflow import dag_file
+        files[f"airflow/{pkg}_dag.py"] = dag_file(pkg, man, schedule=schedule)
     sample = _sources(engine)
     total = sum(os.path.getsize(os.path.join(engine.project_dir, p)) for p in sample)
     copies = _local_files(engine) + (sample if total <= MAX_SAMPLE_BYTES else [])
