@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -20,6 +21,8 @@ EPILOG = """examples:
   nb2pipe dag analysis.ipynb --format mermaid
   nb2pipe export analysis.ipynb -o build/analysis --version 1.2.0
   nb2pipe log --step clean
+  nb2pipe promote build/analysis --to prod
+  nb2pipe log --deployments --env prod
 """
 
 
@@ -48,7 +51,7 @@ def _load(args):
     from . import notebook
     from .runner import plan
     nb = notebook.read(args.target)
-    store = plan.project_store(nb, getattr(args, "store", None))
+    store = plan.project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
     engine = plan.engine_for(nb, store, _params(getattr(args, "param", []), getattr(args, "params", [])))
     return nb, engine
 
@@ -60,7 +63,7 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps([s.to_json() for s in statuses], indent=2))
     else:
-        print(repr(StatusTable(statuses, engine.store.url)))
+        print(repr(StatusTable(statuses, engine.store.url, engine.env_name)))
     return 0
 
 
@@ -123,9 +126,20 @@ def cmd_log(args) -> int:
     if args.target:
         from . import notebook
         from .runner import plan
-        store_url = plan.project_store(notebook.read(args.target), args.store).url
+        store_url = plan.project_store(notebook.read(args.target), args.store, args.env).url
+    elif args.env and not args.store:
+        from . import environments
+        store_url = environments.open_store(environments.get(os.getcwd(), args.env), os.getcwd()).url
     else:
-        store_url = args.store or os.environ.get("NB2PIPE_STORE") or ".nb2pipe"
+        from .config import store_location
+        store_url = store_location(os.getcwd(), args.store)
+    if args.deployments:
+        files = os.path.join(store_url, "deployments", args.env or "*", "*.json")
+        if not glob.glob(files):
+            print(f"no deployments recorded in {store_url} yet")
+            return 0
+        rel = duckdb.connect().execute(DEPLOY_SQL.format(where=""), [files, args.limit])
+        return _print_rel(rel, args.json)
     runs = os.path.join(store_url, "runs", "*.json")
     if not glob.glob(runs):
         print(f"no runs recorded in {store_url} yet")
@@ -133,9 +147,13 @@ def cmd_log(args) -> int:
     where = "WHERE s.step = ?" if args.step else ""
     params = [runs] + ([args.step] if args.step else []) + [args.limit]
     rel = duckdb.connect().execute(LOG_SQL.format(where=where), params)
+    return _print_rel(rel, args.json)
+
+
+def _print_rel(rel, as_json: bool) -> int:
     cols = [d[0] for d in rel.description]
     rows = rel.fetchall()
-    if args.json:
+    if as_json:
         print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
         return 0
     table = [cols] + [["" if v is None else str(v) for v in r] for r in rows]
@@ -145,6 +163,26 @@ def cmd_log(args) -> int:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     return 0
+
+
+def cmd_promote(args) -> int:
+    from .promote import promote
+    r = promote(args.target, args.to, rollback=args.rollback)
+    verb = "rolled back to" if r["action"] == "rollback" else "promoted"
+    print(f"{verb} {r['package']} {r['version']} in `{r['env']}`"
+          + (f" (was {r['replaced']})" if r.get("replaced") else "")
+          + (f"; tests: {r['tests']}" if r["action"] == "promote" else ""))
+    return 0
+
+
+DEPLOY_SQL = """
+SELECT env, strftime(to_timestamp("when"), '%Y-%m-%d %H:%M:%S') AS "when", action, package, version,
+       replaced, "user", tests
+FROM read_json_auto(?, union_by_name = true)
+{where}
+ORDER BY "when" DESC
+LIMIT ?
+"""
 
 
 class _Printer:
@@ -169,6 +207,80 @@ class _Printer:
 
 
 def cmd_run(args) -> int:
+    if args.watch:
+        return _watch(args)
+    return _run_once(args)
+
+
+def _watched_files(args) -> dict[str, tuple]:
+    """(mtime, size) of the notebook and of every --src file or glob match of its steps."""
+    import glob
+    import os
+    from . import notebook
+    from .spec import parse_step_line
+    nb = notebook.read(args.target)
+    paths = {nb.path}
+    for c in nb.of_kind("step"):
+        try:
+            spec = parse_step_line(c.line)
+        except Nb2pipeError:
+            continue
+        srcs = list(spec.srcs)
+        if spec.sql:
+            from .sql import analyze_sql
+            try:
+                srcs += [f for f in analyze_sql(c.body).files if "://" not in f]
+            except Nb2pipeError:
+                pass
+        for src in srcs:
+            full = os.path.join(nb.project_dir, src)
+            for p in (glob.glob(full, recursive=True) if any(ch in src for ch in "*?[") else [full]):
+                if os.path.isdir(p):
+                    paths |= {os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs}
+                else:
+                    paths.add(p)
+    out = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out[p] = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            out[p] = None
+    return out
+
+
+def _watch(args, poll: float = 0.3, debounce: float = 0.5) -> int:
+    """Run, then re-run the stale part whenever a source file or the notebook changes.
+    One run at a time; changes during a run trigger one more run; Ctrl-C stops cleanly."""
+    print(f"watching {args.target} and its sources (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            seen = _watched_files(args)
+            try:
+                _run_once(args)
+            except Nb2pipeError as e:
+                print(f"nb2pipe: {e}", file=sys.stderr, flush=True)
+            print("waiting for changes…", flush=True)
+            while True:
+                time.sleep(poll)
+                now = _watched_files(args)
+                if now != seen:
+                    while True:                  # debounce: until the files stop changing
+                        time.sleep(debounce)
+                        later = _watched_files(args)
+                        if later == now:
+                            break
+                        now = later
+                    changed = sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
+                    print(f"changed: {', '.join(os.path.relpath(p) for p in changed[:5])}"
+                          + (" …" if len(changed) > 5 else ""), flush=True)
+                    break
+    except KeyboardInterrupt:
+        print("stopped watching", flush=True)
+        return 0
+
+
+def _run_once(args) -> int:
     from .runner import plan
     t0 = time.perf_counter()
     nb, engine = _load(args)
@@ -190,7 +302,9 @@ def cmd_run(args) -> int:
     blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
     if blocked:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
-    overrides = plan.coerce_params(plan.default_params(nb), _params(args.param, args.params),
+    env = getattr(engine.store, "env", None)
+    overrides = plan.coerce_params(plan.default_params(nb),
+                                   {**(env.params if env else {}), **_params(args.param, args.params)},
                                    engine.defs.secret_params)
     from .runner import local
     gateway = None
@@ -251,7 +365,7 @@ def _record(engine, nb, report, overrides) -> None:
     from .engine import _user
     engine.store.put_run({
         "kind": "headless", "notebook": nb.path, "finished": time.time(), "wall": report.wall,
-        "user": _user(), "store": engine.store.url,
+        "user": _user(), "store": engine.store.url, "env": engine.env_name,
         "params": {k: v for k, v in overrides.items() if k not in secret},
         "steps": [{"step": s.step, "status": s.status, "key": s.key, "duration": s.duration,
                    "error": s.error, **_lineage(engine, s.key)} for s in report.steps],
@@ -294,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
         sp.add_argument("--params", action="append", default=[], metavar="FILE",
                         help="parameters from a YAML or JSON file")
+        sp.add_argument("--env", help="environment from nb2pipe.toml / [tool.nb2pipe] (store,"
+                                      " parameters, credentials); default $NB2PIPE_ENV or default_env")
 
     r = sub.add_parser("run", help="run the stale steps headless (one kernel)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -313,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     r.add_argument("--workers", type=int, help="workers of the local Dask cluster (default 2)")
     r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.add_argument("--watch", action="store_true",
+                   help="keep running: re-run what is stale whenever a --src file or the notebook changes")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("status", help="what is fresh / stale and why (no kernel)")
@@ -341,7 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--step", help="only this step")
     lg.add_argument("--limit", type=int, default=50)
     lg.add_argument("--json", action="store_true")
+    lg.add_argument("--env", help="the environment whose store to read")
+    lg.add_argument("--deployments", action="store_true", help="promotion history instead of runs")
     lg.set_defaults(fn=cmd_log)
+
+    pr = sub.add_parser("promote", help="make an exported package version live in an environment")
+    pr.add_argument("target", help="an exported package folder")
+    pr.add_argument("--to", required=True, metavar="ENV", help="the environment, e.g. prod")
+    pr.add_argument("--rollback", action="store_true", help="return to the previously live version")
+    pr.set_defaults(fn=cmd_promote)
 
     d = sub.add_parser("dag", help="draw the DAG")
     target(d)

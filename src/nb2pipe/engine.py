@@ -95,6 +95,7 @@ class Engine:
         self.running: set[str] = set()
         self.hasher = FileHasher()
         self.contracts: dict[str, dict[str, dict]] = {}   # step -> output -> contract (exported runs)
+        self.env_name: str | None = None                   # the active environment, if any
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
@@ -379,7 +380,7 @@ class Engine:
                 "srcs": comps.get("srcs", {}), "params": sorted(comps.get("params", {})),
             })
         return self.store.put_run({"finished": time.time(), "user": _user(), "store": self.store.url,
-                                   **fields, "steps": steps})
+                                   "env": self.env_name, **fields, "steps": steps})
 
     def _run_one(self, step: StepDef, graph: Graph, parents: dict[str, Result], *,
                  force: bool, restore: bool) -> Outcome:

@@ -40,9 +40,12 @@ class Session:
     def __init__(self, shell):
         self.shell = shell
         self.origin: dict[str, str] = {}       # name -> "cell [7] (`x = ...`)" for plain cells
-        store = Store.default(os.getcwd())
+        from . import environments
+        env = environments.get(os.getcwd(), None)      # $NB2PIPE_ENV or the configured default
+        store = environments.open_store(env, os.getcwd()) if env else Store.default(os.getcwd())
         self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
                              warn=lambda m: print(m, file=sys.stderr))
+        self.engine.env_name = env.name if env else None
         self.comm = CommServer(self.engine)
         self.define_only = False               # headless runs define all steps, then run stale ones
         self.overrides: dict = {}              # parameter values given to a headless run
@@ -166,6 +169,7 @@ class PipelineMagics(Magics):
     def nb2pipe(self, line):
         """Session settings, used by headless runs.
 
+        %nb2pipe env NAME               switch to an environment of nb2pipe.toml (store, params)
         %nb2pipe store [URL]            show or change the store (a path or any fsspec URL)
         %nb2pipe define-only on|off     %%step cells only define their step
         %nb2pipe params {"n_rows": 5}   parameter overrides (JSON) for %%params cells
@@ -182,6 +186,19 @@ class PipelineMagics(Magics):
             ns = self.shell.user_ns
             self.engine.set_params(values={n: ns[n] for n in names if n in ns},
                                    overrides=self.session.overrides)
+        elif cmd == "env":
+            from . import environments
+            e = environments.get(self.engine.project_dir, rest.strip() or None)
+            if e is None:
+                raise Nb2pipeError("this project declares no environments",
+                                   fix="add [envs.NAME] tables to nb2pipe.toml (see `nb2pipe --help`)")
+            self.engine.store = environments.open_store(e, self.engine.project_dir)
+            self.engine.env_name = e.name
+            self.engine.results.clear()
+            self.session.overrides = {**e.params}
+            self.engine.set_params(values=self.engine.defs.params, overrides=e.params,
+                                   secret=self.engine.defs.secret_params)
+            print(f"env: {e.name} · store: {self.engine.store!r}")
         elif cmd == "store":
             url = rest.strip()
             if not url:
@@ -203,7 +220,7 @@ class PipelineMagics(Magics):
         cmd, args = (argv[0], argv[1:]) if argv else ("status", [])
         if cmd == "status":
             from IPython.display import display
-            display(StatusTable(self.engine.status(), self.engine.store.url))
+            display(StatusTable(self.engine.status(), self.engine.store.url, self.engine.env_name))
         elif cmd == "run":
             self._run(args)
         elif cmd == "show":

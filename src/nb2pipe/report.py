@@ -81,9 +81,10 @@ HEADER = ["step", "state", "why", "took", "last run", "outputs", "cell"]
 class StatusTable:
     """What ``%dag status`` displays: an HTML table in the notebook, text elsewhere."""
 
-    def __init__(self, statuses, store_url: str = ""):
+    def __init__(self, statuses, store_url: str = "", env: str | None = None):
         self.statuses = list(statuses)
         self.store_url = store_url
+        self.env = env
 
     def __repr__(self) -> str:
         rows = [HEADER] + status_rows(self.statuses)
@@ -91,7 +92,7 @@ class StatusTable:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         if self.store_url:
-            lines.append(f"store: {self.store_url}")
+            lines.append((f"env: {self.env} · " if self.env else "") + f"store: {self.store_url}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -104,5 +105,6 @@ class StatusTable:
             out.append("<tr>" + "".join(f"<td style='text-align:left'>{c}</td>" for c in cells) + "</tr>")
         out.append("</tbody></table>")
         if self.store_url:
-            out.append(f"<div style='color:#777;font-size:85%'>store: {html.escape(self.store_url)}</div>")
+            env = f"env: <b>{html.escape(self.env)}</b> · " if self.env else ""
+            out.append(f"<div style='color:#777;font-size:85%'>{env}store: {html.escape(self.store_url)}</div>")
         return "".join(out)

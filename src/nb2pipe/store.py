@@ -67,10 +67,11 @@ class ObjectRef:
 # ------------------------------------------------------------------ backends
 
 class _LocalBackend:
-    def __init__(self, root: str):
+    def __init__(self, root: str, create: bool = True):
         self.root = os.path.abspath(root)
         self.url = self.root
-        os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
+        if create:
+            os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
 
     def path(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -221,15 +222,22 @@ class _FsspecBackend:
 class Store:
     """A content-addressed store.  Cheap to create; holds no global state."""
 
-    def __init__(self, location: str | os.PathLike, **storage_options):
+    def __init__(self, location: str | os.PathLike, *, read_only: bool = False, **storage_options):
         location = os.fspath(location)
+        self.read_only = read_only
         if "://" in location and not location.startswith("file://"):
             self.backend: Any = _FsspecBackend(location, **storage_options)
         else:
-            self.backend = _LocalBackend(location.removeprefix("file://"))
+            self.backend = _LocalBackend(location.removeprefix("file://"), create=not read_only)
         self.url = self.backend.url
-        self.backend.sweep_tmp()
+        if not read_only:
+            self.backend.sweep_tmp()
         self._secret: bytes | None = None
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the store {self.url} is open read-only",
+                             fix="write to your own store; read-only stores are only reused")
 
     @classmethod
     def default(cls, project_dir: str | os.PathLike = ".") -> "Store":
@@ -246,7 +254,7 @@ class Store:
     def secret(self) -> bytes:
         if self._secret is None:
             data = self.backend.read_bytes("secret")
-            if data is None:
+            if data is None and not self.read_only:
                 self.backend.create_exclusive("secret", secrets.token_bytes(32))
                 data = self.backend.read_bytes("secret")
             if not data or len(data) < 16:
@@ -262,6 +270,7 @@ class Store:
 
     def put(self, value: Any) -> ObjectRef:
         """Store ``value``; returns its reference.  Nothing is visible until complete."""
+        self._writable()
         tmp = self.backend.tmp_path()
         try:
             codec, tag, meta = codecs.write_value(value, tmp, self.secret)
@@ -290,14 +299,16 @@ class Store:
         if buf is None:
             raise CorruptObjectError(f"object {ref.oid[:12]} is missing from the store")
         if buf.size != ref.nbytes or content_hash(buf) != ref.oid:
-            self.backend.move_aside(rel)
+            if not self.read_only:
+                self.backend.move_aside(rel)
             raise CorruptObjectError(
                 f"object {ref.oid[:12]} is damaged ({buf.size} bytes, expected {ref.nbytes};"
                 " checksum mismatch); it was moved aside")
         try:
             return codecs.read_value(buf, ref.codec, ref.type, ref.meta, self.secret)
         except CorruptObjectError:
-            self.backend.move_aside(rel)
+            if not self.read_only:
+                self.backend.move_aside(rel)
             raise
 
     def get_arrow(self, ref: ObjectRef):
@@ -306,7 +317,7 @@ class Store:
         rel = self._object_rel(ref.oid, ref.codec)
         buf = self.backend.read_buffer(rel)
         if buf is None or buf.size != ref.nbytes or content_hash(buf) != ref.oid:
-            if buf is not None:
+            if buf is not None and not self.read_only:
                 self.backend.move_aside(rel)
             raise CorruptObjectError(f"object {ref.oid[:12]} is missing or damaged")
         return pa.ipc.open_file(buf).read_all()
@@ -329,10 +340,12 @@ class Store:
                 raise ValueError("key mismatch")
             return entry
         except (ValueError, AttributeError):
-            self.backend.move_aside(self._entry_rel(key))
+            if not self.read_only:
+                self.backend.move_aside(self._entry_rel(key))
             return None
 
     def put_entry(self, key: str, entry: dict) -> None:
+        self._writable()
         self.backend.write_bytes(self._entry_rel(key), _dumps({**entry, "key": key}))
 
     # -- per-step last result
@@ -344,10 +357,80 @@ class Store:
             return None
 
     def put_last(self, step: str, info: dict) -> None:
+        self._writable()
         self.backend.write_bytes(f"steps/{step}.json", _dumps(info))
 
     # -- run records
     def put_run(self, record: dict) -> str:
+        self._writable()
         run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.backend.write_bytes(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
         return run_id
+
+
+class LayeredStore:
+    """Reads from the own store first, then from read-only stores (e.g. production's);
+    writes only to the own store.  Lets the lab reuse production results safely."""
+
+    def __init__(self, own: Store, read_only: list[Store]):
+        self.own = own
+        self.layers = [own] + list(read_only)
+        self.url = own.url
+        self.read_only = False
+        self.backend = own.backend
+
+    def __repr__(self) -> str:
+        return f"LayeredStore({self.own.url!r} over {[s.url for s in self.layers[1:]]})"
+
+    @property
+    def secret(self) -> bytes:
+        return self.own.secret
+
+    _object_rel = staticmethod(Store._object_rel)
+    _entry_rel = staticmethod(Store._entry_rel)
+
+    def put(self, value: Any) -> ObjectRef:
+        return self.own.put(value)
+
+    def _first(self, method: str, ref: ObjectRef):
+        last: Exception | None = None
+        for s in self.layers:
+            if s.has_object(ref):
+                try:
+                    return getattr(s, method)(ref)
+                except CorruptObjectError as e:
+                    last = e
+        raise last or CorruptObjectError(f"object {ref.oid[:12]} is in none of the stores")
+
+    def get(self, ref: ObjectRef) -> Any:
+        return self._first("get", ref)
+
+    def get_arrow(self, ref: ObjectRef):
+        return self._first("get_arrow", ref)
+
+    def has_object(self, ref: ObjectRef) -> bool:
+        return any(s.has_object(ref) for s in self.layers)
+
+    def get_entry(self, key: str) -> dict | None:
+        for s in self.layers:
+            e = s.get_entry(key)
+            if e:
+                return e
+        return None
+
+    def put_entry(self, key: str, entry: dict) -> None:
+        self.own.put_entry(key, entry)
+
+    def get_last(self, step: str) -> dict | None:
+        for s in self.layers:
+            last = s.get_last(step)
+            if last:
+                return last
+        return None
+
+    def put_last(self, step: str, info: dict) -> None:
+        self.own.put_last(step, info)
+
+    def put_run(self, record: dict) -> str:
+        return self.own.put_run(record)
+

@@ -32,7 +32,7 @@ def _dumps(obj) -> str:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _pipeline_hash(nb: PipelineNotebook) -> str:
+def pipeline_hash(nb: PipelineNotebook) -> str:
     return hash_json([[c.kind, c.source] for c in nb.cells if c.kind in ("setup", "params", "step")])
 
 
@@ -131,7 +131,8 @@ def _sources(engine: Engine) -> list[str]:
     return sorted(os.path.relpath(p, engine.project_dir) for p in out)
 
 
-def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str) -> dict:
+def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
+             out_dir: str | None = None) -> dict:
     graph = engine.graph()
     secret = engine.defs.secret_params
     params = {k: ({"type": type(v).__name__, "secret": True} if k in secret else
@@ -154,13 +155,15 @@ def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str) -> d
         nb_sha = hashlib.sha256(f.read()).hexdigest()
     return {"name": name, "version": version, "nb2pipe": __version__,
             "source": {"notebook": os.path.basename(nb.path), "sha256": nb_sha,
-                       "pipeline_hash": _pipeline_hash(nb)},
+                       "pipeline_hash": pipeline_hash(nb),
+                       "relpath": os.path.relpath(os.path.abspath(nb.path), os.path.abspath(out_dir))
+                       if out_dir else None},
             "steps": steps, "edges": [list(e) for e in graph.edges()], "params": params,
             "contracts": contract_map}
 
 
 def default_version(nb: PipelineNotebook) -> str:
-    return f"0.1.0+p{_pipeline_hash(nb)[:10]}"
+    return f"0.1.0+p{pipeline_hash(nb)[:10]}"
 
 
 def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | None = None,
@@ -184,7 +187,7 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         shutil.rmtree(out_dir)
     graph = engine.graph()
     params = sorted(engine.defs.params)
-    man = manifest(nb, engine, pkg, version)
+    man = manifest(nb, engine, pkg, version, out_dir)
     statuses = [s.to_json() for s in engine.plan(graph).values()]
     mermaid = render.to_mermaid(statuses, graph.edges(), direction="LR")
     files: dict[str, str | bytes] = {

@@ -63,7 +63,8 @@ def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
     """The cells that give a kernel the pipeline's definitions without running any step.
     Paths are absolute: a remote kernel starts in its server's directory, not ours."""
     cells = [f"__import__('os').chdir({nb.project_dir!r}); __import__('sys').path.insert(0, {nb.project_dir!r})",
-             "%load_ext nb2pipe\n%nb2pipe define-only on\n%nb2pipe store " + engine.store.url,
+             "%load_ext nb2pipe\n%nb2pipe define-only on\n" + (
+                 f"%nb2pipe env {engine.env_name}" if engine.env_name else f"%nb2pipe store {engine.store.url}"),
              "%nb2pipe params " + json.dumps(overrides)]
     cells += [c.source for c in nb.of_kind("setup")]
     cells += [c.source for c in nb.of_kind("params", "control")]

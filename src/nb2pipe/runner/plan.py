@@ -105,8 +105,10 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
         engine.run_setup(python_source(c.body), cell_id=c.cell_id, where=c.where, execute=False)
     defaults = default_params(nb)
     secret = set(secret_params(nb))
-    engine.set_params(values=defaults, overrides=coerce_params(defaults, overrides or {}, secret),
-                      secret=secret)
+    env = getattr(store, "env", None)
+    merged = {**(env.params if env else {}), **(overrides or {})}
+    engine.set_params(values=defaults, overrides=coerce_params(defaults, merged, secret), secret=secret)
+    engine.env_name = env.name if env else None
     for c in nb.of_kind("step"):
         spec = parse_step_line(c.line)
         engine.define(spec, c.body if spec.sql else python_source(c.body), cell_id=c.cell_id,
@@ -130,8 +132,18 @@ def select(engine: Engine, *, only: list[str] = (), start: list[str] = ()) -> tu
     return g.order, g.order
 
 
-def project_store(nb: PipelineNotebook, url: str | None) -> Store:
-    """``--store``, else ``$NB2PIPE_STORE``, else ``.nb2pipe/`` beside the notebook — or in
-    the working directory for an exported package (which may be installed read-only)."""
+def project_store(nb: PipelineNotebook, url: str | None, env: str | None = None):
+    """``--store``; else the environment's store (``--env``, ``$NB2PIPE_ENV`` or the
+    configured default); else ``$NB2PIPE_STORE``; else ``.nb2pipe/`` beside the notebook —
+    or in the working directory for an exported package (which may be installed read-only)."""
+    from .. import environments
     from ..config import store_location
-    return Store(store_location(os.getcwd() if nb.manifest else nb.project_dir, url))
+    base = os.getcwd() if nb.manifest else nb.project_dir
+    if url:
+        return Store(url)
+    e = environments.get(nb.project_dir, env) or (environments.get(base, env) if base != nb.project_dir else None)
+    if e is not None:
+        store = environments.open_store(e, nb.project_dir)
+        store.env = e
+        return store
+    return Store(store_location(base, None))

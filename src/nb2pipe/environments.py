@@ -1,0 +1,142 @@
+"""Environments: dev, test, prod... declared once, used by the notebook and every run.
+
+    # nb2pipe.toml  (or [tool.nb2pipe] in pyproject.toml)
+    default_env = "dev"
+
+    [envs.dev]
+    store = ".nb2pipe"
+
+    [envs.prod]
+    store = "s3://acme-pipelines/sales"
+    params = { min_units = 5 }
+    credentials = { AWS_ACCESS_KEY_ID = "PROD_AWS_KEY", AWS_SECRET_ACCESS_KEY = "PROD_AWS_SECRET" }
+
+    [envs.explore]                 # the lab on production results, safely
+    store = ".nb2pipe"             # what it computes goes here
+    read_from = ["prod"]           # prod's cache is reused, never written
+
+Credentials are references only: each maps a variable the store client needs to the name of
+an environment variable that holds it (or ``secrets_file`` names a KEY=VALUE file).  Values
+are put into the process environment and never written anywhere.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+
+from .config import find_config
+from .errors import Nb2pipeError
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    store: str
+    read_from: tuple[str, ...] = ()          # stores consulted read-only
+    params: dict = field(default_factory=dict)
+    credentials: dict = field(default_factory=dict)   # VAR -> name of the variable holding it
+    secrets_file: str | None = None
+    schedule: str | None = None
+
+
+def _url(value: str, base: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Nb2pipeError(f"{where}: store must be a path or URL", fix='e.g. store = "s3://bucket/prefix"')
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        if not scheme.replace("+", "").replace("-", "").isalnum():
+            raise Nb2pipeError(f"{where}: {value!r} is not a valid URL", fix='e.g. "s3://bucket/prefix"')
+        return value
+    return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+
+
+def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, str | None]:
+    """(environments by name, default name, config file directory)."""
+    found = find_config(project_dir)
+    if not found:
+        return {}, None, None
+    base, table = found
+    envs = {}
+    for name, t in (table.get("envs") or {}).items():
+        where = f"environment `{name}` in {base}"
+        if not isinstance(t, dict):
+            raise Nb2pipeError(f"{where} must be a table", fix=f"[envs.{name}] store = \"...\"")
+        unknown = set(t) - {"store", "read_from", "params", "credentials", "secrets_file", "schedule"}
+        if unknown:
+            raise Nb2pipeError(f"{where}: unknown setting {sorted(unknown)[0]!r}",
+                               fix="settings: store, read_from, params, credentials, secrets_file, schedule")
+        creds = t.get("credentials") or {}
+        for var, ref in creds.items():
+            if not isinstance(ref, str) or not ref.replace("_", "").isalnum():
+                raise Nb2pipeError(f"{where}: credentials.{var} must name an environment variable,"
+                                   " not hold a value", fix=f'e.g. {var} = "PROD_{var}"')
+        envs[name] = Environment(
+            name=name, store=_url(t.get("store", ".nb2pipe"), base, where),
+            read_from=tuple(t.get("read_from") or ()), params=dict(t.get("params") or {}),
+            credentials=dict(creds),
+            secrets_file=_url(t["secrets_file"], base, where) if t.get("secrets_file") else None,
+            schedule=t.get("schedule") or table.get("schedule"))
+    for e in envs.values():
+        for r in e.read_from:
+            if r not in envs:
+                raise Nb2pipeError(f"environment `{e.name}` reads from `{r}`, which is not declared",
+                                   fix=f"declare [envs.{r}] or fix read_from")
+    return envs, table.get("default_env"), base
+
+
+def get(project_dir: str, name: str | None) -> Environment | None:
+    """The named (or default) environment; None when the project declares none."""
+    envs, default, _ = environments(project_dir)
+    name = name or os.environ.get("NB2PIPE_ENV") or default
+    if name is None:
+        return None
+    if name not in envs:
+        close = difflib.get_close_matches(name, sorted(envs), n=1)
+        raise Nb2pipeError(f"unknown environment `{name}`" + (f" (did you mean `{close[0]}`?)" if close else ""),
+                           fix="environments: " + (", ".join(sorted(envs)) or
+                                                   "none declared (add [envs.NAME] to nb2pipe.toml)"))
+    return envs[name]
+
+
+def apply_credentials(env: Environment, environ=os.environ) -> list[str]:
+    """Put the environment's credentials into ``environ``; returns the variable names set.
+    A missing one raises, naming the variable to set (never a value)."""
+    values: dict[str, str] = {}
+    if env.secrets_file:
+        try:
+            with open(env.secrets_file, encoding="utf-8") as f:
+                for line in f:
+                    line = line.strip()
+                    if line and not line.startswith("#") and "=" in line:
+                        k, v = line.split("=", 1)
+                        values[k.strip().removeprefix("export ").strip()] = v.strip().strip('"').strip("'")
+        except OSError as e:
+            raise Nb2pipeError(f"environment `{env.name}`: cannot read its secrets file ({e.strerror})",
+                               where=env.secrets_file, fix="create it, or fix secrets_file") from None
+    for var, ref in env.credentials.items():
+        if ref in environ:
+            values[var] = environ[ref]
+        elif ref not in values:
+            raise Nb2pipeError(f"environment `{env.name}` needs the credential {var}, but ${ref} is not set",
+                               fix=f"export {ref}=... (or add it to the secrets file)")
+        else:
+            values[var] = values[ref]
+    for k, v in values.items():
+        environ[k] = v
+    return sorted(values)
+
+
+def open_store(env: Environment, project_dir: str):
+    """The environment's store: its own (written) plus read-only layers from ``read_from``."""
+    from .store import LayeredStore, Store
+    envs, _, _ = environments(project_dir)
+    apply_credentials(env)
+    own = Store(env.store)
+    if not env.read_from:
+        return own
+    layers = []
+    for r in env.read_from:
+        apply_credentials(envs[r])
+        layers.append(Store(envs[r].store, read_only=True))
+    return LayeredStore(own, layers)
