@@ -3,15 +3,22 @@ own connection (so it works unchanged with remote kernels).
 
 Messages are JSON dicts with ``v`` (protocol version) and ``type``.
 Frontend -> kernel: ``{"type": "graph"}``, ``{"type": "run", "targets": [...],
-"force": bool}``.  Kernel -> frontend: ``graph`` (every step with its state),
-``state`` (one step changed), ``progress``, ``error``.
+"force": bool, "downstream": bool, "cells": [...]}``, ``{"type": "sync", "cells":
+[{"cell_id", "source"}]}``, ``{"type": "export", "name", "notebook", "output"}``.
+Kernel -> frontend: ``graph`` (every step with its state), ``state`` (one step
+changed), ``progress``, ``run_start``, ``run_end``, ``error``, ``sync_result``,
+``export_result``; and ``patch`` (only the steps that changed) for comms opened
+with ``{"features": ["patch"]}`` -- the sidebar does, so the wire stays small.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 from .engine import Engine
 from .errors import Nb2pipeError
+from .spec import parse_step_line
 
 PROTOCOL_VERSION = 1
 TARGET = "nb2pipe"
@@ -26,7 +33,7 @@ def graph_message(engine: Engine) -> dict:
     except Nb2pipeError as e:
         statuses, edges, problems = [], [], getattr(e, "problems", [e.what])
     return {"v": PROTOCOL_VERSION, "type": "graph", "steps": statuses, "edges": edges,
-            "problems": problems, "store": engine.store.url}
+            "problems": problems, "store": engine.store.url, "env": engine.env_name}
 
 
 class CommServer:
@@ -35,6 +42,7 @@ class CommServer:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.comms: list[Any] = []
+        self._in_run = False
         self._unsubscribe = engine.subscribe(self._on_event)
 
     def register(self) -> None:
@@ -51,26 +59,58 @@ class CommServer:
 
     # -- comm life cycle
     def _on_open(self, comm, open_msg) -> None:
+        data = ((open_msg or {}).get("content") or {}).get("data") or {}
+        comm._nb2pipe_patch = "patch" in (data.get("features") or ())
+        comm._nb2pipe_sent = None
         self.comms.append(comm)
         comm.on_msg(lambda msg: self._on_msg(comm, msg))
         comm.on_close(lambda msg: self.comms.remove(comm) if comm in self.comms else None)
-        comm.send(graph_message(self.engine))
+        self._send_graph(comm, full=True)
 
     def _on_msg(self, comm, msg) -> None:
         data = msg.get("content", {}).get("data", {}) or {}
         kind = data.get("type")
         try:
             if kind == "graph":
-                comm.send(graph_message(self.engine))
+                self._send_graph(comm, full=True)
             elif kind == "run":
+                problems = sync_cells(self.engine, data.get("cells") or (), execute=True)
+                if problems:
+                    comm.send({"v": PROTOCOL_VERSION, "type": "sync_result", "problems": problems})
+                    bad = [p["message"] for p in problems]
+                    raise Nb2pipeError("cannot run: a cell has a problem:\n" + "\n".join(bad))
                 self.engine.run(data.get("targets") or (), force=bool(data.get("force")),
                                 downstream=bool(data.get("downstream")))
-                comm.send(graph_message(self.engine))
+                self._send_graph(comm)
+            elif kind == "sync":
+                problems = sync_cells(self.engine, data.get("cells") or (), execute=False)
+                comm.send({"v": PROTOCOL_VERSION, "type": "sync_result", "problems": problems})
+                self._send_graph(comm)
+            elif kind == "export":
+                comm.send({"v": PROTOCOL_VERSION, "type": "export_result", **export_notebook(data)})
             else:
                 comm.send({"v": PROTOCOL_VERSION, "type": "error",
                            "message": f"unknown message type {kind!r}"})
         except Nb2pipeError as e:
             comm.send({"v": PROTOCOL_VERSION, "type": "error", "message": str(e)})
+
+    def _send_graph(self, comm, *, full: bool = False, message: dict | None = None) -> None:
+        """The whole graph to legacy comms; to patch-capable ones only what changed
+        since the last message they got (a full graph when the structure changed)."""
+        msg = message or graph_message(self.engine)
+        if not getattr(comm, "_nb2pipe_patch", False):
+            comm.send(msg)
+            return
+        steps = {s["step"]: s for s in msg["steps"]}
+        shape = (list(steps), msg["edges"], msg["problems"], msg["store"])
+        sent = comm._nb2pipe_sent
+        comm._nb2pipe_sent = (shape, steps)
+        if full or sent is None or sent[0] != shape:
+            comm.send(msg)
+            return
+        changed = [s for name, s in steps.items() if sent[1].get(name) != s]
+        if changed:
+            comm.send({"v": PROTOCOL_VERSION, "type": "patch", "steps": changed})
 
     def _broadcast(self, data: dict) -> None:
         for c in list(self.comms):
@@ -79,11 +119,145 @@ class CommServer:
             except Exception:  # noqa: BLE001 - a closed comm
                 self.comms.remove(c)
 
+    def _broadcast_graph(self, *, legacy: bool) -> None:
+        msg = graph_message(self.engine)
+        for c in list(self.comms):
+            if not legacy and not getattr(c, "_nb2pipe_patch", False):
+                continue
+            try:
+                self._send_graph(c, message=msg)
+            except Exception:  # noqa: BLE001 - a closed comm
+                self.comms.remove(c)
+
     def _on_event(self, event: dict) -> None:
         if not self.comms:
             return
         kind = event.get("type")
         if kind == "graph":
-            self._broadcast(graph_message(self.engine))
+            self._broadcast_graph(legacy=True)
         elif kind in ("state", "progress", "run_start", "run_end"):
             self._broadcast({"v": PROTOCOL_VERSION, **event})
+            # a finished step can change its descendants' states (new data, or
+            # early cutoff): refresh patch-capable comms once per cell / per run
+            if kind == "run_start":
+                self._in_run = True
+            elif kind == "run_end":
+                self._in_run = False
+                self._broadcast_graph(legacy=False)
+            elif kind == "state" and event.get("state") in ("fresh", "failed") \
+                    and not self._in_run:
+                self._broadcast_graph(legacy=False)
+
+
+# ---------------------------------------------------------------- notebook cells
+
+def _shell():
+    try:
+        from IPython import get_ipython
+        return get_ipython()
+    except ImportError:  # pragma: no cover - the comm only exists inside IPython
+        return None
+
+
+def _split_magic(source: str) -> tuple[str, str, str]:
+    """``("%%step", "clean --in raw", body)`` for a cell; ``("", "", source)`` for plain."""
+    text = source.lstrip("\n")
+    first, _, body = text.partition("\n")
+    head = first.strip()
+    for magic in ("%%step", "%%setup", "%%params"):
+        if head == magic or head.startswith(magic + " "):
+            return magic, head[len(magic):].strip(), body
+    return "", "", source
+
+
+def sync_cells(engine: Engine, cells, *, execute: bool) -> list[dict]:
+    """Bring the engine's definitions in line with the notebook's current cells
+    (``[{"cell_id", "source"}]`` in notebook order), so a run from the sidebar
+    uses what the user sees, even in cells not executed since they were edited.
+
+    ``execute=False`` (as the user types): only redefine steps the kernel already
+    knows -- cheap, no user code runs.  ``execute=True`` (a run): also define new
+    step cells and run changed %%setup and every %%params cell first.
+    Returns the problems, one per cell, without stopping at the first."""
+    shell = _shell()
+    transform = shell.transform_cell if shell is not None else (lambda c: c)
+    problems: list[dict] = []
+    by_cell = {s.cell_id: s for s in engine.defs.steps.values() if s.cell_id}
+    for cell in cells:
+        cid, source = cell.get("cell_id"), cell.get("source") or ""
+        magic, line, body = _split_magic(source)
+        try:
+            if magic == "%%step":
+                spec = parse_step_line(line)
+                current = by_cell.get(cid) or engine.defs.steps.get(spec.name)
+                if current is None and not execute:
+                    continue
+                text = f"%%step {line}\n{body}"
+                if current is not None and current.cell_text == text and current.name == spec.name:
+                    continue
+                where = current.where if current is not None else "cell (not run yet)"
+                engine.define(spec, transform(body) if body.strip() else "", cell_id=cid,
+                              where=where, line_offset=1, cell_text=text)
+            elif magic == "%%setup" and execute:
+                code = transform(body) if body.strip() else ""
+                old = engine.defs.setup.get(cid)
+                if old is None or old.code != code:
+                    engine.run_setup(code, cell_id=cid, where="cell (from the Pipeline panel)")
+            elif magic == "%%params" and execute:
+                argv = line.split()
+                secret = argv[argv.index("--secret") + 1:] if "--secret" in argv else []
+                overrides = (shell.user_ns.get("__nb2pipe_overrides__") if shell is not None else None) or {}
+                engine.set_params(transform(body) if body.strip() else "", overrides=overrides,
+                                  secret=secret)
+        except Nb2pipeError as e:
+            problems.append({"cell_id": cid, "message": str(e)})
+        except Exception as e:  # noqa: BLE001 - user code in a setup/params cell
+            problems.append({"cell_id": cid, "message": f"{type(e).__name__}: {e}"})
+    return problems
+
+
+def export_notebook(data: dict) -> dict:
+    """Export through the same entry point as ``nb2pipe export NOTEBOOK -o DIR``.
+
+    ``name`` is the notebook's file name; when a file of that name is in the kernel's
+    working directory (a local kernel) it is exported as saved, otherwise (a remote
+    kernel) ``notebook`` (its JSON) is written to a temporary directory first."""
+    output = data.get("output") or ""
+    name = os.path.basename(data.get("name") or "notebook.ipynb")
+    if not output:
+        return {"ok": False, "message": "no output folder given"}
+    try:
+        from . import cli
+        main = cli.main
+    except (ImportError, AttributeError):
+        return {"ok": False, "message": "export is not available yet in this version of nb2pipe"}
+    path = os.path.abspath(name)
+    tmp = None
+    if not os.path.exists(path) and data.get("notebook") is not None:
+        import json
+        tmp = tempfile.mkdtemp(prefix="nb2pipe-export-")
+        path = os.path.join(tmp, name)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data["notebook"], f)
+    import contextlib
+    import io
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            code = main(["export", path, "-o", output] + (["--overwrite"] if data.get("overwrite") else []))
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Nb2pipeError as e:
+        return {"ok": False, "message": str(e)}
+    except Exception as e:  # noqa: BLE001 - report, never break the kernel
+        return {"ok": False, "message": f"export failed: {type(e).__name__}: {e}"}
+    finally:
+        if tmp:
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    text = buf.getvalue().strip()
+    if code not in (0, None):
+        if "invalid choice" in text and "export" in text:
+            return {"ok": False, "message": "export is not available yet in this version of nb2pipe"}
+        return {"ok": False, "message": text or f"export exited with status {code}"}
+    return {"ok": True, "message": text or f"exported to {output}", "output": output}

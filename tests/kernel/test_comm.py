@@ -49,3 +49,73 @@ def test_comm_reports_errors_without_breaking(kernel):
     msgs = kernel.comm_messages(timeout=2)
     err = next(m for m in msgs if m.get("type") == "error")
     assert "did you mean `summary`" in err["message"]
+
+
+# -- the sidebar's additions: incremental patches, cell sync, runs from cell contents
+
+def _open_patch_comm(kernel, comm_id="side"):
+    msg = kernel.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "nb2pipe",
+                                              "data": {"v": 1, "features": ["patch"]}})
+    kernel.kc.shell_channel.send(msg)
+    return kernel.comm_messages(timeout=1)
+
+
+def test_patch_comm_gets_only_changed_steps(kernel):
+    run_all(kernel)
+    first = _open_patch_comm(kernel)
+    assert [m["type"] for m in first] == ["graph"]
+    r = kernel.ok("%%step clean --in raw --out df\ndf = raw.fillna(0)", cell_id="c4")
+    kinds = [m.get("type") for m in r.comm]
+    assert "graph" not in kinds, "same structure: patches, not the whole graph"
+    patches = [m for m in r.comm if m.get("type") == "patch"]
+    last = {}
+    for p in patches:
+        last.update({s["step"]: s["state"] for s in p["steps"]})
+    assert last == {"clean": "fresh", "summary": "stale"}
+    assert all("load" not in {s["step"] for s in p["steps"]} for p in patches)
+    r = kernel.ok("%%step extra\nn = len(df)", cell_id="c9")   # new node: the full graph
+    assert any(m.get("type") == "graph" for m in r.comm)
+
+
+def test_sync_marks_edited_step_and_descendants_stale_without_running(kernel):
+    run_all(kernel)
+    _open_patch_comm(kernel)
+    kernel.comm_send({"type": "sync", "comm": "side", "cells": [
+        {"cell_id": "c4", "source": "%%step clean --in raw --out df\ndf = raw.fillna(-1)"},
+        {"cell_id": "c7", "source": "%%step unseen\nz = 1"}]}, comm_id="side")
+    msgs = kernel.comm_messages(timeout=2)
+    assert next(m for m in msgs if m["type"] == "sync_result")["problems"] == []
+    states = {}
+    for m in msgs:
+        if m["type"] in ("graph", "patch"):
+            states.update({s["step"]: s["state"] for s in m["steps"]})
+    assert states["clean"] == "stale" and states["summary"] == "stale"
+    assert "unseen" not in states, "a step cell never run is not defined by typing"
+    assert "fillna(-1)" not in kernel.ok("print(df)").stdout and "-1" not in kernel.ok("print(df)").stdout
+
+
+def test_run_uses_current_cell_contents_and_reports_cell_problems(kernel):
+    run_all(kernel)
+    _open_patch_comm(kernel)
+    kernel.comm_send({"type": "run", "targets": [], "cells": [
+        {"cell_id": "c4", "source": "%%step clean --in raw --out df\ndf = raw.fillna(-1)"},
+        {"cell_id": "c8", "source": "%%step total\nt = float(df['amount'].sum())"}]}, comm_id="side")
+    msgs = kernel.comm_messages(timeout=3)
+    assert ("total", "fresh") in [(m.get("step"), m.get("state")) for m in msgs if m["type"] == "state"]
+    assert kernel.ok("print(t)").stdout.strip() == "7.0"      # 1 + 2 + (-1) + 5
+    kernel.comm_send({"type": "run", "cells": [
+        {"cell_id": "c4", "source": "%%step clean --in raw --out df\ndf = raw.dropna(\n"}]}, comm_id="side")
+    msgs = kernel.comm_messages(timeout=2)
+    problems = next(m for m in msgs if m["type"] == "sync_result")["problems"]
+    assert problems and problems[0]["cell_id"] == "c4"
+    assert any(m["type"] == "error" and "cannot run" in m["message"] for m in msgs)
+
+
+def test_export_answers_even_without_an_exporter(kernel):
+    run_all(kernel)
+    _open_patch_comm(kernel)
+    kernel.comm_send({"type": "export", "name": "nb.ipynb", "output": "build/x",
+                      "notebook": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}},
+                     comm_id="side")
+    res = next(m for m in kernel.comm_messages(timeout=3) if m["type"] == "export_result")
+    assert isinstance(res["ok"], bool) and res["message"]

@@ -1,0 +1,131 @@
+/**
+ * Layered layout of the DAG with dagre (@dagrejs/dagre, the maintained fork).
+ * Pure: state + options in, boxes and edge polylines out (unit-tested under node).
+ */
+import * as dagre from '@dagrejs/dagre';
+
+import { IPipelineState } from './model';
+import { IStepStatus } from './protocol';
+
+export type Direction = 'TB' | 'LR';
+export type NodeLabel = 'name' | 'name+outputs' | 'name+timing';
+
+export interface ILayoutOptions {
+  direction: Direction;
+  nodeLabel: NodeLabel;
+}
+
+export interface INodeBox {
+  id: string;
+  x: number; // centre
+  y: number;
+  width: number;
+  height: number;
+  lines: string[];
+}
+
+export interface IEdgePath {
+  source: string;
+  target: string;
+  label: string;
+  points: Array<{ x: number; y: number }>;
+  labelX: number;
+  labelY: number;
+}
+
+export interface ILayout {
+  nodes: INodeBox[];
+  edges: IEdgePath[];
+  width: number;
+  height: number;
+}
+
+const CHAR = 7; // px per character at the panel's 12px font, a safe over-estimate
+const LINE = 16;
+
+export function formatSeconds(s: number | null | undefined): string {
+  if (s === null || s === undefined) {
+    return '-';
+  }
+  if (s < 1) {
+    return `${Math.round(s * 1000)} ms`;
+  }
+  if (s < 120) {
+    return `${s.toFixed(2)} s`;
+  }
+  return `${(s / 60).toFixed(1)} min`;
+}
+
+export function nodeLines(s: IStepStatus, mode: NodeLabel): string[] {
+  const lines = [s.step];
+  if (mode === 'name+outputs' && s.outputs.length) {
+    lines.push(s.outputs.join(', '));
+  } else if (mode === 'name+timing') {
+    lines.push(s.state === 'fresh' ? formatSeconds(s.duration) : s.state);
+  }
+  return lines;
+}
+
+/** Edges carrying several names between the same two steps are drawn once. */
+function mergedEdges(state: IPipelineState): Map<string, { source: string; target: string; labels: string[] }> {
+  const out = new Map<string, { source: string; target: string; labels: string[] }>();
+  for (const e of state.edges) {
+    const k = `${e.source}\u0000${e.target}`;
+    const cur = out.get(k) ?? { source: e.source, target: e.target, labels: [] };
+    cur.labels.push(e.data);
+    out.set(k, cur);
+  }
+  return out;
+}
+
+export function layout(state: IPipelineState, opts: ILayoutOptions): ILayout {
+  const g = new dagre.graphlib.Graph({ multigraph: false });
+  g.setGraph({ rankdir: opts.direction, nodesep: 24, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const lines = new Map<string, string[]>();
+  for (const name of state.order) {
+    const s = state.steps.get(name);
+    if (!s) {
+      continue;
+    }
+    const ls = nodeLines(s, opts.nodeLabel).map(l => (l.length > 32 ? l.slice(0, 31) + '…' : l));
+    lines.set(name, ls);
+    const width = Math.max(64, 22 + CHAR * Math.max(...ls.map(l => l.length)));
+    g.setNode(name, { width, height: 12 + LINE * ls.length });
+  }
+  const merged = mergedEdges(state);
+  for (const e of merged.values()) {
+    if (!lines.has(e.source) || !lines.has(e.target)) {
+      continue;
+    }
+    const label = e.labels.join(', ');
+    g.setEdge(e.source, e.target, {
+      label,
+      width: Math.min(label.length, 24) * 6 + 6,
+      height: 14,
+      labelpos: 'c'
+    });
+  }
+  dagre.layout(g);
+  const nodes: INodeBox[] = [];
+  for (const id of lines.keys()) {
+    const n = g.node(id) as { x: number; y: number; width: number; height: number };
+    nodes.push({ id, x: n.x, y: n.y, width: n.width, height: n.height, lines: lines.get(id) as string[] });
+  }
+  const edges: IEdgePath[] = [];
+  for (const e of g.edges()) {
+    const d = g.edge(e) as { points: Array<{ x: number; y: number }>; x?: number; y?: number; label: string };
+    const pts = d.points ?? [];
+    const mid = pts[Math.floor(pts.length / 2)] ?? { x: 0, y: 0 };
+    edges.push({
+      source: e.v,
+      target: e.w,
+      label: d.label,
+      points: pts,
+      labelX: d.x ?? mid.x,
+      labelY: d.y ?? mid.y
+    });
+  }
+  const gg = g.graph() as { width?: number; height?: number };
+  return { nodes, edges, width: gg.width ?? 0, height: gg.height ?? 0 };
+}

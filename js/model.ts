@@ -1,0 +1,254 @@
+/**
+ * The sidebar's view of one kernel's pipeline: a pure reducer over comm messages
+ * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
+ */
+import { IEdge, IStepStatus, KernelMessage, StepState } from './protocol';
+
+/** Where the connection to the kernel's engine stands. */
+export type Connection =
+  | 'no-notebook' // no notebook is active
+  | 'no-kernel' // the notebook has no kernel (or it is dead)
+  | 'connecting' // comm opened, waiting for the first graph
+  | 'not-loaded' // the kernel closed the comm: `%load_ext nb2pipe` not run
+  | 'connected'
+  | 'restarting'; // the kernel is restarting: the graph shown is the last one known
+
+export interface IRunProgress {
+  steps: string[];
+  done: number;
+  total: number;
+  current: string | null;
+}
+
+export interface IPipelineState {
+  connection: Connection;
+  steps: ReadonlyMap<string, IStepStatus>;
+  /** Step names in the kernel's (topological) order. */
+  order: readonly string[];
+  edges: readonly IEdge[];
+  problems: readonly string[];
+  store: string;
+  run: IRunProgress | null;
+  /** The last error the kernel reported (cleared by the next successful graph). */
+  error: string | null;
+  /** Problems of notebook cells the kernel could not (re)define, by cell id. */
+  cellProblems: ReadonlyMap<string, string>;
+  /** Bumped when nodes or edges change (the layout must be recomputed). */
+  structure: number;
+  /** Bumped on every change. */
+  revision: number;
+}
+
+export const EMPTY: IPipelineState = {
+  connection: 'no-notebook',
+  steps: new Map(),
+  order: [],
+  edges: [],
+  problems: [],
+  store: '',
+  run: null,
+  error: null,
+  cellProblems: new Map(),
+  structure: 0,
+  revision: 0
+};
+
+function sameStructure(a: IPipelineState, steps: string[], edges: IEdge[]): boolean {
+  if (a.order.length !== steps.length || a.edges.length !== edges.length) {
+    return false;
+  }
+  for (let i = 0; i < steps.length; i++) {
+    if (a.order[i] !== steps[i]) {
+      return false;
+    }
+  }
+  for (let i = 0; i < edges.length; i++) {
+    const x = a.edges[i];
+    const y = edges[i];
+    if (x.source !== y.source || x.target !== y.target || x.data !== y.data) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Apply one kernel message.  Returns the same object when nothing changed. */
+export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineState {
+  const next = (patch: Partial<IPipelineState>): IPipelineState => ({
+    ...state,
+    ...patch,
+    revision: state.revision + 1
+  });
+  switch (msg.type) {
+    case 'graph': {
+      const steps = new Map<string, IStepStatus>();
+      for (const s of msg.steps) {
+        steps.set(s.step, s);
+      }
+      const order = msg.steps.map(s => s.step);
+      const same = sameStructure(state, order, msg.edges);
+      return next({
+        connection: 'connected',
+        steps,
+        order,
+        edges: msg.edges,
+        problems: msg.problems ?? [],
+        store: msg.store ?? '',
+        error: null,
+        structure: same ? state.structure : state.structure + 1
+      });
+    }
+    case 'patch': {
+      const known = msg.steps.filter(s => state.steps.has(s.step));
+      if (!known.length) {
+        return state;
+      }
+      const steps = new Map(state.steps);
+      for (const s of known) {
+        steps.set(s.step, s);
+      }
+      return next({ steps, connection: 'connected' });
+    }
+    case 'state': {
+      const old = state.steps.get(msg.step);
+      if (!old) {
+        return state;
+      }
+      const updated: IStepStatus = { ...old, state: msg.state as StepState };
+      if (msg.state === 'failed') {
+        updated.error = msg.error ?? old.error;
+      } else if (msg.state === 'fresh') {
+        updated.error = null;
+        updated.reasons = [];
+        if (typeof msg.duration === 'number') {
+          updated.duration = msg.duration;
+          updated.finished = Date.now() / 1000;
+        }
+      }
+      const steps = new Map(state.steps);
+      steps.set(msg.step, updated);
+      const run = state.run && msg.state === 'running' ? { ...state.run, current: msg.step } : state.run;
+      return next({ steps, run });
+    }
+    case 'run_start':
+      return next({ run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } });
+    case 'progress':
+      return next({
+        run: {
+          steps: state.run?.steps ?? [],
+          done: msg.done,
+          total: msg.total,
+          current: state.run?.current ?? null
+        }
+      });
+    case 'run_end':
+      return next({ run: null });
+    case 'error':
+      return next({ error: msg.message, run: null });
+    case 'sync_result': {
+      const cellProblems = new Map<string, string>();
+      for (const p of msg.problems) {
+        if (p.cell_id) {
+          cellProblems.set(p.cell_id, p.message);
+        }
+      }
+      if (!cellProblems.size && !state.cellProblems.size) {
+        return state;
+      }
+      return next({ cellProblems });
+    }
+    default:
+      return state;
+  }
+}
+
+/** Set the connection state; keeps the last graph so a restart does not blank the panel. */
+export function withConnection(state: IPipelineState, connection: Connection): IPipelineState {
+  if (state.connection === connection) {
+    return state;
+  }
+  const cleared = connection === 'no-notebook' || connection === 'not-loaded';
+  return {
+    ...(cleared ? { ...EMPTY, structure: state.structure + 1 } : state),
+    connection,
+    run: null,
+    revision: state.revision + 1
+  };
+}
+
+/** Steps downstream of `name` (not including it), in the kernel's order. */
+export function descendants(state: IPipelineState, name: string): string[] {
+  const children = new Map<string, string[]>();
+  for (const e of state.edges) {
+    const list = children.get(e.source) ?? [];
+    list.push(e.target);
+    children.set(e.source, list);
+  }
+  const seen = new Set<string>();
+  const todo = [...(children.get(name) ?? [])];
+  while (todo.length) {
+    const n = todo.pop() as string;
+    if (!seen.has(n)) {
+      seen.add(n);
+      todo.push(...(children.get(n) ?? []));
+    }
+  }
+  return state.order.filter(n => seen.has(n));
+}
+
+/** Counts per state, for the panel's header. */
+export function counts(state: IPipelineState): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of state.steps.values()) {
+    out[s.state] = (out[s.state] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** Steps a "run stale" would execute (anything not fresh). */
+export function staleSteps(state: IPipelineState): string[] {
+  return state.order.filter(n => state.steps.get(n)?.state !== 'fresh');
+}
+
+export type Listener = (state: IPipelineState) => void;
+
+/** Observable holder of an IPipelineState. */
+export class PipelineModel {
+  private _state: IPipelineState = EMPTY;
+  private _listeners = new Set<Listener>();
+
+  get state(): IPipelineState {
+    return this._state;
+  }
+
+  subscribe(fn: Listener): () => void {
+    this._listeners.add(fn);
+    return () => this._listeners.delete(fn);
+  }
+
+  apply(msg: KernelMessage): void {
+    this._set(reduce(this._state, msg));
+  }
+
+  setConnection(c: Connection): void {
+    this._set(withConnection(this._state, c));
+  }
+
+  reset(): void {
+    this._set({ ...EMPTY, structure: this._state.structure + 1, revision: this._state.revision + 1 });
+  }
+
+  private _set(s: IPipelineState): void {
+    if (s === this._state) {
+      return;
+    }
+    this._state = s;
+    for (const fn of [...this._listeners]) {
+      try {
+        fn(s);
+      } catch (e) {
+        console.error('nb2pipe: a pipeline listener failed', e);
+      }
+    }
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * The Pipeline sidebar in a real browser against a real kernel: the example
+ * notebook examples/sales/analysis.ipynb, nb2pipe loaded, cells run.
+ */
+import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import * as fs from 'fs';
+import * as path from 'path';
+
+const EXAMPLE = path.resolve(__dirname, '..', '..', 'examples', 'sales');
+const NB = 'analysis.ipynb';
+// the example evolves: read its steps and cell positions instead of hard-coding them
+const CELLS: string[] = JSON.parse(fs.readFileSync(path.join(EXAMPLE, NB), 'utf-8')).cells.map((c: any) =>
+  Array.isArray(c.source) ? c.source.join('') : c.source
+);
+const STEPS = CELLS.map(s => /^%%step\s+(\S+)/.exec(s)?.[1]).filter((s): s is string => !!s);
+const cellOf = (step: string) => CELLS.findIndex(s => new RegExp(`^%%step\\s+${step}(\\s|$)`).test(s));
+const ALL_FRESH = () => Object.fromEntries(STEPS.map(s => [s, 'fresh']));
+const GREEN = 'rgb(46, 125, 50)'; // fresh, as nb2pipe.report.STATE_COLORS
+const ORANGE = 'rgb(239, 108, 0)'; // stale
+const PANEL = '#nb2pipe-pipeline';
+
+test.use({ autoGoto: true });
+
+const node = (page: IJupyterLabPageFixture, step: string) => page.locator(`${PANEL} .jp-nb2pipe-node[data-step="${step}"]`);
+
+async function states(page: IJupyterLabPageFixture): Promise<Record<string, string>> {
+  return page.evaluate(() => {
+    const out: Record<string, string> = {};
+    document.querySelectorAll('#nb2pipe-pipeline .jp-nb2pipe-node').forEach(n => {
+      out[n.getAttribute('data-step') as string] = n.getAttribute('data-state') as string;
+    });
+    return out;
+  });
+}
+
+/** Steps downstream of `step`, from the edges the panel drew. */
+async function downstreamOf(page: IJupyterLabPageFixture, step: string): Promise<string[]> {
+  const edges = await page.evaluate(() =>
+    Array.from(document.querySelectorAll('#nb2pipe-pipeline .jp-nb2pipe-edge')).map(e => [
+      e.getAttribute('data-source') as string,
+      e.getAttribute('data-target') as string
+    ])
+  );
+  const seen = new Set<string>();
+  const todo = [step];
+  while (todo.length) {
+    const n = todo.pop() as string;
+    for (const [a, b] of edges) {
+      if (a === n && !seen.has(b)) {
+        seen.add(b);
+        todo.push(b);
+      }
+    }
+  }
+  return [...seen];
+}
+
+function expectedAfterEdit(step: string, down: string[], state = 'stale'): Record<string, string> {
+  const out = ALL_FRESH();
+  out[step] = state;
+  for (const d of down) {
+    out[d] = 'stale';
+  }
+  return out;
+}
+
+async function expectStates(page: IJupyterLabPageFixture, expected: Record<string, string>) {
+  await expect.poll(() => states(page), { timeout: 60000 }).toEqual(expected);
+}
+
+async function openExample(page: IJupyterLabPageFixture, tmpPath: string) {
+  await page.contents.uploadDirectory(EXAMPLE, tmpPath);
+  await page.notebook.openByPath(`${tmpPath}/${NB}`);
+  await page.notebook.activate(NB);
+  await page.sidebar.openTab('nb2pipe-pipeline');
+  await expect(page.locator(PANEL)).toBeVisible();
+}
+
+async function runAll(page: IJupyterLabPageFixture) {
+  await page.notebook.run();
+  await expectStates(page, ALL_FRESH());
+}
+
+async function setSource(page: IJupyterLabPageFixture, index: number, source: string) {
+  await page.evaluate(
+    ([i, s]) => {
+      const nb = (window as any).jupyterapp.shell.currentWidget.content;
+      nb.model.cells.get(i).sharedModel.setSource(s);
+    },
+    [index, source] as [number, string]
+  );
+}
+
+const fill = (page: IJupyterLabPageFixture, step: string) =>
+  node(page, step).locator('.jp-nb2pipe-node-stripe').evaluate(e => getComputedStyle(e).fill);
+
+test('without %load_ext the panel says so and offers one click to load it', async ({ page, tmpPath }) => {
+  await page.contents.uploadDirectory(EXAMPLE, tmpPath);
+  await page.notebook.createNew('scratch.ipynb');
+  await page.sidebar.openTab('nb2pipe-pipeline');
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-message`)).toContainText('not loaded', { timeout: 60000 });
+  await page.locator(`${PANEL} button`, { hasText: 'Load nb2pipe' }).click();
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-empty`)).toContainText('No steps yet', { timeout: 60000 });
+});
+
+test('runs show live states and colours; click selects the cell; screenshot', async ({ page, tmpPath }) => {
+  await openExample(page, tmpPath);
+  await runAll(page);
+  expect(await fill(page, 'clean')).toBe(GREEN);
+  const labels = await page.locator(`${PANEL} .jp-nb2pipe-edge-label`).allTextContents();
+  expect(labels).toEqual(expect.arrayContaining(['orders', 'product_margin', 'raw', 'revenue_by_region']));
+  // badges on the %%step cells
+  await expect(page.locator('.jp-Cell .jp-nb2pipe-badge[data-state="fresh"]')).toHaveCount(STEPS.length);
+
+  // click a node: the notebook selects and scrolls to its cell
+  await node(page, 'by_product').click();
+  const active = page.locator('.jp-Notebook .jp-Cell.jp-mod-active');
+  await expect(active).toContainText('%%step by_product');
+  await expect(active).toBeInViewport();
+  // details of the selected step: outputs with rows x columns, timing
+  const details = page.locator(`${PANEL} .jp-nb2pipe-details`);
+  await expect(details).toContainText('product_margin: DataFrame');
+  await expect(details).toContainText('rows');
+  await expect(details).toContainText('took');
+
+  await page.sidebar.setWidth(420, 'left');
+  await node(page, 'clean').click();
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: path.resolve(__dirname, '..', '..', 'docs', 'sidebar.png') });
+});
+
+test('editing a step marks it and its descendants stale; Run stale refreshes them', async ({ page, tmpPath }) => {
+  await openExample(page, tmpPath);
+  await runAll(page);
+  const down = await downstreamOf(page, 'clean');
+  expect(down).toEqual(expect.arrayContaining(['by_region', 'by_product', 'report']));
+  // edit the `%%step clean` cell without executing it
+  await setSource(
+    page,
+    cellOf('clean'),
+    '%%step clean --in raw --out orders\n' +
+      'orders = raw.dropna(subset=["units"])\n' +
+      'orders = orders[orders.units >= min_units].astype({"units": "int64"})\n' +
+      'orders["revenue"] = orders.units * orders.unit_price * 2'
+  );
+  await expectStates(page, expectedAfterEdit('clean', down));
+  expect(await fill(page, 'clean')).toBe(ORANGE);
+  await expect(page.locator('.jp-Cell .jp-nb2pipe-badge[data-state="stale"]')).toHaveCount(down.length + 1);
+  await node(page, 'clean').hover();
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-reasons`)).toContainText('code');
+
+  await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
+  await expectStates(page, ALL_FRESH());
+  // the run used the edited (never executed) cell: its revenue doubled
+  const probe = CELLS.findIndex(s => s.startsWith('orders.describe()'));
+  expect(probe).toBeGreaterThan(0);
+  await setSource(page, probe, 'print(int(orders.revenue.sum() / (orders.units * orders.unit_price).sum()))');
+  await page.notebook.runCell(probe);
+  await expect(page.locator('.jp-Cell').nth(probe).locator('.jp-OutputArea-output')).toHaveText(/^\s*2\s*$/);
+});
+
+test('run a step and downstream from the panel; failures show the error', async ({ page, tmpPath }) => {
+  await openExample(page, tmpPath);
+  await runAll(page);
+  const down = await downstreamOf(page, 'by_region');
+  expect(down).toContain('report');
+  await setSource(page, cellOf('by_region'), '%%step by_region\nrevenue_by_region = orders.groupby("regionn").sum()');
+  await expectStates(page, expectedAfterEdit('by_region', down));
+  await node(page, 'by_region').click();
+  await page.locator(`${PANEL} .jp-nb2pipe-actions button`, { hasText: 'Run + downstream' }).click();
+  await expect.poll(async () => (await states(page)).by_region, { timeout: 60000 }).toBe('failed');
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-details .jp-nb2pipe-error`)).toContainText('regionn');
+});
+
+async function recoversAfter(page: IJupyterLabPageFixture, tmpPath: string, newKernel: (page: IJupyterLabPageFixture) => Promise<void>) {
+  await openExample(page, tmpPath);
+  await runAll(page);
+  await newKernel(page);
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-message`)).toContainText('not loaded', { timeout: 60000 });
+  await page.locator(`${PANEL} button`, { hasText: 'Load nb2pipe' }).click();
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-empty`)).toBeVisible({ timeout: 60000 });
+  // one click: the notebook's current cells are defined in the new kernel, restored from the cache
+  await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
+  await expectStates(page, ALL_FRESH());
+}
+
+test('after a kernel change the panel recovers: load, run stale from the cache', async ({ page, tmpPath }) => {
+  await recoversAfter(page, tmpPath, async p => {
+    await p.evaluate(() => (window as any).jupyterapp.shell.currentWidget.sessionContext.changeKernel({ name: 'python3' }));
+  });
+});
+
+// JupyterLab 4.6.6's own restart never reconnects in this headless Chromium: a
+// plain `print(1)` hangs after `notebook:restart-kernel` with nb2pipe disabled too
+// (checked with the extension disabled); the kernel change above covers the same path.
+test.fixme('after a kernel restart the panel recovers', async ({ page, tmpPath }) => {
+  await recoversAfter(page, tmpPath, async p => {
+    await p.evaluate(() => {
+      void (window as any).jupyterapp.commands.execute('notebook:restart-kernel');
+    });
+    await p.locator('.jp-Dialog .jp-mod-accept').click();
+  });
+});
+
+test('a 200-step DAG lays out and renders in the browser well under half a second', async ({ page, tmpPath }) => {
+  await openExample(page, tmpPath);
+  await runAll(page);
+  const ms = await page.evaluate(() => {
+    const { sidebar } = (window as any).nb2pipe;
+    const steps = [];
+    const edges = [];
+    for (let i = 0; i < 200; i++) {
+      steps.push({
+        step: `s${i}`, state: i % 5 ? 'fresh' : 'stale', reasons: [], key: null, duration: 0.1, finished: null,
+        where: '', cell_id: null, inputs: [], outputs: [`v${i}`], summaries: {}, error: null
+      });
+      if (i > 0) {
+        edges.push({ source: `s${Math.floor((i - 1) / 2)}`, target: `s${i}`, data: `v${Math.floor((i - 1) / 2)}` });
+      }
+    }
+    sidebar.client.model.apply({ type: 'graph', steps, edges, problems: [], store: '' });
+    return sidebar.lastRenderMs;
+  });
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-node`)).toHaveCount(200);
+  console.log(`200-step layout + render: ${ms.toFixed(0)} ms`);
+  expect(ms).toBeLessThan(500);
+});
