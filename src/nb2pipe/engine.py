@@ -231,12 +231,13 @@ class Engine:
         return None
 
     # ------------------------------------------------------------ planning
-    def plan(self, graph: Graph | None = None) -> dict[str, StepStatus]:
-        """The state of every step, computed from definitions and the store only."""
+    def plan(self, graph: Graph | None = None, names: Iterable[str] | None = None) -> dict[str, StepStatus]:
+        """The state of every step (or of ``names``, which must be closed under ancestry),
+        computed from definitions and the store only."""
         graph = graph or self.graph()
         out: dict[str, StepStatus] = {}
         resolved: dict[str, Result] = {}
-        for name in graph.order:
+        for name in (graph.order if names is None else names):
             step = self.defs.steps[name]
             reasons: list[str] = []
             key = None
@@ -313,9 +314,10 @@ class Engine:
             parents[p] = res
         outcome = self._run_one(step, graph, parents, force=not step.spec.cache, restore=True)
         stale_up: list[str] = []
-        if outcome.status != "failed":
-            states = self.plan(graph)
-            stale_up = [p for p in graph.ancestors(name) if states[p].state != "fresh"]
+        if outcome.status != "failed" and graph.parents(name):
+            up = graph.upto(*graph.parents(name))
+            states = self.plan(graph, up)
+            stale_up = [p for p in up if states[p].state != "fresh"]
         if stale_up:
             outcome.notes.append(f"upstream {', '.join(f'`{p}`' for p in sorted(stale_up))} "
                                  f"{'is' if len(stale_up) == 1 else 'are'} stale; `%dag run {name}` refreshes "
@@ -504,7 +506,10 @@ class Engine:
         self.store.put_entry(key, {"step": name, "components": comps, "duration": duration,
                                    "finished": now, "outputs": {o: r.to_json() for o, r in outputs.items()}})
         self.store.put_last(name, {"key": key, "finished": now, "duration": duration})
+        old = self.results.get(name)
         self.results[name] = res
+        if old is not None:
+            self._forget_values(old)
         if step.spec.saves:
             self._save(step, ns)
         self._publish({o: ns[o] for o in step.outputs})
@@ -551,6 +556,13 @@ class Engine:
             tmp = f"{full}.tmp-{os.getpid()}"
             pq.write_table(table, tmp)
             os.replace(tmp, full)
+
+    def _forget_values(self, replaced: Result) -> None:
+        """Drop in-memory values of a replaced result unless a current result still uses them."""
+        live = {r.oid for res in self.results.values() for r in res.outputs.values()}
+        for r in replaced.outputs.values():
+            if r.oid not in live:
+                self._values.pop(r.oid, None)
 
     def _load(self, ref: ObjectRef) -> Any:
         """A value for one consumer: shared when immutable or copy-on-write,

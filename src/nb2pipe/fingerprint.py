@@ -7,6 +7,7 @@ Data versions of step *outputs* are content hashes of their stored bytes (see
 """
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import json
@@ -49,6 +50,7 @@ class FileHasher:
 
     def __init__(self) -> None:
         self._memo: dict[str, tuple[tuple, str]] = {}
+        self._origins: dict[tuple[str, str], str | None] = {}   # module -> local file (or None)
 
     def file(self, path: str) -> str:
         st = os.stat(path)
@@ -82,7 +84,9 @@ class FileHasher:
 
     def module(self, name: str, project_dir: str) -> str | None:
         """Fingerprint of a module if it is local project code, else None."""
-        origin = _local_origin(name, project_dir)
+        if (name, project_dir) not in self._origins:
+            self._origins[(name, project_dir)] = _local_origin(name, project_dir)
+        origin = self._origins[(name, project_dir)]
         if origin is None:
             return None
         if os.path.basename(origin) == "__init__.py":
@@ -93,10 +97,11 @@ class FileHasher:
         return self.file(origin)
 
 
-def _library_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _library_dirs() -> tuple[str, ...]:
     paths = {sysconfig.get_paths().get(k) for k in ("purelib", "platlib", "stdlib", "platstdlib")}
     paths |= {sys.prefix, sys.base_prefix}
-    return [os.path.realpath(p) for p in paths if p]
+    return tuple(os.path.realpath(p) for p in paths if p)
 
 
 def _local_origin(name: str, project_dir: str) -> str | None:

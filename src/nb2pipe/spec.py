@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import difflib
 import re
 import shlex
@@ -44,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
         raise SpecError(f"bad %%step line: {message}", fix="usage:\n" + USAGE)
 
 
+@functools.lru_cache(maxsize=1)
 def _parser() -> _Parser:
     p = _Parser(prog="%%step", add_help=False, allow_abbrev=False)
     p.add_argument("name", nargs="?")

@@ -17,7 +17,9 @@ assert not bag.import_errors, bag.import_errors
 dag = bag.get_dag("analysis")
 assert dag is not None, list(bag.dags)
 tasks = {t.task_id: t for t in dag.tasks}
-assert set(tasks) == {"load", "clean", "by_region", "by_product", "report", "top_products"}, tasks
+assert set(tasks) == {"new_source_data", "load", "clean", "by_region", "by_product", "report",
+                     "top_products"}, tasks
+assert {u.task_id for u in tasks["load"].upstream_list} == {"new_source_data"}
 assert {u.task_id for u in tasks["report"].upstream_list} == {"clean", "by_region", "by_product"}
 print(f"DagBag: {len(bag.dags)} DAG, {len(tasks)} tasks, no import errors")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 
-def dag_file(pkg: str, man: dict, *, schedule: str | None = None) -> str:
+def dag_file(pkg: str, man: dict, *, schedule: str | None = None, sources: list[str] = ()) -> str:
     steps = {s["name"]: {"retries": s.get("retries", 0), "resources": s.get("resources", {})}
              for s in man["steps"]}
     edges = sorted({(a, b) for a, b, _ in man["edges"]})
@@ -32,6 +32,7 @@ PACKAGE = "{pkg}"
 VERSION = "{man["version"]}"
 STEPS = {json.dumps(steps, sort_keys=True)}
 EDGES = {json.dumps([list(e) for e in edges])}
+SOURCES = {json.dumps(list(sources))}
 STORE = os.environ.get("NB2PIPE_STORE") or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".nb2pipe")
 PYTHON = os.environ.get("NB2PIPE_PYTHON") or sys.executable
 
@@ -56,4 +57,26 @@ with DAG(
         )
     for upstream, downstream in EDGES:
         tasks[upstream] >> tasks[downstream]
+
+    if SOURCES and os.environ.get("NB2PIPE_SENSOR", "1") != "0":
+        # new or changed --src files: wait for them before running (a scheduled run with nothing
+        # new finds every step fresh anyway, and starts no kernel)
+        try:
+            from airflow.providers.standard.sensors.python import PythonSensor
+        except ImportError:
+            from airflow.sensors.python import PythonSensor
+
+        def _sources_changed():
+            import json
+            import subprocess
+            out = subprocess.run([PYTHON, "-m", PACKAGE, "status", "--json", "--store", STORE],
+                                 capture_output=True, text=True, check=True).stdout
+            return any(s["state"] == "never run" or any(r.startswith("source") for r in s["reasons"])
+                       for s in json.loads(out))
+
+        sensor = PythonSensor(task_id="new_source_data", python_callable=_sources_changed,
+                              mode="reschedule", poke_interval=60, timeout=24 * 3600, soft_fail=True)
+        for name in STEPS:
+            if not tasks[name].upstream_list:
+                sensor >> tasks[name]
 '''

@@ -200,10 +200,16 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         "README.md": templates.readme(dist, pkg, version, man, mermaid),
         "tests/test_pipeline.py": templates.tests(pkg),
         ".gitignore": ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n",
+        ".github/workflows/ci.yml": templates.ci_workflow(pkg),
     }
     if "airflow" in targets:
+        from .. import environments
         from .airflow import dag_file
-        files[f"airflow/{pkg}_dag.py"] = dag_file(pkg, man, schedule=schedule)
+        if schedule is None:          # from the configuration: the default environment's schedule
+            env = environments.get(nb.project_dir, None)
+            schedule = env.schedule if env else None
+        files[f"airflow/{pkg}_dag.py"] = dag_file(pkg, man, schedule=schedule,
+                                                  sources=sorted({s for st in man["steps"] for s in st["srcs"]}))
     sample = _sources(engine)
     total = sum(os.path.getsize(os.path.join(engine.project_dir, p)) for p in sample)
     copies = _local_files(engine) + (sample if total <= MAX_SAMPLE_BYTES else [])
