@@ -325,7 +325,7 @@ class Engine:
         return outcome
 
     def run(self, targets: Iterable[str] = (), *, force: Iterable[str] | bool = (),
-            downstream: bool = False) -> list[Outcome]:
+            downstream: bool = False, retries: int = 0) -> list[Outcome]:
         """Bring ``targets`` (default: every step) up to date, running only stale steps.
         ``force`` re-runs the named steps (or all targets when True) regardless of the cache."""
         graph = self.graph()
@@ -356,14 +356,16 @@ class Engine:
                 self._emit({"type": "state", "step": name, "state": "skipped"})
             else:
                 o = self._run_one(step, graph, done, force=name in forced or not step.spec.cache,
-                                  restore=name in targets)
+                                  restore=name in targets, retries=retries)
                 if o.status == "failed":
                     failed.add(name)
                 else:
                     done[name] = self.results[name]
             outcomes.append(o)
             self._emit({"type": "progress", "done": len(outcomes), "total": len(names), "step": name,
-                        "status": o.status, "key": o.key, "duration": o.duration, "saved": o.saved})
+                        "status": o.status, "key": o.key, "duration": o.duration, "saved": o.saved,
+                        "error": str(o.error) if o.error else ("; ".join(o.notes) or None),
+                        "traceback": getattr(o.error, "traceback_text", "") if o.error else ""})
         self._emit({"type": "run_end", "outcomes": [(o.step, o.status) for o in outcomes]})
         return outcomes
 
@@ -385,7 +387,7 @@ class Engine:
                                    "env": self.env_name, **fields, "steps": steps})
 
     def _run_one(self, step: StepDef, graph: Graph, parents: dict[str, Result], *,
-                 force: bool, restore: bool) -> Outcome:
+                 force: bool, restore: bool, retries: int = 0) -> Outcome:
         name = step.name
         try:
             comps = self.components(step, self._input_versions(step, parents, graph))
@@ -410,14 +412,14 @@ class Engine:
                     self.failures.pop(name, None)
                     self._emit({"type": "state", "step": name, "state": "fresh", "cached": True})
                     return Outcome(name, "cached" if restore else "fresh", key, 0.0, res.duration)
-        attempts = step.spec.retries + 1
+        attempts = max(step.spec.retries, retries) + 1
         for attempt in range(attempts):
             try:
                 res = self._execute(step, graph, parents, key, comps)
             except StepFailed as e:
                 if attempt + 1 < attempts:
                     self._warn(f"nb2pipe: step `{name}` failed ({e.cause!r}); retry {attempt + 1} of"
-                               f" {step.spec.retries}")
+                               f" {attempts - 1}")
                     continue
                 self.failures[name] = (key, e.what)
                 self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})

@@ -16,7 +16,7 @@ from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
 from .errors import AnalysisError, Nb2pipeError, StepFailed
-from .report import OUTCOMES_PREFIX, StatusTable, outcome_line
+from .report import PROGRESS_PREFIX, START_PREFIX, StatusTable, outcome_line
 from .spec import parse_step_line
 from .store import Store
 
@@ -213,6 +213,16 @@ class PipelineMagics(Magics):
         else:
             raise Nb2pipeError(f"unknown %nb2pipe command {cmd!r}", fix="see `%nb2pipe?`")
 
+    @cell_magic
+    def nb2pipe_define(self, line, cell):
+        """Headless runs: define many steps at once, each with its notebook location.
+        The body is JSON: [{"line": ..., "body": ..., "where": ..., "cell_id": ...}, ...]."""
+        for d in json.loads(cell):
+            spec = parse_step_line(d["line"])
+            body = d["body"] if spec.sql else self._body(d["body"])
+            self.engine.define(spec, body, cell_id=d.get("cell_id"), where=d.get("where", ""),
+                               line_offset=1, cell_text=d.get("source", ""))
+
     @line_magic
     def dag(self, line):
         """The pipeline DAG: status, run, show.  `%dag help` lists the commands."""
@@ -234,23 +244,36 @@ class PipelineMagics(Magics):
             raise Nb2pipeError(f"unknown %dag command {cmd!r}", fix="commands:\n" + DAG_HELP)
 
     def _run(self, args: list[str]) -> None:
-        force = "--force" in args
+        force: bool | set = "--force" in args
         downstream = "--downstream" in args
         as_json = "--json" in args
-        unknown = [a for a in args if a.startswith("-") and a not in ("--force", "--downstream", "--json")]
-        if unknown:
-            raise Nb2pipeError(f"unknown option {unknown[0]} for %dag run", fix=DAG_HELP)
-        targets = [a for a in args if not a.startswith("-")]
-        if force and not targets:
+        retries = 0
+        rest = []
+        for a in args:
+            if a.startswith("--force-steps="):
+                force = {x for x in a.split("=", 1)[1].split(",") if x}
+            elif a.startswith("--retries="):
+                retries = int(a.split("=", 1)[1])
+            elif a.startswith("-") and a not in ("--force", "--downstream", "--json"):
+                raise Nb2pipeError(f"unknown option {a} for %dag run", fix=DAG_HELP)
+            else:
+                rest.append(a)
+        targets = [a for a in rest if not a.startswith("-")]
+        if force is True and not targets:
             raise Nb2pipeError("%dag run --force needs the steps to re-run",
                                fix="e.g. `%dag run --force clean`")
-        if as_json:   # machine-readable, for the headless runner
-            outcomes = self.engine.run(targets, force=force, downstream=downstream)
-            print(OUTCOMES_PREFIX + json.dumps([
-                {"step": o.step, "status": o.status, "key": o.key, "duration": o.duration,
-                 "saved": o.saved, "error": str(o.error) if o.error else None,
-                 "traceback": getattr(o.error, "traceback_text", "") if o.error else ""}
-                for o in outcomes]))
+        if as_json:   # machine-readable, for the headless runner: one line per event, as it happens
+            def emit(ev):
+                if ev.get("type") == "state" and ev.get("state") == "running":
+                    print(START_PREFIX + json.dumps({"step": ev["step"]}), flush=True)
+                elif ev.get("type") == "progress":
+                    print(PROGRESS_PREFIX + json.dumps({k: ev.get(k) for k in (
+                        "step", "status", "key", "duration", "saved", "error", "traceback")}), flush=True)
+            unsubscribe = self.engine.subscribe(emit)
+            try:
+                self.engine.run(targets, force=force, downstream=downstream, retries=retries)
+            finally:
+                unsubscribe()
             return
         progress = _Progress()
         unsubscribe = self.engine.subscribe(progress.on_event)

@@ -5,7 +5,9 @@ import html
 import time
 from typing import Iterable
 
-OUTCOMES_PREFIX = "NB2PIPE_OUTCOMES "   # `%dag run --json` lines the headless runner reads
+# `%dag run --json` lines the headless runner reads as they come
+START_PREFIX = "NB2PIPE_START "
+PROGRESS_PREFIX = "NB2PIPE_PROGRESS "
 
 STATE_COLORS = {
     "fresh": "#2e7d32", "stale": "#ef6c00", "never run": "#757575", "failed": "#c62828",

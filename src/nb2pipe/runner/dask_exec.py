@@ -19,8 +19,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
-from ..report import OUTCOMES_PREFIX
-from .local import RunReport, StepReport, prelude
+from .local import RunReport, StepReport, parse_line, prelude, run_command
 
 PLUGIN = "nb2pipe-kernels"
 
@@ -81,15 +80,14 @@ def run_step(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, st
     worker = get_worker()
     kc = worker.plugins[PLUGIN].kernel(pipeline_key, cells, cwd, kernel_name)
     start = time.time()
-    status, out, err = execute(kc, f"%dag run {step}{' --force' if force else ''} --json")
+    status, out, err = execute(kc, run_command([step], {step} if force else set(), 0))
     end = time.time()
     result = {"step": step, "status": "failed", "error": err or "no outcome reported",
               "start": start, "end": end, "worker": worker.address, "pid": os.getpid()}
     for line in out.splitlines():
-        if line.startswith(OUTCOMES_PREFIX):
-            for o in json.loads(line[len(OUTCOMES_PREFIX):]):
-                if o["step"] == step:
-                    result.update(o)
+        parsed = parse_line(line)
+        if parsed and parsed[0] == "end" and parsed[1]["step"] == step:
+            result.update(parsed[1])
     return result
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 from ..engine import Engine
 from ..errors import Nb2pipeError
-from ..report import OUTCOMES_PREFIX
+from ..report import PROGRESS_PREFIX, START_PREFIX
 from ..notebook import PipelineNotebook
 
 
@@ -50,15 +50,6 @@ def _code_cell(source: str):
     return nbformat.v4.new_code_cell(source)
 
 
-def _parse_outcomes(outputs) -> list[dict]:
-    for out in outputs:
-        if out.get("output_type") == "stream":
-            for line in out.get("text", "").splitlines():
-                if line.startswith(OUTCOMES_PREFIX):
-                    return json.loads(line[len(OUTCOMES_PREFIX):])
-    return []
-
-
 def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
     """The cells that give a kernel the pipeline's definitions without running any step.
     Paths are absolute: a remote kernel starts in its server's directory, not ours."""
@@ -70,8 +61,28 @@ def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
     cells += [c.source for c in nb.of_kind("params", "control")]
     if engine.contracts:
         cells.append("%nb2pipe contracts " + json.dumps(engine.contracts))
-    cells += [c.source for c in nb.of_kind("step")]
+    steps = [{"line": c.line, "body": c.body, "where": c.where, "cell_id": c.cell_id, "source": c.source}
+             for c in nb.of_kind("step")]
+    cells.append("%%nb2pipe_define\n" + json.dumps(steps))   # every step in one round trip
     return cells
+
+
+def run_command(todo: list[str], force: set[str], retries: int) -> str:
+    """The one cell that runs the stale steps, reporting each as it starts and ends."""
+    cmd = f"%dag run {' '.join(todo)} --json"
+    forced = [s for s in todo if s in force]
+    if forced:
+        cmd += " --force-steps=" + ",".join(forced)
+    if retries:
+        cmd += f" --retries={retries}"
+    return cmd
+
+
+def parse_line(line: str) -> tuple[str, dict] | None:
+    for kind, prefix in (("start", START_PREFIX), ("end", PROGRESS_PREFIX)):
+        if line.startswith(prefix):
+            return kind, json.loads(line[len(prefix):])
+    return None
 
 
 def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
@@ -102,8 +113,32 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     report = RunReport(kernel_started=True)
-    cells = prelude(nb, engine, overrides)
-    book = nbformat.v4.new_notebook(cells=[_code_cell(s) for s in cells])
+    wanted = set(todo)
+    running: list[str] = []
+
+    def on_line(line: str) -> None:
+        parsed = parse_line(line)
+        if parsed is None or parsed[1]["step"] not in wanted:
+            return
+        kind, d = parsed
+        if kind == "start":
+            running.append(d["step"])
+            on_event("start", StepReport(d["step"], "running"), len(report.steps) + 1, len(todo))
+            return
+        rep = StepReport(d["step"], d["status"], d.get("duration") or 0.0, d.get("saved") or 0.0,
+                         d.get("key"), d.get("error"), d.get("traceback") or "")
+        report.steps.append(rep)
+        on_event("end", rep, len(report.steps), len(todo))
+
+    class LiveClient(NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            out = super().process_message(msg, cell, cell_index)
+            if msg["msg_type"] == "stream":
+                for line in msg["content"].get("text", "").splitlines():
+                    on_line(line)
+            return out
+
+    book = nbformat.v4.new_notebook(cells=[_code_cell(c) for c in prelude(nb, engine, overrides)])
     book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
     env = {**os.environ, "NB2PIPE_STORE": engine.store.url, "NB2PIPE_PROGRESS": "text"}
     if kernel_manager_class is not None:
@@ -111,11 +146,8 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
         env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
     extra = {"kernel_manager_class": kernel_manager_class} if kernel_manager_class else {
         "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
-    client = NotebookClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
-                            resources={"metadata": {"path": nb.project_dir}}, **extra)
-    graph = engine.graph()
-    failed: set[str] = set()
-    # the kernel's own log: errors only (its TCP-transport warning is noise on every run)
+    client = LiveClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
+                        resources={"metadata": {"path": nb.project_dir}}, **extra)
     with client.setup_kernel(env=env, cwd=nb.project_dir):
         for i, cell in enumerate(book.cells):
             try:
@@ -124,46 +156,23 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
                 raise Nb2pipeError(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}",
                                    where=cell.source.splitlines()[0][:60],
                                    fix="run `nb2pipe check` and fix what it reports") from None
-        for n, step in enumerate(todo, 1):
-            blocked = [p for p in graph.parents(step) if p in failed]
-            if blocked:
-                failed.add(step)
-                rep = StepReport(step, "skipped", error=f"upstream `{blocked[0]}` failed")
-                report.steps.append(rep)
-                on_event("end", rep, n, len(todo))
-                continue
-            on_event("start", StepReport(step, "running"), n, len(todo))
-            rep = None
-            for attempt in range(retries + 1):
-                flag = " --force" if (step in force or attempt > 0) else ""
-                cell = _code_cell(f"%dag run {step}{flag} --json")
-                book.cells.append(cell)
-                try:
-                    client.execute_cell(cell, len(book.cells) - 1)
-                except CellExecutionError as e:
-                    rep = StepReport(step, "failed", error=f"{e.ename}: {e.evalue}", attempts=attempt + 1)
-                    continue
-                except DeadKernelError:
-                    rep = StepReport(step, "failed", error="the kernel died while running this step"
-                                     " (out of memory?)", attempts=attempt + 1)
-                    failed.add(step)
+        cell = _code_cell(run_command(todo, force, retries))
+        book.cells.append(cell)
+        try:
+            client.execute_cell(cell, len(book.cells) - 1)
+        except CellExecutionError as e:
+            raise Nb2pipeError(f"the run failed in the kernel: {e.ename}: {e.evalue}",
+                               fix="see the traceback above; finished steps are kept") from None
+        except DeadKernelError:
+            done = {r.step for r in report.steps}
+            for step in todo:
+                if step not in done:
+                    died = running and running[-1] == step
+                    rep = StepReport(step, "failed" if died else "skipped",
+                                     error="the kernel died while running this step (out of memory?)"
+                                     if died else "the kernel died")
                     report.steps.append(rep)
-                    on_event("end", rep, n, len(todo))
-                    return _finish(report, todo, n, failed)
-                outs = {o["step"]: o for o in _parse_outcomes(cell.outputs)}
-                o = outs.get(step, {"status": "failed", "error": "no outcome reported"})
-                rep = StepReport(step, o["status"], o.get("duration") or 0.0, o.get("saved") or 0.0,
-                                 o.get("key"), o.get("error"), o.get("traceback") or "", attempt + 1)
-                if rep.status != "failed":
-                    break
-            if rep.status == "failed":
-                failed.add(step)
-            report.steps.append(rep)
-            on_event("end", rep, n, len(todo))
-    return report
-
-
-def _finish(report: RunReport, todo: list[str], n: int, failed: set[str]) -> RunReport:
-    for step in todo[n:]:
-        report.steps.append(StepReport(step, "skipped", error="the kernel died"))
+                    on_event("end", rep, len(report.steps), len(todo))
+    done = {r.step for r in report.steps}
+    report.steps += [StepReport(s, "skipped", error="not reported by the kernel") for s in todo if s not in done]
     return report
