@@ -69,6 +69,42 @@ done
 
 say "galata tests"
 status=0
-(cd ui-tests && jlpm playwright test "$@") || status=$?
+(cd ui-tests && jlpm playwright test tests/pipeline.spec.ts "$@") || status=$?
+if [ $# -gt 0 ]; then
+  say "done (exit $status)"
+  exit $status
+fi
+stop
+
+# --- remote kernel: a Kernel Gateway on 127.0.0.1, JupyterLab with --gateway-url ---
+GW_PORT=${NB2PIPE_GW_PORT:-8897}
+GW_TOKEN=$(python3 -c "import secrets; print(secrets.token_hex(16))")
+ROOT_DIR=$(mktemp -d /tmp/nb2pipe-ui-XXXXXX)
+export JUPYTERLAB_GALATA_ROOT_DIR=$ROOT_DIR
+GW_DIR=$(mktemp -d /tmp/nb2pipe-gw-XXXXXX)          # the kernels start here, not beside the notebook
+say "starting a Kernel Gateway on 127.0.0.1:$GW_PORT and JupyterLab on 127.0.0.1:$PORT with --gateway-url"
+(cd "$GW_DIR" && exec jupyter kernelgateway --KernelGatewayApp.ip=127.0.0.1 --KernelGatewayApp.port=$GW_PORT \
+   --KernelGatewayApp.auth_token=$GW_TOKEN --JupyterWebsocketPersonality.list_kernels=True \
+   >"$GW_DIR.log" 2>&1) &
+GATEWAY=$!
+(cd ui-tests && exec jupyter lab --config jupyter_server_test_config.py \
+   --gateway-url=http://127.0.0.1:$GW_PORT --GatewayClient.auth_token=$GW_TOKEN >"$LOG" 2>&1) &
+SERVER=$!
+stop_all() {
+  stop
+  if kill -0 "$GATEWAY" 2>/dev/null; then
+    kill -TERM "$GATEWAY" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$GATEWAY" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$GATEWAY" 2>/dev/null || true
+  fi
+  rm -rf "$GW_DIR"
+}
+trap stop_all EXIT
+for _ in $(seq 1 120); do
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/lab" && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$LOG"; echo "JupyterLab did not start"; exit 1; }
+  sleep 0.5
+done
+(cd ui-tests && jlpm playwright test tests/gateway.spec.ts) || status=$?
 say "done (exit $status)"
 exit $status

@@ -353,12 +353,22 @@ class _Progress:
             self.bar.bar_style = "success"
 
 
+def _follow_notebook_directory() -> None:
+    """A gateway kernel starts in its server's directory; JupyterLab says where the notebook
+    is in KERNEL_WORKING_DIR.  Steps use paths relative to the notebook, as locally."""
+    wd = os.environ.get("KERNEL_WORKING_DIR")
+    if wd and os.path.isdir(wd) and os.path.realpath(wd) != os.path.realpath(os.getcwd()):
+        os.chdir(wd)
+        print(f"nb2pipe: working directory is the notebook's: {wd}")
+
+
 def load(shell) -> Session:
     session = getattr(shell, "_nb2pipe_session", None)
     if session is not None:
         return session
     from .envforward import restore_forwarded_env
     restore_forwarded_env()
+    _follow_notebook_directory()
     session = Session(shell)
     shell._nb2pipe_session = session
     shell.register_magics(PipelineMagics(shell, session))

@@ -3,35 +3,12 @@
  * notebook examples/sales/analysis.ipynb, nb2pipe loaded, cells run.
  */
 import { expect, galata, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
-import * as fs from 'fs';
 import * as path from 'path';
-
-const EXAMPLE = path.resolve(__dirname, '..', '..', 'examples', 'sales');
-const NB = 'analysis.ipynb';
-// the example evolves: read its steps and cell positions instead of hard-coding them
-const CELLS: string[] = JSON.parse(fs.readFileSync(path.join(EXAMPLE, NB), 'utf-8')).cells.map((c: any) =>
-  Array.isArray(c.source) ? c.source.join('') : c.source
-);
-const STEPS = CELLS.map(s => /^%%step\s+(\S+)/.exec(s)?.[1]).filter((s): s is string => !!s);
-const cellOf = (step: string) => CELLS.findIndex(s => new RegExp(`^%%step\\s+${step}(\\s|$)`).test(s));
-const ALL_FRESH = () => Object.fromEntries(STEPS.map(s => [s, 'fresh']));
-const GREEN = 'rgb(46, 125, 50)'; // fresh, as nb2pipe.report.STATE_COLORS
-const ORANGE = 'rgb(239, 108, 0)'; // stale
-const PANEL = '#nb2pipe-pipeline';
+import {
+  ALL_FRESH, CELLS, cellOf, EXAMPLE, expectStates, GREEN, node, ORANGE, openExample, PANEL, runAll, states, STEPS
+} from './helpers';
 
 test.use({ autoGoto: true });
-
-const node = (page: IJupyterLabPageFixture, step: string) => page.locator(`${PANEL} .jp-nb2pipe-node[data-step="${step}"]`);
-
-async function states(page: IJupyterLabPageFixture): Promise<Record<string, string>> {
-  return page.evaluate(() => {
-    const out: Record<string, string> = {};
-    document.querySelectorAll('#nb2pipe-pipeline .jp-nb2pipe-node').forEach(n => {
-      out[n.getAttribute('data-step') as string] = n.getAttribute('data-state') as string;
-    });
-    return out;
-  });
-}
 
 /** Steps downstream of `step`, from the edges the panel drew. */
 async function downstreamOf(page: IJupyterLabPageFixture, step: string): Promise<string[]> {
@@ -62,23 +39,6 @@ function expectedAfterEdit(step: string, down: string[], state = 'stale'): Recor
     out[d] = 'stale';
   }
   return out;
-}
-
-async function expectStates(page: IJupyterLabPageFixture, expected: Record<string, string>) {
-  await expect.poll(() => states(page), { timeout: 60000 }).toEqual(expected);
-}
-
-async function openExample(page: IJupyterLabPageFixture, tmpPath: string) {
-  await page.contents.uploadDirectory(EXAMPLE, tmpPath);
-  await page.notebook.openByPath(`${tmpPath}/${NB}`);
-  await page.notebook.activate(NB);
-  await page.sidebar.openTab('nb2pipe-pipeline');
-  await expect(page.locator(PANEL)).toBeVisible();
-}
-
-async function runAll(page: IJupyterLabPageFixture) {
-  await page.notebook.run();
-  await expectStates(page, ALL_FRESH());
 }
 
 async function setSource(page: IJupyterLabPageFixture, index: number, source: string) {

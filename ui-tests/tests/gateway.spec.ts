@@ -1,0 +1,30 @@
+/**
+ * The Pipeline sidebar with a remote kernel: JupyterLab started with
+ * --gateway-url, kernels running in a Jupyter Kernel Gateway on 127.0.0.1
+ * (scripts/test-ui.sh starts both).  Magics, cache, store and the panel work
+ * unchanged: everything goes through the kernel's own channel.
+ */
+import { expect, test } from '@jupyterlab/galata';
+import { ALL_FRESH, CELLS, expectStates, node, openExample, PANEL, runAll, STEPS } from './helpers';
+
+test.use({ autoGoto: true, kernels: null, sessions: null });
+
+test('remote kernel: run, live states, edit and run stale from the panel', async ({ page, tmpPath }) => {
+  await openExample(page, tmpPath);
+  await runAll(page);                       // states arrive over the comm, through the gateway
+  const last = STEPS[STEPS.length - 1];
+  await node(page, last).click();
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-details`)).toContainText(last);
+  // edit the first step's cell without running it; the panel runs what is stale
+  const first = CELLS.findIndex(s => s.startsWith(`%%step ${STEPS[0]}`));
+  await page.evaluate(
+    ([i]) => {
+      const nb = (window as any).jupyterapp.shell.currentWidget.content;
+      const cell = nb.model.cells.get(i).sharedModel;
+      cell.setSource(cell.getSource() + '\n# edited through the gateway');
+    },
+    [first] as [number]
+  );
+  await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
+  await expectStates(page, ALL_FRESH());
+});
