@@ -85,6 +85,7 @@ GW_DIR=$(mktemp -d /tmp/nb2pipe-gw-XXXXXX)          # the kernels start here, no
 say "starting a Kernel Gateway on 127.0.0.1:$GW_PORT and JupyterLab on 127.0.0.1:$PORT with --gateway-url"
 (cd "$GW_DIR" && exec jupyter kernelgateway --KernelGatewayApp.ip=127.0.0.1 --KernelGatewayApp.port=$GW_PORT \
    --KernelGatewayApp.auth_token=$GW_TOKEN --JupyterWebsocketPersonality.list_kernels=True \
+   --config="$("$PY" -m nb2pipe.jupyter_nodelay)" \
    >"$GW_DIR.log" 2>&1) &
 GATEWAY=$!
 (cd ui-tests && exec jupyter lab --config jupyter_server_test_config.py \

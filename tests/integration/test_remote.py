@@ -15,6 +15,8 @@ from test_cli_run import nb2pipe, sales, write_nb  # noqa: F401 - fixtures
 
 pytest.importorskip("kernel_gateway")
 TOKEN = "t0k3n-for-tests"
+NODELAY = subprocess.run([sys.executable, "-m", "nb2pipe.jupyter_nodelay"], capture_output=True,
+                         text=True, check=True).stdout.strip()
 
 
 def free_port():
@@ -36,7 +38,7 @@ class Gateway:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1",
              f"--KernelGatewayApp.port={self.port}", f"--KernelGatewayApp.auth_token={TOKEN}",
-             "--JupyterWebsocketPersonality.list_kernels=True"],
+             "--JupyterWebsocketPersonality.list_kernels=True", f"--config={NODELAY}"],
             cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
