@@ -1,6 +1,8 @@
 """Issue 5's benchmark: the data plane — SQL steps, restores into DuckDB, hashing, memory.
 
-    .venv/bin/python bench/dataplane.py [--quick] [--out bench/results-dataplane.json]
+    .venv/bin/python bench/dataplane.py [--quick] [--out FILE]
+
+(``bench/run.py`` runs it as its ``dataplane`` section and puts the result in results.json.)
 
   sql_overhead   an in-process Engine: a pandas step of 1M rows, then a ``--sql --no-cache``
                  aggregate over it; ``engine.run_cell(agg)`` (executes every time) against
@@ -12,7 +14,9 @@
                  alone (store.put of the result, the plan run_cell makes afterwards, ...).
   restore        a cached 10M-row table into DuckDB: ``Store.get_arrow`` -> register ->
                  ``SELECT count(*), sum(..)`` against pyarrow memory-mapping the same Arrow
-                 IPC file itself -> register -> same query.  Target: within 1.2x.
+                 IPC file itself -> register -> same query.  Target: within 1.2x.  The
+                 store re-hashes an object only on its first read in a process; both the
+                 repeat read and the first read (verification forgotten) are timed.
   hashing        ``nb2pipe.store.content_hash`` over that file's memory-mapped buffer, in
                  GB/s (1e9 bytes), page cache warm; a memcpy of the same buffer for scale.
                  Target: >= 2 GB/s.
@@ -41,7 +45,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import PY, ROOT, isolated_env, log, machine, perf, stats  # noqa: E402
+from _common import PY, isolated_env, log, machine, perf, stats  # noqa: E402
 
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
@@ -157,7 +161,8 @@ def bench_sql(rows: int, reps: int, tmp: str) -> dict:
     parts = interleaved({
         "store_put_result": lambda: e.store.put(result),
         "plan_after_run": lambda: e.plan(),
-        "get_arrow_input_with_rehash": lambda: e2.store.get_arrow(ref),
+        "get_arrow_input_verified_before": lambda: e2.store.get_arrow(ref),
+        "get_arrow_input_first_read": lambda: (e2.store._verified.clear(), e2.store.get_arrow(ref)),
         "rehash_input_only": lambda: content_hash(e2.store.backend.read_buffer(
             e2.store._object_rel(ref.oid, ref.codec))),
         "components_and_key": lambda: e.components(e.defs.steps["agg"],
@@ -204,7 +209,11 @@ def bench_restore_and_hash(rows: int, reps: int, tmp: str) -> tuple[dict, dict]:
         con.sql(COUNT_SQL).fetchall()
         con.unregister("t")
 
-    def via_store():
+    def via_store():                   # the object was verified earlier in this process
+        query(store.get_arrow(ref))
+
+    def via_store_first_read():        # first read in a process: re-hashes the file
+        store._verified.clear()
         query(store.get_arrow(ref))
 
     def direct_mmap():
@@ -218,7 +227,9 @@ def bench_restore_and_hash(rows: int, reps: int, tmp: str) -> tuple[dict, dict]:
         with pa.memory_map(path, "r") as mm:
             pa.ipc.open_file(mm).read_all()
 
-    raw = interleaved({"store_get_arrow_then_query": via_store, "pyarrow_mmap_then_query": direct_mmap,
+    raw = interleaved({"store_get_arrow_then_query": via_store,
+                       "store_get_arrow_first_read_then_query": via_store_first_read,
+                       "pyarrow_mmap_then_query": direct_mmap,
                        "store_get_arrow_only": open_only_store, "pyarrow_mmap_only": open_only_direct},
                       reps)
     med = {k: stats(v)["median"] for k, v in raw.items()}
@@ -228,6 +239,8 @@ def bench_restore_and_hash(rows: int, reps: int, tmp: str) -> tuple[dict, dict]:
         "seconds": {k: stats(v) for k, v in raw.items()},
         "ratio_store_over_direct": round(med["store_get_arrow_then_query"] / med["pyarrow_mmap_then_query"], 3),
         "extra_ms": ms(med["store_get_arrow_then_query"] - med["pyarrow_mmap_then_query"]),
+        "ratio_first_read_over_direct": round(med["store_get_arrow_first_read_then_query"]
+                                              / med["pyarrow_mmap_then_query"], 3),
     }
 
     mm = pa.memory_map(path, "r")
@@ -403,13 +416,16 @@ def targets(r: dict) -> list[dict]:
     s, rs, h, m = r["sql_overhead"], r["restore"], r["hashing"], r["peak_rss"]
     out = []
     for case, v in s["overhead_ms"].items():
-        out.append({"target": f"SQL step overhead < 5 ms beyond DuckDB ({case})", "value": v, "met": v < 5})
+        out.append({"target": f"SQL step overhead < 5 ms beyond DuckDB ({case})", "value": v, "unit": "ms", "met": v < 5})
     out.append({"target": "restore of a cached table into DuckDB within 1.2x of DuckDB on the same file",
-                "value": rs["ratio_store_over_direct"], "met": rs["ratio_store_over_direct"] <= 1.2})
+                "value": rs["ratio_store_over_direct"], "unit": "x", "met": rs["ratio_store_over_direct"] <= 1.2})
+    out.append({"target": "  same, first read of the object in a process (re-hash included)",
+                "value": rs["ratio_first_read_over_direct"], "unit": "x",
+                "met": rs["ratio_first_read_over_direct"] <= 1.2})
     g = h["gb_per_s"]["content_hash"]
-    out.append({"target": "content_hash >= 2 GB/s", "value": g, "met": g >= 2})
+    out.append({"target": "content_hash >= 2 GB/s", "value": g, "unit": "GB/s", "met": g >= 2})
     out.append({"target": "peak RSS vs largest table (reported, no fixed target)",
-                "value": m["ratios"]["kernel_peak_over_largest_table"], "met": None})
+                "value": m["ratios"]["kernel_peak_over_largest_table"], "unit": "x", "met": None})
     return out
 
 
@@ -438,15 +454,16 @@ def run(quick: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="every row count / 10, fewer reps")
-    p.add_argument("--out", default=os.path.join(ROOT, "bench", "results-dataplane.json"))
+    p.add_argument("--out", help="write the JSON here (bench/run.py --only dataplane puts it in results.json)")
     a = p.parse_args(argv)
     res = run(a.quick)
-    with open(a.out, "w") as f:
-        json.dump(res, f, indent=1)
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(res, f, indent=1)
+        log(f"wrote {a.out}")
     for t in res["targets"]:
         mark = {True: "MET ", False: "MISS", None: "INFO"}[t["met"]]
-        log(f"{mark} {t['target']}: {t['value']}")
-    log(f"wrote {a.out}")
+        log(f"{mark} {t['target']}: {t['value']} {t['unit']}")
     return 0
 
 

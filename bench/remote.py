@@ -71,6 +71,16 @@ def run(quick: bool = False) -> dict:
         out[f"ratio_plain_{label}"] = far["plain"]["median_ms"] / local["plain"]["median_ms"]
         out[f"ratio_step_hit_{label}"] = far["step_hit"]["median_ms"] / local["step_hit"]["median_ms"]
     del remote
+    out["targets"] = [
+        {"target": "remote kernel cell round trip, stock Kernel Gateway vs local (reported)",
+         "value": round(out["ratio_plain_gateway"], 2), "unit": "x", "met": None},
+        {"target": "remote kernel cell round trip close to local with nb2pipe.jupyter_nodelay"
+                   " (<= 2x counted as met)",
+         "value": round(out["ratio_plain_gateway_nodelay"], 2), "unit": "x",
+         "met": out["ratio_plain_gateway_nodelay"] <= 2.0},
+        {"target": "  same, a cached %%step cell (reported)",
+         "value": round(out["ratio_step_hit_gateway_nodelay"], 2), "unit": "x", "met": None},
+    ]
     return out
 
 

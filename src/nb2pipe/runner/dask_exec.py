@@ -91,6 +91,13 @@ def run_step(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, st
     return result
 
 
+def warm(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, dask_worker=None) -> bool:
+    """Start this worker's kernel and give it the pipeline's definitions, before any step
+    arrives (run on every worker at once, so no branch waits for a cold kernel)."""
+    dask_worker.plugins[PLUGIN].kernel(pipeline_key, cells, cwd, kernel_name)
+    return True
+
+
 def _resources(engine: Engine, step: str) -> dict:
     from dask.utils import parse_bytes
     out = {}
@@ -135,6 +142,8 @@ def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overr
     try:
         client.register_plugin(WarmKernels(), name=PLUGIN)
         _check_resources(engine, todo, client.scheduler_info()["workers"])
+        if len(todo) > 1:
+            client.run(warm, key, cells, nb.project_dir, kname)
         graph = engine.graph()
         wanted = set(todo)
         done: set[str] = set()

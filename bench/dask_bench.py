@@ -1,0 +1,204 @@
+"""The Dask executor against the local one: per-step cost on warm kernels, and the
+speed-up of independent steps.
+
+    .venv/bin/python bench/dask_bench.py [--quick] [--out FILE]
+
+Every run is ``python -m nb2pipe run NB --store S --json`` as a subprocess on an empty
+store, with ``--executor local`` (one kernel, all stale steps in one ``%dag run`` cell) or
+``--executor dask --workers 2`` (a LocalCluster on 127.0.0.1, one warm kernel per worker,
+one task per step, submitted when its parents are done).  Notebooks:
+
+  chain1    one trivial step: the fixed cost of a run (process, imports, cluster, kernels)
+  chain20   20 trivial steps ``x{i} = x{i-1} + 1`` in a chain (no parallelism possible)
+  fan8      a trivial root and 8 independent steps that each ``time.sleep(1)``
+
+Derived: per-step cost = (wall chain20 - wall chain1) / 19, for each executor; for Dask
+also the median interval between consecutive step completions of chain20 on a kernel
+that had already run a step (the warm-kernel cost alone, from the steps' own start/end
+timestamps).  Fan-out speed-up = local wall / Dask wall, end to end and net of each
+executor's fixed cost (chain1).  Rounds are interleaved.  Kernels talk over unix sockets
+(``_common.isolated_env``); Dask's scheduler and workers bind 127.0.0.1 only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import PY, isolated_env, log, machine, perf, stats, timed  # noqa: E402
+
+CHAIN_N = 20
+FAN_K = 8
+SLEEP_S = 1.0
+WORKERS = 2
+
+
+def _write_nb(path: str, cells: list[str]) -> str:
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def chain_cells(n: int) -> list[str]:
+    return ["%load_ext nb2pipe", "%%step s0 --out x0\nx0 = 0"] + [
+        f"%%step s{i} --in x{i - 1} --out x{i}\nx{i} = x{i - 1} + 1" for i in range(1, n)]
+
+
+def fan_cells(k: int, sleep: float) -> list[str]:
+    return ["%load_ext nb2pipe", "%%setup\nimport time", "%%step root --out r0\nr0 = 1"] + [
+        f"%%step f{i} --in r0 --out y{i}\ntime.sleep({sleep})\ny{i} = r0 + {i}" for i in range(k)]
+
+
+def _run(nb: str, store: str, executor: str, env: dict, cwd: str, expect_ran: int) -> tuple[float, dict]:
+    cmd = [PY, "-m", "nb2pipe", "run", nb, "--store", store, "--executor", executor, "--json"]
+    if executor == "dask":
+        cmd[-1:-1] = ["--workers", str(WORKERS)]
+    dt, out = timed(cmd, cwd=cwd, env=env, timeout=600)
+    rep = json.loads(out)
+    ran = sum(s["status"] == "ran" for s in rep["steps"])
+    if ran != expect_ran or not rep["ok"]:
+        raise RuntimeError(f"{executor} {os.path.basename(nb)}: expected {expect_ran} steps to run, got {ran}:"
+                           f" {[(s['step'], s['status'], s.get('error')) for s in rep['steps']]}")
+    return dt, rep
+
+
+def warm_intervals(rep: dict) -> list[float]:
+    """Completion-to-completion intervals of consecutive chain steps, counting only steps
+    that ran on a worker whose kernel had already run an earlier step."""
+    steps = sorted((s for s in rep["steps"] if s["status"] == "ran" and s.get("end")), key=lambda s: s["end"])
+    seen: set = set()
+    out = []
+    prev_end = None
+    for s in steps:
+        if prev_end is not None and s.get("worker") in seen:
+            out.append(s["end"] - prev_end)
+        seen.add(s.get("worker"))
+        prev_end = s["end"]
+    return out
+
+
+def run(quick: bool) -> dict:
+    reps = 1 if quick else 3
+    out: dict = {"benchmark": "dask", "quick": quick, "machine": machine(),
+                 "config": {"chain_steps": CHAIN_N, "fan_steps": FAN_K, "sleep_s": SLEEP_S,
+                            "workers": WORKERS, "reps": reps}}
+    try:
+        from importlib import metadata
+        out["machine"]["versions"].update({m: metadata.version(m) for m in ("dask", "distributed")})
+    except Exception as e:  # noqa: BLE001
+        out["skipped"] = f"dask/distributed not installed: {e}"
+        return out
+    t0 = perf()
+    with tempfile.TemporaryDirectory(prefix="nb2b-dask-") as tmp:
+        env = isolated_env(tmp)
+        d = os.path.join(tmp, "nb")
+        os.makedirs(d)
+        nbs = {"chain1": (_write_nb(os.path.join(d, "chain1.ipynb"), chain_cells(1)), 1),
+               f"chain{CHAIN_N}": (_write_nb(os.path.join(d, "chain.ipynb"), chain_cells(CHAIN_N)), CHAIN_N),
+               f"fan{FAN_K}": (_write_nb(os.path.join(d, "fan.ipynb"), fan_cells(FAN_K, SLEEP_S)), FAN_K + 1)}
+        times: dict[str, list[float]] = {}
+        reports: dict[str, list[dict]] = {}
+        counter = [0]
+
+        def case(ex: str, name: str):
+            path, expect = nbs[name]
+
+            def go():
+                counter[0] += 1
+                dt, rep = _run(path, os.path.join(tmp, f"store-{counter[0]}"), ex, env, d, expect)
+                times.setdefault(f"{ex}_{name}", []).append(dt)
+                reports.setdefault(f"{ex}_{name}", []).append(rep)
+            return go
+        cases = {f"{ex}_{name}": case(ex, name) for ex in ("local", "dask") for name in nbs}
+        names = list(cases)
+        log("  dask: warm-up (untimed)")
+        _run(nbs["chain1"][0], os.path.join(tmp, "store-warm-l"), "local", env, d, 1)
+        _run(nbs["chain1"][0], os.path.join(tmp, "store-warm-d"), "dask", env, d, 1)
+        for r in range(reps):
+            k = r % len(names)
+            for n in names[k:] + names[:k]:
+                t = perf()
+                cases[n]()
+                log(f"  dask round {r + 1}/{reps}: {n} {perf() - t:.2f} s")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    c, f = f"chain{CHAIN_N}", f"fan{FAN_K}"
+    per_step = {ex: (med[f"{ex}_{c}"] - med[f"{ex}_chain1"]) / (CHAIN_N - 1) for ex in ("local", "dask")}
+    warm = [x for rep in reports[f"dask_{c}"] for x in warm_intervals(rep)]
+    # the fan's sleeping steps: Dask span (first start .. last end) vs local sum of durations
+    spans = []
+    for rep in reports[f"dask_{f}"]:
+        fs = [s for s in rep["steps"] if s["step"].startswith("f") and s.get("start")]
+        spans.append(max(s["end"] for s in fs) - min(s["start"] for s in fs))
+    workers_used = [len({s.get("worker") for s in rep["steps"] if s.get("worker")}) for rep in reports[f"dask_{f}"]]
+    local_sleep_sum = [sum(s["duration"] for s in rep["steps"] if s["step"].startswith("f"))
+                       for rep in reports[f"local_{f}"]]
+    fixed = {ex: med[f"{ex}_chain1"] for ex in ("local", "dask")}
+    out.update({
+        "seconds": {k: stats(v) for k, v in times.items()},
+        "derived": {
+            "fixed_cost_s": {ex: round(v, 3) for ex, v in fixed.items()},
+            "per_step_ms_marginal": {ex: round(1e3 * v, 1) for ex, v in per_step.items()},
+            "dask_per_step_ms_warm_kernel": round(1e3 * statistics.median(warm), 1) if warm else None,
+            "dask_warm_intervals_n": len(warm),
+            "dask_fan_steps_span_s": round(statistics.median(spans), 3),
+            "local_fan_steps_sum_s": round(statistics.median(local_sleep_sum), 3),
+            "dask_fan_workers_used": workers_used,
+        },
+        "ratios": {
+            "dask_over_local_per_step_marginal": round(per_step["dask"] / per_step["local"], 2)
+            if per_step["local"] > 0 else None,
+            "fan_speedup_end_to_end": round(med[f"local_{f}"] / med[f"dask_{f}"], 2),
+            "fan_speedup_net_of_fixed_cost": round((med[f"local_{f}"] - fixed["local"])
+                                                   / (med[f"dask_{f}"] - fixed["dask"]), 2),
+            "fan_speedup_step_phase": round(statistics.median(local_sleep_sum) / statistics.median(spans), 2),
+        },
+    })
+    out["targets"] = targets(out)
+    out["bench_seconds"] = round(perf() - t0, 1)
+    out["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def targets(r: dict) -> list[dict]:
+    if "skipped" in r:
+        return []
+    d, q = r["derived"], r["ratios"]
+    return [
+        {"target": "Dask per-step cost on warm kernels (reported; no fixed target)",
+         "value": d["dask_per_step_ms_warm_kernel"], "unit": "ms", "met": None},
+        {"target": "Dask per-step cost, marginal wall of a 20-step chain vs local executor (reported)",
+         "value": f"{d['per_step_ms_marginal']['dask']} vs {d['per_step_ms_marginal']['local']}",
+         "unit": "ms", "met": None},
+        {"target": f"fan-out of {FAN_K} x {SLEEP_S:g} s steps on {WORKERS} workers ~2x faster than local"
+                   " (net of each executor's fixed cost; >= 1.8x counted as met)",
+         "value": q["fan_speedup_net_of_fixed_cost"], "unit": "x",
+         "met": q["fan_speedup_net_of_fixed_cost"] >= 1.8},
+        {"target": "  same, end to end (cluster and kernel start included; reported)",
+         "value": q["fan_speedup_end_to_end"], "unit": "x", "met": None},
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="one round")
+    p.add_argument("--out", help="write the JSON here (bench/run.py --only dask puts it in results.json)")
+    a = p.parse_args(argv)
+    res = run(a.quick)
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(res, fh, indent=1)
+        log(f"wrote {a.out}")
+    for t in res.get("targets", []):
+        log(f"{ {True: 'MET ', False: 'MISS', None: 'INFO'}[t['met']]} {t['target']}: {t['value']} {t['unit']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
