@@ -207,3 +207,12 @@ def test_fsspec_store_round_trip():
     store.put_entry("ff" * 16, {"outputs": {"a": ref.to_json()}})
     assert store.get_entry("ff" * 16)["outputs"]["a"]["oid"] == ref.oid
     assert store.get(store.put((1, 2))) == (1, 2)
+
+
+def test_polars_round_trip(store):
+    pl = pytest.importorskip("polars")
+    df = pl.DataFrame({"a": [1, 2, None], "b": ["x", "y", "z"], "c": [1.5, 2.5, 3.5]})
+    ref = store.put(df)
+    assert ref.codec == "arrow" and ref.type == "polars.DataFrame"
+    back = store.get(ref)
+    assert isinstance(back, pl.DataFrame) and back.equals(df) and back.schema == df.schema
