@@ -150,3 +150,22 @@ def machine() -> dict:
             "src_uncommitted": dirty.splitlines() if dirty else [],
             "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def section_main(run, doc: str, quick_help: str, section: str, argv: list[str] | None = None) -> int:
+    """The command line every bench section module shares: ``[--quick] [--out FILE]``."""
+    import argparse
+    import json
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", help=f"write the JSON here (bench/run.py --only {section} puts it in results.json)")
+    a = p.parse_args(argv)
+    res = run(a.quick)
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(res, fh, indent=1)
+        log(f"wrote {a.out}")
+    for t in res.get("targets", []):
+        mark = {True: "MET ", False: "MISS", None: "INFO"}[t["met"]]
+        log(f"{mark} {t['target']}: {t['value']} {t['unit']}")
+    return 0

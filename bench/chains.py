@@ -34,7 +34,6 @@ in the results says how many each way got).  Kernels talk over unix sockets (see
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import PY, isolated_env, log, machine, perf, stats, timed  # noqa: E402
+from _common import PY, isolated_env, log, machine, perf, stats, timed, section_main  # noqa: E402
 
 ROWS = 10_000
 SETUP = "import numpy as np\nimport pandas as pd"
@@ -314,18 +313,7 @@ def run(quick: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="N=10 only, one round")
-    p.add_argument("--out", help="write the JSON here (bench/run.py --only chains puts it in results.json)")
-    a = p.parse_args(argv)
-    res = run(a.quick)
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(res, f, indent=1)
-        log(f"wrote {a.out}")
-    for t in res["targets"]:
-        log(f"{'MET ' if t['met'] else 'MISS'} {t['target']}: {t['value']} {t['unit']}")
-    return 0
+    return section_main(run, __doc__, "N=10 only, one round", "chains", argv)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ executor's fixed cost (chain1).  Rounds are interleaved.  Kernels talk over unix
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -29,7 +28,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import PY, isolated_env, log, machine, perf, stats, timed  # noqa: E402
+from _common import PY, isolated_env, log, machine, perf, stats, timed, section_main  # noqa: E402
 
 CHAIN_N = 20
 FAN_K = 8
@@ -186,18 +185,7 @@ def targets(r: dict) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="one round")
-    p.add_argument("--out", help="write the JSON here (bench/run.py --only dask puts it in results.json)")
-    a = p.parse_args(argv)
-    res = run(a.quick)
-    if a.out:
-        with open(a.out, "w") as fh:
-            json.dump(res, fh, indent=1)
-        log(f"wrote {a.out}")
-    for t in res.get("targets", []):
-        log(f"{ {True: 'MET ', False: 'MISS', None: 'INFO'}[t['met']]} {t['target']}: {t['value']} {t['unit']}")
-    return 0
+    return section_main(run, __doc__, "one round", "dask", argv)
 
 
 if __name__ == "__main__":

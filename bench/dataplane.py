@@ -33,7 +33,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
 import json
@@ -45,11 +44,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import PY, isolated_env, log, machine, perf, stats  # noqa: E402
+from _common import PY, isolated_env, log, machine, perf, stats, section_main  # noqa: E402
 
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from nb2pipe.engine import Engine  # noqa: E402
@@ -280,7 +278,6 @@ PLAIN_PIPELINE = """
 import sys
 import duckdb
 import numpy as np
-import pandas as pd
 n_rows = int(sys.argv[1])
 _rng = np.random.default_rng(0)
 big = pd.DataFrame({'id': np.arange(n_rows), 'k': _rng.integers(0, 1000, n_rows), 'v': _rng.random(n_rows)})
@@ -452,19 +449,7 @@ def run(quick: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="every row count / 10, fewer reps")
-    p.add_argument("--out", help="write the JSON here (bench/run.py --only dataplane puts it in results.json)")
-    a = p.parse_args(argv)
-    res = run(a.quick)
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(res, f, indent=1)
-        log(f"wrote {a.out}")
-    for t in res["targets"]:
-        mark = {True: "MET ", False: "MISS", None: "INFO"}[t["met"]]
-        log(f"{mark} {t['target']}: {t['value']} {t['unit']}")
-    return 0
+    return section_main(run, __doc__, "every row count / 10, fewer reps", "dataplane", argv)
 
 
 if __name__ == "__main__":

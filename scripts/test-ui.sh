@@ -52,20 +52,26 @@ if curl -s -o /dev/null "http://127.0.0.1:$PORT/lab"; then
 fi
 (cd ui-tests && exec jupyter lab --config jupyter_server_test_config.py >"$LOG" 2>&1) &
 SERVER=$!
-stop() {
-  if kill -0 "$SERVER" 2>/dev/null; then
-    kill -TERM "$SERVER" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$SERVER" 2>/dev/null || true
+stop_pid() {       # SIGTERM, up to 10 s, then SIGKILL: only processes this script started
+  if kill -0 "$1" 2>/dev/null; then
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$1" 2>/dev/null || true
   fi
+}
+wait_for_lab() {
+  for _ in $(seq 1 120); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/lab" && return 0
+    kill -0 "$SERVER" 2>/dev/null || { cat "$LOG"; echo "JupyterLab did not start"; exit 1; }
+    sleep 0.5
+  done
+}
+stop() {
+  stop_pid "$SERVER"
   rm -rf "$ROOT_DIR"
 }
 trap stop EXIT
-for _ in $(seq 1 120); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/lab" && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$LOG"; echo "JupyterLab did not start"; exit 1; }
-  sleep 0.5
-done
+wait_for_lab
 
 say "galata tests"
 status=0
@@ -93,19 +99,11 @@ GATEWAY=$!
 SERVER=$!
 stop_all() {
   stop
-  if kill -0 "$GATEWAY" 2>/dev/null; then
-    kill -TERM "$GATEWAY" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$GATEWAY" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL "$GATEWAY" 2>/dev/null || true
-  fi
+  stop_pid "$GATEWAY"
   rm -rf "$GW_DIR"
 }
 trap stop_all EXIT
-for _ in $(seq 1 120); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/lab" && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$LOG"; echo "JupyterLab did not start"; exit 1; }
-  sleep 0.5
-done
+wait_for_lab
 (cd ui-tests && jlpm playwright test tests/gateway.spec.ts) || status=$?
 say "done (exit $status)"
 exit $status
