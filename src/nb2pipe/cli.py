@@ -313,6 +313,7 @@ def _run_once(args) -> int:
     elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo):
         _check_kernel(args.kernel or nb.kernel_name)
     if todo:
+        engine.store.check_writable()      # no permission, no space, unreachable: say so now
         _terminate_cleanly()
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])

@@ -238,7 +238,12 @@ class Store:
         if "://" in location and not location.startswith("file://"):
             self.backend: Any = _FsspecBackend(location, **storage_options)
         else:
-            self.backend = _LocalBackend(location.removeprefix("file://"), create=not read_only)
+            try:
+                self.backend = _LocalBackend(location.removeprefix("file://"), create=not read_only)
+            except OSError as e:
+                raise StoreError(f"cannot write to the store {location}: {e.strerror or e}",
+                                 fix="check that its folder can be created and written by you, or use"
+                                     " --store / --env for another one") from None
         self.url = self.backend.url
         if not read_only:
             self.backend.sweep_tmp()
@@ -298,11 +303,34 @@ class Store:
                 os.remove(tmp)
             else:
                 self.backend.publish(tmp, rel)
-        except BaseException:
+        except BaseException as e:
             if os.path.exists(tmp):
                 os.remove(tmp)
+            if isinstance(e, OSError):
+                raise self._write_error(e) from None
             raise
         return ObjectRef(oid, codec, tag, size, meta)
+
+    def _write_error(self, e: OSError) -> StoreError:
+        return StoreError(f"cannot write to the store {self.url}: {e.strerror or e}",
+                          fix="check that the store is writable by you and has free space"
+                              " (or use --store / --env for another one); earlier results are intact")
+
+    def check_writable(self) -> None:
+        """Fail now, with one clear message, if results could not be written later."""
+        rel = f"tmp/probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._write(rel, b"")
+        try:
+            self.backend.remove(rel)
+        except OSError:
+            pass
+
+    def _write(self, rel: str, data: bytes) -> None:
+        self._writable()
+        try:
+            self.backend.write_bytes(rel, data)
+        except OSError as e:
+            raise self._write_error(e) from None
 
     def _verified_buffer(self, ref: ObjectRef):
         """The object's bytes, checked against its content hash — once per process while
@@ -375,8 +403,7 @@ class Store:
             return None
 
     def put_entry(self, key: str, entry: dict) -> None:
-        self._writable()
-        self.backend.write_bytes(self._entry_rel(key), _dumps({**entry, "key": key}))
+        self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
 
     # -- per-step last result
     def get_last(self, step: str) -> dict | None:
@@ -387,14 +414,12 @@ class Store:
             return None
 
     def put_last(self, step: str, info: dict) -> None:
-        self._writable()
-        self.backend.write_bytes(f"steps/{step}.json", _dumps(info))
+        self._write(f"steps/{step}.json", _dumps(info))
 
     # -- run records
     def put_run(self, record: dict) -> str:
-        self._writable()
         run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        self.backend.write_bytes(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
+        self._write(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
         return run_id
 
 
@@ -463,4 +488,7 @@ class LayeredStore:
 
     def put_run(self, record: dict) -> str:
         return self.own.put_run(record)
+
+    def check_writable(self) -> None:
+        self.own.check_writable()
 

@@ -55,15 +55,21 @@ def test_prod_then_explore_reuses_prod_without_writing_it(project, tmp_path):
     assert code == 0, err
     assert {s["status"] for s in json.loads(out)["steps"]} == {"ran"}
     before = snapshot(tmp_path / "prod")
-    # explore: everything comes from prod's cache, nothing runs, nothing is written to prod
-    code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "explore", "-p", "min_units=2",
-                             "--json")
-    rep = json.loads(out)
-    assert code == 0 and not rep["kernel_started"], err
-    # a change in the lab computes into the user's store only
-    code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "explore", "-p", "min_units=3",
-                             "--json")
-    assert code == 0, err
+    # the filesystem itself refuses writes to prod from here on (immutable, even for root)
+    locked = subprocess.run(["chattr", "-R", "+i", str(tmp_path / "prod")], capture_output=True).returncode == 0
+    try:
+        # explore: everything comes from prod's cache, nothing runs, nothing is written to prod
+        code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "explore", "-p", "min_units=2",
+                                 "--json")
+        rep = json.loads(out)
+        assert code == 0 and not rep["kernel_started"], err
+        # a change in the lab computes into the user's store only
+        code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "explore", "-p", "min_units=3",
+                                 "--json")
+        assert code == 0, err
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-R", "-i", str(tmp_path / "prod")], check=True)
     st = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
     assert st["load"] == "fresh" and st["clean"] == "ran"
     assert snapshot(tmp_path / "prod") == before
@@ -100,6 +106,19 @@ def test_bad_configuration_is_one_message_before_anything_runs(project, args, ex
                        capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 2 and fragment in p.stderr and "Traceback" not in p.stderr
     assert SECRET not in p.stderr + p.stdout
+
+
+def test_store_without_write_permission_fails_before_any_step(project, tmp_path):
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    if subprocess.run(["chattr", "+i", str(prod)], capture_output=True).returncode != 0:
+        pytest.skip("chattr is not available on this filesystem")
+    try:
+        code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "prod")
+    finally:
+        subprocess.run(["chattr", "-i", str(prod)], check=True)
+    assert code == 2 and "cannot write to the store" in err and "Traceback" not in err
+    assert "starting a kernel" not in out
 
 
 def test_malformed_store_url(project):
