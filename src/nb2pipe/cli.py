@@ -302,10 +302,7 @@ def _run_once(args) -> int:
     blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
     if blocked:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
-    env = getattr(engine.store, "env", None)
-    overrides = plan.coerce_params(plan.default_params(nb),
-                                   {**(env.params if env else {}), **_params(args.param, args.params)},
-                                   engine.defs.secret_params)
+    overrides = engine.param_overrides      # -p, --params and the environment's, checked by engine_for
     from .runner import local
     gateway = None
     if args.gateway_url or (args.executor == "remote"):

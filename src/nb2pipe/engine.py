@@ -96,6 +96,7 @@ class Engine:
         self.hasher = FileHasher()
         self.contracts: dict[str, dict[str, dict]] = {}   # step -> output -> contract (exported runs)
         self.env_name: str | None = None                   # the active environment, if any
+        self.param_overrides: dict[str, Any] = {}          # values given over the notebook's own
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
@@ -148,6 +149,7 @@ class Engine:
             params.update({k: v for k, v in ns.items() if not k.startswith("_")})
         params.update(values or {})
         params.update(overrides or {})
+        self.param_overrides = dict(overrides or {})
         self.defs.params = params
         self.defs.secret_params = set(secret)
         self._publish(dict(params))
