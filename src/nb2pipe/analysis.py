@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from . import mutation
 from .errors import AnalysisError
 
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
@@ -25,6 +26,8 @@ class CodeInfo:
     imports: tuple[str, ...]   # top-level modules imported (``a`` for ``import a.b``)
     import_map: dict           # name bound by an import -> its top-level module
     normalized: str            # ``ast.unparse`` of the code: comments and layout do not count
+    mutation: mutation.MutationInfo = mutation.MutationInfo(frozenset(), {})
+    #                            which reads the code may change in place (see nb2pipe.mutation)
 
 
 def parse(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> ast.Module:
@@ -289,6 +292,7 @@ def analyze_tree(tree: ast.Module) -> CodeInfo:
     return CodeInfo(
         reads=tuple(reads), writes=tuple(v.writes), defines=tuple(v.defines),
         imports=tuple(v.imports), import_map=dict(v.import_map), normalized=ast.unparse(tree),
+        mutation=mutation.find(tree, reads),
     )
 
 

@@ -18,11 +18,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from . import contracts, keys
+from . import contracts, inplace, keys
 from .analysis import analyze
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
-from .fingerprint import FileHasher, array_token, value_fingerprint
-from .graph import Graph
+from .fingerprint import FileHasher, value_fingerprint
+from .graph import Graph, did_you_mean
 from .spec import StepSpec
 from .steps import Definitions, SetupCell, StepDef, make_step
 from .store import ObjectRef, Store
@@ -88,15 +88,16 @@ class Engine:
                  warn: Callable[[str], None] | None = None):
         self.store = store
         self.project_dir = os.path.abspath(os.fspath(project_dir))
-        self.defs = Definitions()
+        self.hasher = FileHasher()
+        self.defs = Definitions(local_module=lambda m: self.hasher.is_local(m, self.project_dir))
         self.setup_ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
         self.results: dict[str, Result] = {}        # last result per step this session
         self.failures: dict[str, tuple[str | None, str]] = {}   # step -> (key, message)
         self.running: set[str] = set()
-        self.hasher = FileHasher()
         self.contracts: dict[str, dict[str, dict]] = {}   # step -> output -> contract (exported runs)
         self.env_name: str | None = None                   # the active environment, if any
         self.param_overrides: dict[str, Any] = {}          # values given over the notebook's own
+        self.cell_order: dict[str, int] = {}               # cell id -> position, from the frontend
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
@@ -162,9 +163,14 @@ class Engine:
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
         self.defs.check_reads(step, self._provenance)
-        steps = {n: s for n, s in self.defs.steps.items()
-                 if not (cell_id and s.cell_id == cell_id and n != spec.name)}
-        steps[spec.name] = step
+        steps: dict[str, StepDef] = {}
+        for n, s in self.defs.steps.items():
+            if n == spec.name or (cell_id and s.cell_id == cell_id):
+                steps.setdefault(spec.name, step)    # a redefined or renamed cell keeps its place
+            else:
+                steps[n] = s
+        steps.setdefault(spec.name, step)
+        steps = self._in_cell_order(steps)
         self.defs.graph(steps)            # raises GraphError with every problem
         for gone in set(self.defs.steps) - set(steps):
             self.forget(gone, emit=False)
@@ -173,6 +179,24 @@ class Engine:
             self._warn(f"nb2pipe: step `{step.name}` declares --in {name} but never reads it")
         self._emit({"type": "graph"})
         return step
+
+    def set_order(self, cell_ids: Iterable[str]) -> None:
+        """The notebook's cell order, as the frontend has it: steps read the versions of
+        names written above them in this order.  Steps of cells not listed keep theirs."""
+        self.cell_order = {c: i for i, c in enumerate(cell_ids)}
+        steps = self._in_cell_order(self.defs.steps)
+        if list(steps) != list(self.defs.steps):
+            self.defs.steps = steps
+            self._emit({"type": "graph"})
+
+    def _in_cell_order(self, steps: dict[str, StepDef]) -> dict[str, StepDef]:
+        if not self.cell_order:
+            return steps
+        known = [s for s in steps.values() if s.cell_id in self.cell_order]
+        known.sort(key=lambda s: self.cell_order[s.cell_id])
+        it = iter(known)          # listed steps take the listed slots, in the listed order
+        return {s.name: s for s in ((next(it) if s.cell_id in self.cell_order else s)
+                                    for s in steps.values())}
 
     def forget(self, name: str, *, emit: bool = True) -> None:
         if name not in self.defs.steps:
@@ -199,7 +223,7 @@ class Engine:
         return {
             "kind": "sql" if step.spec.sql else "python",
             "code": step.code_hash,
-            "outputs": sorted(step.outputs),
+            "outputs": sorted(d.outputs_of(step)),
             "inputs": {i: input_versions[i] for i in sorted(input_versions)},
             "params": {p: ("<secret>" if p in d.secret_params else value_fingerprint(d.params[p]))
                        for p in sorted(reads) if p in d.params},
@@ -211,7 +235,7 @@ class Engine:
     def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
         out = {}
         for i in self.defs.inputs_of(step):
-            producer = graph.producer.get(i)
+            producer = graph.source(step.name, i)
             res = parent_results.get(producer)
             if res is None or i not in res.outputs:
                 raise Nb2pipeError(f"step `{step.name}` needs `{i}`, which has not been produced yet",
@@ -299,16 +323,14 @@ class Engine:
         graph = self.graph()
         step = self.defs.steps[name]
         if name in graph.missing:
-            miss = graph.missing[name]
-            close = difflib.get_close_matches(miss[0], sorted(graph.producer), n=1)
-            raise Nb2pipeError(
-                f"step `{name}` needs {', '.join(f'`{m}`' for m in miss)}, which no step defined"
-                " in this session produces" + (f" (did you mean `{close[0]}`?)" if close else ""),
-                where=_label(step),
-                fix="run the cell of the step that produces it first (Run All runs them in order),"
-                    " or correct the name")
+            raise self._missing_error(graph, step)
         parents: dict[str, Result] = {}
         for p in graph.parents(name):
+            if p in self.failures:
+                # never fall back to an older version of its outputs
+                raise Nb2pipeError(f"upstream `{p}` has an error: {self.failures[p][1]}",
+                                   where=_label(step),
+                                   fix=f"fix `{p}` and run its cell, then this one")
             res = self._last_result(p)
             if res is None:
                 raise Nb2pipeError(f"step `{name}` needs the outputs of `{p}`, which has not run yet",
@@ -325,6 +347,17 @@ class Engine:
                                  f"{'is' if len(stale_up) == 1 else 'are'} stale; `%dag run {name}` refreshes "
                                  "them first")
         return outcome
+
+    def _missing_error(self, graph: Graph, step: StepDef) -> Nb2pipeError:
+        parts = []
+        for m in graph.missing[step.name]:
+            below = graph.below.get((step.name, m))
+            parts.append(f"`{m}`, which only step `{below}` below it writes" if below else
+                         f"`{m}`, which no step above it writes" + did_you_mean(m, graph.producer))
+        return Nb2pipeError(
+            f"step `{step.name}` reads " + "; ".join(parts), where=_label(step),
+            fix="run the cell of the step that writes it first, keeping it above this one (Run All"
+                " runs them in order), or correct the name")
 
     def run(self, targets: Iterable[str] = (), *, force: Iterable[str] | bool = (),
             downstream: bool = False, retries: int = 0) -> list[Outcome]:
@@ -439,10 +472,11 @@ class Engine:
         name = step.name
         ns: dict[str, Any] = {k: v for k, v in self.setup_ns.items()}
         ns.update(self.defs.params)
-        tokens: dict[str, str] = {}
         refs_in: dict[str, ObjectRef] = {}
+        passed = self.defs.passthrough(step)
         for i in self.defs.inputs_of(step):
-            ref = parents[graph.producer[i]].outputs[i]
+            src = graph.source(name, i)
+            ref = parents[src].outputs[i]
             refs_in[i] = ref
             try:
                 # SQL scans cached tables straight from the memory-mapped Arrow file
@@ -451,13 +485,12 @@ class Engine:
             except CorruptObjectError as e:
                 raise Nb2pipeError(f"input `{i}` of step `{name}` is damaged in the store ({e.what})",
                                    where=_label(step),
-                                   fix=f"re-run `{graph.producer[i]}` with `%dag run --force "
-                                       f"{graph.producer[i]}`") from None
-            tok = array_token(ns[i])
-            if tok:
-                tokens[i] = tok
+                                   fix=f"re-run `{src}` with `%dag run --force {src}`") from None
+            if i in passed and ref.type == "numpy.ndarray":
+                ns[i] = ns[i].copy()      # it may change it in place: keep the stored version intact
         for i, kind in step.spec.input_types:
             ns[i] = _as_table(ns[i], kind)
+        tokens = {i: inplace.token(ns[i]) for i in refs_in}
         self.running.add(name)
         self._emit({"type": "state", "step": name, "state": "running"})
         _register_source(step.filename, step.cell_text if step.cell_text else
@@ -480,23 +513,31 @@ class Engine:
             self.running.discard(name)
         duration = time.perf_counter() - t0
         for i, tok in tokens.items():
-            if array_token(ns.get(i)) != tok:
-                self._values.pop(refs_in[i].oid, None)
-                self._warn(f"nb2pipe: step `{name}` modified its input `{i}` in place; the stored `{i}`"
-                           " is unchanged and other steps get the original. To keep the change, "
-                           f"make it an output under a new name (e.g. `{i}2 = {i}.copy()`).")
+            if i in passed or tok is None or i in step.outputs or inplace.token(ns.get(i)) == tok:
+                continue
+            # changed in place in a way the code does not show: the steps below are wired to
+            # the earlier version, so handing it on would be wrong, and so would be hiding it
+            self._values.pop(refs_in[i].oid, None)
+            raise Nb2pipeError(f"step `{name}` changed its input `{i}` in place, in a way nb2pipe"
+                               " could not see from its code, so the steps below would not get the"
+                               " change", where=_label(step),
+                               fix=f"assign it explicitly (`{i} = ...`) so the change is a new version"
+                                   f" of `{i}`, or work on a copy (`{i} = {i}.copy()`)")
         missing = [o for o in step.outputs if o not in ns]
         if missing:
             raise Nb2pipeError(f"step `{name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
                                " (a branch that skipped the assignment?)", where=_label(step),
                                fix="make sure every output is assigned on every path")
         outputs: dict[str, ObjectRef] = {}
+        for i in passed:
+            changed = tokens[i] is None or inplace.token(ns[i]) != tokens[i]
+            ref = self._put(step, i, ns[i]) if changed else refs_in[i]
+            if ref.oid != refs_in[i].oid:
+                self._warn(f"nb2pipe: step `{name}` changed `{i}` in place; the steps below it get the"
+                           " changed version")
+            outputs[i] = ref
         for o in step.outputs:
-            try:
-                outputs[o] = self.store.put(ns[o])
-            except StoreError as e:
-                raise Nb2pipeError(f"output `{o}` of step `{name}`: {e.what}", where=_label(step),
-                                   fix=e.fix) from None
+            outputs[o] = self._put(step, o, ns[o])
             if outputs[o].codec in ("arrow", "npy"):
                 self._values[outputs[o].oid] = ns[o]
         broken = [v for o, r in outputs.items()
@@ -516,10 +557,17 @@ class Engine:
             self._forget_values(old)
         if step.spec.saves:
             self._save(step, ns)
-        self._publish({o: ns[o] for o in step.outputs})
+        self._publish({o: ns[o] for o in outputs})
         self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
                     "duration": duration})
         return res
+
+    def _put(self, step: StepDef, name: str, value: Any) -> ObjectRef:
+        try:
+            return self.store.put(value)
+        except StoreError as e:
+            raise Nb2pipeError(f"output `{name}` of step `{step.name}`: {e.what}", where=_label(step),
+                               fix=e.fix) from None
 
     def _run_sql(self, step: StepDef, tables: dict[str, Any]):
         from . import sql

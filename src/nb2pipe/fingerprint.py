@@ -82,11 +82,18 @@ class FileHasher:
         return hash_json([[os.path.relpath(p, full if os.path.isdir(full) else base), self.file(p)]
                           for p in files])
 
-    def module(self, name: str, project_dir: str) -> str | None:
-        """Fingerprint of a module if it is local project code, else None."""
+    def is_local(self, name: str, project_dir: str) -> bool:
+        """Whether module ``name`` is the project's own code (not an installed library)."""
+        return self._origin(name, project_dir) is not None
+
+    def _origin(self, name: str, project_dir: str) -> str | None:
         if (name, project_dir) not in self._origins:
             self._origins[(name, project_dir)] = _local_origin(name, project_dir)
-        origin = self._origins[(name, project_dir)]
+        return self._origins[(name, project_dir)]
+
+    def module(self, name: str, project_dir: str) -> str | None:
+        """Fingerprint of a module if it is local project code, else None."""
+        origin = self._origin(name, project_dir)
         if origin is None:
             return None
         if os.path.basename(origin) == "__init__.py":

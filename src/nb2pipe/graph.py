@@ -1,13 +1,18 @@
-"""The immutable DAG of steps: validation, order, ancestry.
+"""The immutable DAG of steps, wired by notebook order.
 
-A :class:`Graph` is built once from :class:`Node` s and never changes; it finds
-*every* problem at construction (duplicate names, two producers of one output,
-unknown inputs, cycles) and raises them together in one :class:`GraphError`.
+Notebook order is the semantics: a step that reads ``x`` gets ``x`` from the
+nearest step *above it* that writes ``x``.  A later step may write ``x`` again
+(a new version of ``x``); steps below it then read that version.  So every edge
+points down the notebook, the notebook order is already a topological order,
+and a headless run gives each step what restart-and-run-all would.
+
+A :class:`Graph` is built once from :class:`Node` s in notebook order and never
+changes; it finds *every* problem at construction (duplicate names, reads of a
+name no step above writes) and raises them together in one :class:`GraphError`.
 """
 from __future__ import annotations
 
 import difflib
-import heapq
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -22,68 +27,77 @@ class Node:
     where: str = ""          # e.g. "cell [4]"; used in messages
 
 
-def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean `x`?)`` for the closest candidate, or an empty string."""
     close = difflib.get_close_matches(name, sorted(candidates), n=1)
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 class Graph:
-    """Steps and the data flowing between them.  Order of ``nodes`` is the tie-breaker
-    for topological order, so a notebook's steps run top to bottom where they can."""
+    """Steps and the data flowing between them, in notebook order."""
 
-    __slots__ = ("_nodes", "_index", "producer", "_parents", "_children", "_order", "missing")
+    __slots__ = ("_nodes", "_sources", "producer", "_parents", "_children", "_order", "missing",
+                 "below")
 
     def __init__(self, nodes: Iterable[Node], *, allow_missing: bool = False):
         nodes = tuple(nodes)
         problems: list[str] = []
-        index: dict[str, int] = {}
-        for i, n in enumerate(nodes):
-            if n.name in index:
+        seen: dict[str, Node] = {}
+        for n in nodes:
+            if n.name in seen:
                 problems.append(f"two steps are named `{n.name}`"
-                                f" ({nodes[index[n.name]].where or 'earlier'} and {n.where or 'later'});"
+                                f" ({seen[n.name].where or 'earlier'} and {n.where or 'later'});"
                                 " rename one")
             else:
-                index[n.name] = i
-        producer: dict[str, str] = {}
+                seen[n.name] = n
+        first_writer: dict[str, Node] = {}
         for n in nodes:
             for o in n.outputs:
-                if o in producer and producer[o] != n.name:
-                    problems.append(f"output `{o}` is produced by two steps, `{producer[o]}` and"
-                                    f" `{n.name}`; give one of them another name")
-                producer.setdefault(o, n.name)
+                first_writer.setdefault(o, n)
+        latest: dict[str, str] = {}                # name -> the step that wrote it last, so far
+        sources: dict[tuple[str, str], str] = {}   # (consumer, name) -> producer
         missing: dict[str, tuple[str, ...]] = {}
+        below: dict[tuple[str, str], str] = {}     # (consumer, name) -> first writer below it
         parents: dict[str, tuple[str, ...]] = {}
         for n in nodes:
-            ps = []
+            ps: list[str] = []
             for i in n.inputs:
-                p = producer.get(i)
-                if p is None:
-                    missing.setdefault(n.name, ())
-                    missing[n.name] += (i,)
-                    if not allow_missing:
-                        problems.append(f"step `{n.name}` reads `{i}`, which no step produces"
-                                        + _did_you_mean(i, producer))
-                elif p == n.name:
-                    problems.append(f"step `{n.name}` reads its own output `{i}`")
-                elif p not in ps:
-                    ps.append(p)
-            parents[n.name] = tuple(ps)
+                p = latest.get(i)
+                if p is not None:
+                    sources[(n.name, i)] = p
+                    if p not in ps:
+                        ps.append(p)
+                    continue
+                missing[n.name] = missing.get(n.name, ()) + (i,)
+                later = first_writer.get(i)
+                if later is not None and later.name != n.name:
+                    below[(n.name, i)] = later.name
+                if allow_missing:
+                    continue
+                if later is not None and later.name != n.name:
+                    problems.append(f"step `{n.name}` reads `{i}` before any step above it writes it"
+                                    f" (step `{later.name}`{', ' + later.where if later.where else ''},"
+                                    " below, writes it first); move that step above, or read it later")
+                else:
+                    problems.append(f"step `{n.name}` reads `{i}`, which no step above it writes"
+                                    + did_you_mean(i, set(first_writer) - {i}))
+            parents.setdefault(n.name, tuple(ps))
+            for o in n.outputs:
+                latest[o] = n.name
+        if problems:
+            raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
         children: dict[str, list[str]] = {n.name: [] for n in nodes}
         for name, ps in parents.items():
             for p in ps:
                 children[p].append(name)
-        order, cycle = _toposort(nodes, index, parents, children)
-        if cycle:
-            problems.append("cycle: " + " -> ".join(f"`{c}`" for c in cycle + [cycle[0]]))
-        if problems:
-            raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
         self._nodes = {n.name: n for n in nodes}
-        self._index = index
-        self.producer = producer
+        self._sources = sources
+        self.producer = latest
         self._parents = parents
         self._children = {k: tuple(v) for k, v in children.items()}
-        self._order = tuple(order)
+        self._order = tuple(n.name for n in nodes)
         self.missing = missing
+        self.below = below
 
     # -- structure
     def __contains__(self, name: str) -> bool:
@@ -96,11 +110,11 @@ class Graph:
         try:
             return self._nodes[name]
         except KeyError:
-            raise GraphError([f"there is no step `{name}`" + _did_you_mean(name, self._nodes)]) from None
+            raise GraphError([f"there is no step `{name}`" + did_you_mean(name, self._nodes)]) from None
 
     @property
     def order(self) -> tuple[str, ...]:
-        """Step names in topological order (definition order among independent steps)."""
+        """Step names in notebook order, which is also a topological order."""
         return self._order
 
     def parents(self, name: str) -> tuple[str, ...]:
@@ -111,10 +125,13 @@ class Graph:
         self[name]
         return self._children[name]
 
+    def source(self, step: str, name: str) -> str | None:
+        """The step whose version of ``name`` ``step`` reads (the nearest writer above it)."""
+        return self._sources.get((step, name))
+
     def edges(self) -> list[tuple[str, str, str]]:
         """``(producer, consumer, data name)`` for every data flow."""
-        return [(self.producer[i], n.name, i) for n in self._nodes.values()
-                for i in n.inputs if i in self.producer]
+        return [(p, c, i) for (c, i), p in self._sources.items()]
 
     def _closure(self, names: Iterable[str], step) -> set[str]:
         seen: set[str] = set()
@@ -142,30 +159,3 @@ class Graph:
         keep = self.descendants(*names) | set(names)
         return tuple(n for n in self._order if n in keep)
 
-
-def _toposort(nodes, index, parents, children):
-    indeg = {n.name: len(parents[n.name]) for n in nodes if n.name in parents}
-    heap = [(index[n], n) for n, d in indeg.items() if d == 0]
-    heapq.heapify(heap)
-    order = []
-    while heap:
-        _, n = heapq.heappop(heap)
-        order.append(n)
-        for c in children[n]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                heapq.heappush(heap, (index[c], c))
-    if len(order) == len(indeg):
-        return order, None
-    # find one cycle among what is left, to name it
-    left = {n for n, d in indeg.items() if d > 0}
-    start = min(left, key=index.__getitem__)
-    path, pos, node = [], {}, start
-    while node not in pos:
-        pos[node] = len(path)
-        path.append(node)
-        node = next(p for p in parents[node] if p in left)
-    cyc = path[pos[node]:]
-    cyc.reverse()                                  # data-flow direction
-    first = min(range(len(cyc)), key=lambda i: index[cyc[i]])
-    return order, cyc[first:] + cyc[:first]        # start at the earliest-defined step

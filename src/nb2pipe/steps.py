@@ -7,19 +7,20 @@ resolving each step's inputs against setup names and parameters.
 from __future__ import annotations
 
 import builtins
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .analysis import CodeInfo, analyze
 from .errors import AnalysisError, GraphError, UntrackedNameError
 from .fingerprint import hash_bytes
-from .graph import Graph, Node
+from .graph import Graph, Node, did_you_mean
 from .spec import StepSpec
 
 # names a step may read without declaring them: Python's builtins and what
 # IPython adds to them (display, get_ipython) plus module dunders.
 ALWAYS_AVAILABLE = frozenset(dir(builtins)) | {"display", "get_ipython", "__name__", "__file__"}
+# builtins that can change what they are given
+_MUTATING_BUILTINS = frozenset({"setattr", "delattr", "exec", "eval", "vars", "next", "iter"})
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,9 @@ class Definitions:
     """The steps, setup cells and parameters currently known.  Not thread-safe;
     one per engine (no module-level state)."""
 
-    def __init__(self) -> None:
-        self.steps: dict[str, StepDef] = {}
+    def __init__(self, local_module: Callable[[str], bool] = lambda module: False) -> None:
+        self.steps: dict[str, StepDef] = {}      # in notebook order
+        self.local_module = local_module          # module name -> is it project code?
         self.setup: dict[str, SetupCell] = {}
         self.setup_owner: dict[str, str] = {}   # setup name -> cell key
         self.params: dict[str, Any] = {}
@@ -127,6 +129,38 @@ class Definitions:
             return step.spec.inputs
         return tuple(r for r in step.external_reads()
                      if r not in self.setup_owner and r not in self.params)
+
+    def passthrough(self, step: StepDef) -> tuple[str, ...]:
+        """Inputs the step may change in place: they become outputs too (a new version of
+        the name for the steps below), stored only if the step really changed them."""
+        if step.sql is not None:
+            return ()
+        m = step.info.mutation
+        out = []
+        for i in self.inputs_of(step):
+            if i in step.outputs:
+                continue
+            if i in m.direct or any(not self._library_callee(root, step) for root in m.passed.get(i, ())):
+                out.append(i)
+        return tuple(out)
+
+    def outputs_of(self, step: StepDef) -> tuple[str, ...]:
+        """What the step hands to the steps below it: what it assigns, and the inputs it may
+        change in place."""
+        return step.outputs + self.passthrough(step)
+
+    def _library_callee(self, root: str, step: StepDef) -> bool:
+        """A call rooted at ``root`` (``len``, ``pd.concat``) is taken not to change its
+        arguments when it is a builtin or comes from an installed library; a function of the
+        notebook or of a local module may."""
+        if root in _MUTATING_BUILTINS:
+            return False
+        module = step.info.import_map.get(root)
+        if module is None and root in self.setup_owner:
+            module = self.setup[self.setup_owner[root]].info.import_map.get(root)
+        if module is not None:
+            return not self.local_module(module)
+        return root in ALWAYS_AVAILABLE and root not in step.info.defines
 
     def producers(self, exclude: str | None = None) -> dict[str, str]:
         return {o: s.name for s in self.steps.values() if s.name != exclude for o in s.outputs}
@@ -181,7 +215,7 @@ class Definitions:
                 if o in self.params:
                     problems.append(f"`{o}` is both an output of step `{s.name}` and a parameter;"
                                     " rename one")
-        nodes = [Node(s.name, self.inputs_of(s), s.outputs, s.where) for s in steps.values()]
+        nodes = [Node(s.name, self.inputs_of(s), self.outputs_of(s), s.where) for s in steps.values()]
         try:
             g = Graph(nodes, allow_missing=allow_missing)
         except GraphError as e:
@@ -192,8 +226,7 @@ class Definitions:
         return g
 
     def did_you_mean(self, name: str) -> str:
-        close = difflib.get_close_matches(name, sorted(self.steps), n=1)
-        return f" (did you mean `{close[0]}`?)" if close else ""
+        return did_you_mean(name, self.steps)
 
     # -- setup
     def modules_for(self, step: StepDef) -> set[str]:

@@ -23,13 +23,52 @@ def test_structure(nodes, step, parents, children, ancestors, descendants):
     assert g.descendants(step) == descendants
 
 
-@pytest.mark.parametrize("nodes, order", [
-    (DIAMOND, ("a", "b", "c", "d")),
-    (list(reversed(CHAIN)), ("load", "clean", "summary")),
-    ([Node("z"), Node("y"), Node("x")], ("z", "y", "x")),  # independent: definition order
-])
-def test_order(nodes, order):
-    assert Graph(nodes).order == order
+def test_order_is_notebook_order():
+    assert Graph(DIAMOND).order == ("a", "b", "c", "d")
+    assert Graph([Node("z"), Node("y"), Node("x")]).order == ("z", "y", "x")
+
+
+def N(name, reads="", writes=""):
+    return Node(name, tuple(reads.split()), tuple(writes.split()), where=f"cell {name}")
+
+
+# The naming rule: a step reads each name from the nearest step above it that writes it.
+# (steps in notebook order, {(consumer, name): producer})
+NAMING = [
+    ("rebinding chain", [N("load", "", "df"), N("clean", "df", "df"), N("total", "df", "s")],
+     {("clean", "df"): "load", ("total", "df"): "clean"}),
+    ("rebinding in a branch: siblings read the version above them",
+     [N("load", "", "df"), N("a", "df", "x"), N("clean", "df", "df"), N("b", "df", "y")],
+     {("a", "df"): "load", ("clean", "df"): "load", ("b", "df"): "clean"}),
+    ("throwaway names written twice are two versions",
+     [N("p1", "", "fig ax"), N("p2", "", "fig ax"), N("show", "fig", "")],
+     {("show", "fig"): "p2"}),
+    ("a step that changes its input in place passes it on",
+     [N("load", "", "df"), N("mutate", "df", "df"), N("use", "df", "total")],
+     {("mutate", "df"): "load", ("use", "df"): "mutate"}),
+    ("two names from two producers", [N("a", "", "x"), N("b", "", "y"), N("c", "x y", "z")],
+     {("c", "x"): "a", ("c", "y"): "b"}),
+]
+
+
+@pytest.mark.parametrize("nodes, sources", [c[1:] for c in NAMING], ids=[c[0] for c in NAMING])
+def test_naming_rule(nodes, sources):
+    g = Graph(nodes)
+    assert {(c, i): g.source(c, i) for c, i in sources} == sources
+    assert sorted(g.edges()) == sorted((p, c, i) for (c, i), p in sources.items())
+
+
+def test_moving_a_cell_rewires_versions():
+    before = Graph([N("load", "", "df"), N("clean", "df", "df"), N("total", "df", "s")])
+    after = Graph([N("load", "", "df"), N("total", "df", "s"), N("clean", "df", "df")])
+    assert before.source("total", "df") == "clean"
+    assert after.source("total", "df") == "load"
+    assert after.parents("clean") == ("load",)
+
+
+def test_deleting_a_rebinding_cell_falls_back_to_the_version_above():
+    g = Graph([N("load", "", "df"), N("total", "df", "s")])
+    assert g.source("total", "df") == "load"
 
 
 @pytest.mark.parametrize("targets, upto, downfrom", [
@@ -49,12 +88,12 @@ def test_edges_carry_data_names():
 
 
 @pytest.mark.parametrize("nodes, fragments", [
-    ([Node("a", ("z",), ("x",)), Node("b", ("x",), ("z",))], ["cycle: `a` -> `b` -> `a`"]),
-    ([Node("a", (), ("x",)), Node("b", (), ("x",))], ["`x` is produced by two steps, `a` and `b`"]),
     ([Node("a", where="cell [1]"), Node("a", where="cell [2]")], ["two steps are named `a`", "cell [2]"]),
-    ([Node("a", (), ("raw",)), Node("b", ("rwa",), ())], ["reads `rwa`, which no step produces",
+    ([Node("a", (), ("raw",)), Node("b", ("rwa",), ())], ["reads `rwa`, which no step above it writes",
                                                           "did you mean `raw`"]),
-    ([Node("a", ("x",), ("x",))], ["reads its own output `x`"]),
+    ([Node("a", ("x",), ("x",))], ["step `a` reads `x`, which no step above it writes"]),
+    ([N("use", "df", "t"), N("load", "", "df")], ["step `use` reads `df` before any step above it writes"
+                                                  " it (step `load`, cell load, below, writes it first)"]),
 ])
 def test_problems(nodes, fragments):
     with pytest.raises(GraphError) as e:
@@ -64,12 +103,15 @@ def test_problems(nodes, fragments):
 
 
 def test_all_problems_reported_at_once():
-    nodes = [Node("a", ("c_out",), ("x",)), Node("c", ("x",), ("c_out",)),   # cycle
-             Node("d", (), ("dup",)), Node("e", (), ("dup",)),                 # two producers
-             Node("f", ("nowhere",), ())]                                      # unknown input
+    # the example of the real-notebooks issue: rebinding is not a problem any more; what is
+    # left is reported together
+    nodes = [N("a", "", "x"), N("b", "x", "x"), N("c", "x", "x y"), N("d", "", "y"),
+             N("e", "nowhere", ""), N("f", "late", ""), N("g", "", "late"), N("a")]
     with pytest.raises(GraphError) as e:
         Graph(nodes)
     assert len(e.value.problems) == 3
+    assert [p.split(" ")[:2] for p in e.value.problems] == [["two", "steps"], ["step", "`e`"],
+                                                             ["step", "`f`"]]
 
 
 def test_allow_missing_records_missing_inputs():

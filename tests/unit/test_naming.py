@@ -1,0 +1,159 @@
+"""The naming rule, end to end through the engine: a step reads each name from the
+nearest step above it that writes it, and gets what restart-and-run-all would give it."""
+import pandas as pd
+import pytest
+
+from nb2pipe.engine import Engine
+from nb2pipe.errors import Nb2pipeError
+from nb2pipe.spec import parse_step_line
+from nb2pipe.store import Store
+
+
+def notebook(tmp_path, cells, setup="import pandas as pd"):
+    """An engine with ``cells`` = [(name, code)] defined in order, as cell ids c0, c1, ..."""
+    ns, warnings = {}, []
+    eng = Engine(Store(tmp_path / ".nb2pipe"), tmp_path, publish=ns.update, warn=warnings.append)
+    eng.run_setup(setup, cell_id="setup")
+    for i, (name, code) in enumerate(cells):
+        eng.define(parse_step_line(name), code, cell_id=f"c{i}")
+    return eng, ns, warnings
+
+
+def plain_run(cells, setup="import pandas as pd"):
+    """What restart-and-run-all of the untagged cells gives."""
+    ns: dict = {}
+    exec(setup, ns)
+    for _, code in cells:
+        exec(code, ns)
+    return ns
+
+
+# (id, cells, name to compare)
+CASES = [
+    ("rebinding chain", [("load", "df = list(range(10))"), ("clean", "df = [x for x in df if x > 5]"),
+                         ("total", "s = sum(df)")], "s"),
+    ("rebinding inside a branch", [("load", "df = list(range(10))"),
+                                   ("clean", "if len(df) > 3:\n    df = df[:3]\nelse:\n    df = []"),
+                                   ("total", "s = sum(df)")], "s"),
+    ("in-place change through an alias", [
+        ("load", "df = pd.DataFrame({'a': [1, 2, 3]})"),
+        ("mutate", "for d in [df]:\n    d['b'] = d['a'] * 2"),
+        ("use", "total = int(df['b'].sum())")], "total"),
+    ("in-place change by a method", [("load", "xs = [3, 1, 2]"), ("srt", "xs.sort()"),
+                                     ("first", "head = xs[0]")], "head"),
+    ("in-place change by a local function", [
+        ("load", "df = pd.DataFrame({'a': [1, 2]})"),
+        ("feat", "def add(frame):\n    frame['c'] = frame['a'] + 1\nadd(df)"),
+        ("use", "cols = list(df.columns)")], "cols"),
+    ("throwaway names rebound by every step", [
+        ("one", "tmp = 1\nfor i in range(3):\n    tmp += i\na = tmp"),
+        ("two", "tmp = 10\nfor i in range(2):\n    tmp += i\nb = tmp"),
+        ("both", "c = a + b + tmp")], "c"),
+]
+
+
+@pytest.mark.parametrize("cells, name", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_results_equal_restart_and_run_all(tmp_path, cells, name):
+    eng, ns, _ = notebook(tmp_path, cells)
+    outcomes = eng.run()
+    assert [o.status for o in outcomes] == ["ran"] * len(cells)
+    expected = plain_run(cells)[name]
+    assert ns[name] == expected
+    # a new session (restart, run all cells) gets the same value from the store, running nothing
+    eng2, ns2, _ = notebook(tmp_path, cells)
+    assert {eng2.run_cell(step).status for step, _ in cells} == {"cached"}
+    assert ns2[name] == expected
+
+
+def test_in_place_change_is_said_in_one_line(tmp_path):
+    eng, ns, warnings = notebook(tmp_path, CASES[2][1])
+    eng.run()
+    assert warnings == ["nb2pipe: step `mutate` changed `df` in place; the steps below it get the"
+                        " changed version"]
+    # the version `load` stored is untouched
+    assert list(eng.values_of("load")["df"].columns) == ["a"]
+
+
+def test_a_step_that_only_reads_does_not_pass_its_input_on(tmp_path):
+    eng, _, _ = notebook(tmp_path, [("load", "df = pd.DataFrame({'a': [1]})"),
+                                    ("look", "n = len(df)\nm = df['a'].max()\ndf.head()"),
+                                    ("use", "t = df.a.sum()")])
+    assert eng.graph().source("use", "df") == "load"
+
+
+def test_a_failed_step_blocks_what_reads_its_names(tmp_path):
+    cells = [("load", "df = list(range(10))"), ("clean", "df = [x for x in df if x > 5]\n1 / 0"),
+             ("total", "s = sum(df)")]
+    eng, ns, _ = notebook(tmp_path, cells)
+    assert eng.run_cell("load").status == "ran"
+    assert eng.run_cell("clean").status == "failed"
+    with pytest.raises(Nb2pipeError, match="upstream `clean` has an error: .*ZeroDivisionError"):
+        eng.run_cell("total")
+    assert "s" not in ns
+    assert [o.status for o in eng.run()] == ["fresh", "failed", "skipped"]
+    assert eng.store.get_last("total") is None
+
+
+def test_a_failed_rerun_does_not_fall_back_to_the_previous_result(tmp_path):
+    cells = [("load", "df = list(range(10))"), ("clean", "df = [x for x in df if x > 5]"),
+             ("total", "s = sum(df)")]
+    eng, ns, _ = notebook(tmp_path, cells)
+    eng.run()
+    assert ns["s"] == 30
+    eng.define(parse_step_line("clean"), "df = [x for x in df if x > 7]\nraise ValueError('bad')",
+               cell_id="c1")
+    assert eng.run_cell("clean").status == "failed"
+    with pytest.raises(Nb2pipeError, match="upstream `clean` has an error"):
+        eng.run_cell("total")
+
+
+def test_read_above_the_first_write(tmp_path):
+    eng, _, _ = notebook(tmp_path, [("use", "t = df + 1"), ("load", "df = 1")])
+    with pytest.raises(Nb2pipeError, match="reads `df`, which only step `load` below it writes"):
+        eng.run_cell("use")
+
+
+def test_moving_a_cell_changes_which_version_it_reads(tmp_path):
+    cells = [("load", "df = list(range(10))"), ("clean", "df = [x for x in df if x > 5]"),
+             ("total", "s = sum(df)")]
+    eng, ns, _ = notebook(tmp_path, cells)
+    eng.run()
+    assert ns["s"] == 30
+    eng.set_order(["setup", "c0", "c2", "c1"])         # the user dragged `total` above `clean`
+    assert eng.graph().order == ("load", "total", "clean")
+    assert eng.plan()["total"].state == "stale"
+    eng.run()
+    assert ns["s"] == 45
+
+
+def test_deleting_a_rebinding_cell(tmp_path):
+    cells = [("load", "df = list(range(10))"), ("clean", "df = [x for x in df if x > 5]"),
+             ("total", "s = sum(df)")]
+    eng, ns, _ = notebook(tmp_path, cells)
+    eng.run()
+    eng.forget("clean")
+    assert eng.plan()["total"].state == "stale"
+    eng.run()
+    assert ns["s"] == 45
+
+
+def test_renaming_a_cell_keeps_its_place(tmp_path):
+    cells = [("load", "df = list(range(10))"), ("clean", "df = [x for x in df if x > 5]"),
+             ("total", "s = sum(df)")]
+    eng, _, _ = notebook(tmp_path, cells)
+    eng.define(parse_step_line("filter"), "df = [x for x in df if x > 5]", cell_id="c1")
+    assert eng.graph().order == ("load", "filter", "total")
+    assert eng.graph().source("total", "df") == "filter"
+
+
+def test_a_hidden_in_place_change_fails_the_step_instead_of_being_lost(tmp_path):
+    # `obj.attr` of an object holding the frame: not visible from the code
+    setup = "import pandas as pd\nclass Box:\n    pass"
+    cells = [("load", "df = pd.DataFrame({'a': [1, 2]})"),
+             ("hide", "b = Box()\nb.f = df.a\nb2 = Box()\nb2.frame = df.iloc[:0]\nn = len(df)"),
+             ("sneak", "holder = {}\nholder.update(k=df)\nholder['k'].loc[0, 'a'] = 99\nm = 1")]
+    eng, _, _ = notebook(tmp_path, cells, setup=setup)
+    out = {o.step: o for o in eng.run()}
+    assert out["sneak"].status == "failed"
+    assert "changed its input `df` in place, in a way nb2pipe could not see" in str(out["sneak"].error)
+    assert eng.values_of("load")["df"]["a"].tolist() == [1, 2]
