@@ -18,7 +18,7 @@ from typing import Any
 
 from .engine import Engine
 from .errors import Nb2pipeError
-from .spec import parse_step_line
+from .spec import parse_params_line, parse_step_line
 
 PROTOCOL_VERSION = 1
 TARGET = "nb2pipe"
@@ -204,11 +204,10 @@ def sync_cells(engine: Engine, cells, *, execute: bool) -> list[dict]:
                 if old is None or old.code != code:
                     engine.run_setup(code, cell_id=cid, where="cell (from the Pipeline panel)")
             elif magic == "%%params" and execute:
-                argv = line.split()
-                secret = argv[argv.index("--secret") + 1:] if "--secret" in argv else []
+                ps = parse_params_line(line)
                 overrides = (shell.user_ns.get("__nb2pipe_overrides__") if shell is not None else None) or {}
                 engine.set_params(transform(body) if body.strip() else "", overrides=overrides,
-                                  secret=secret)
+                                  secret=ps.secret, credential=ps.credential)
         except Nb2pipeError as e:
             problems.append({"cell_id": cid, "message": str(e)})
         except Exception as e:  # noqa: BLE001 - user code in a setup/params cell

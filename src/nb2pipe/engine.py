@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 from . import contracts, inplace, keys
 from .analysis import analyze
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
-from .fingerprint import FileHasher, value_fingerprint
+from .fingerprint import FileHasher, secret_fingerprint, value_fingerprint
 from .graph import Graph, did_you_mean
 from .spec import StepSpec
 from .steps import Definitions, SetupCell, StepDef, make_step
@@ -85,7 +85,7 @@ class Engine:
     def __init__(self, store: Store, project_dir: str | os.PathLike = ".", *,
                  publish: Callable[[dict], None] | None = None,
                  provenance: Callable[[str], str | None] | None = None,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, pipeline: str = ""):
         self.store = store
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self.hasher = FileHasher()
@@ -98,6 +98,7 @@ class Engine:
         self.env_name: str | None = None                   # the active environment, if any
         self.param_overrides: dict[str, Any] = {}          # values given over the notebook's own
         self.cell_order: dict[str, int] = {}               # cell id -> position, from the frontend
+        self.pipeline = pipeline                           # the notebook's name: scopes per-step state
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
@@ -140,9 +141,11 @@ class Engine:
         return info.defines
 
     def set_params(self, code: str | None = None, *, values: dict | None = None,
-                   overrides: dict | None = None, secret: Iterable[str] = ()) -> dict:
+                   overrides: dict | None = None, secret: Iterable[str] = (),
+                   credential: Iterable[str] = ()) -> dict:
         """Define parameters from a %%params cell's code and/or a dict; ``overrides``
-        (from a headless run) win over both."""
+        (from a headless run) win over both.  ``secret`` values are never shown and enter keys
+        as a digest; ``credential`` values are never shown and do not enter keys at all."""
         params: dict[str, Any] = {}
         if code:
             ns: dict[str, Any] = {"__builtins__": builtins}
@@ -152,7 +155,8 @@ class Engine:
         params.update(overrides or {})
         self.param_overrides = dict(overrides or {})
         self.defs.params = params
-        self.defs.secret_params = set(secret)
+        self.defs.credential_params = set(credential)
+        self.defs.secret_params = set(secret) | self.defs.credential_params
         self._publish(dict(params))
         self._emit({"type": "graph"})
         return params
@@ -225,8 +229,9 @@ class Engine:
             "code": step.code_hash,
             "outputs": sorted(d.outputs_of(step)),
             "inputs": {i: input_versions[i] for i in sorted(input_versions)},
-            "params": {p: ("<secret>" if p in d.secret_params else value_fingerprint(d.params[p]))
-                       for p in sorted(reads) if p in d.params},
+            "params": {p: (secret_fingerprint(p, d.params[p]) if p in d.secret_params
+                           else value_fingerprint(d.params[p]))
+                       for p in sorted(reads) if p in d.params and p not in d.credential_params},
             "setup": sorted(c.code_hash for c in setup_cells),
             "modules": modules,
             "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in step.sources},
@@ -247,7 +252,7 @@ class Engine:
     def _last_result(self, name: str) -> Result | None:
         if name in self.results:
             return self.results[name]
-        last = self.store.get_last(name)
+        last = self.store.get_last(name, self.pipeline)
         if last and last.get("key"):
             entry = self.store.get_entry(last["key"])
             if entry:
@@ -550,7 +555,7 @@ class Engine:
         res = Result(key, comps, outputs, duration, now)
         self.store.put_entry(key, {"step": name, "components": comps, "duration": duration,
                                    "finished": now, "outputs": {o: r.to_json() for o, r in outputs.items()}})
-        self.store.put_last(name, {"key": key, "finished": now, "duration": duration})
+        self.store.put_last(name, {"key": key, "finished": now, "duration": duration}, self.pipeline)
         old = self.results.get(name)
         self.results[name] = res
         if old is not None:

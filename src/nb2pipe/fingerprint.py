@@ -44,6 +44,25 @@ def value_fingerprint(value: Any) -> str:
             return "r:" + hash_bytes(repr(value).encode())
 
 
+_SECRET_MEMO: dict[tuple[str, str], str] = {}
+
+
+def secret_fingerprint(name: str, value: Any) -> str:
+    """What a secret parameter contributes to a key: a slow, salted digest (scrypt) of its
+    value, so a result computed with one secret is never served for another, while the value
+    cannot be read back from the store (nor guessed cheaply, short of a weak secret).  The
+    same value gives the same digest on every machine, so stores stay shareable."""
+    memo_key = (name, value_fingerprint(value))
+    hit = _SECRET_MEMO.get(memo_key)
+    if hit is None:
+        import hashlib
+        data = value if isinstance(value, bytes) else str(value).encode()
+        hit = "s:" + hashlib.scrypt(data, salt=b"nb2pipe/secret/" + name.encode(), n=1 << 14, r=8,
+                                    p=1, dklen=16).hex()
+        _SECRET_MEMO[memo_key] = hit
+    return hit
+
+
 class FileHasher:
     """Hashes files, remembering results by (size, mtime, inode) so an unchanged
     multi-gigabyte source is not re-read on every plan.  One per engine."""

@@ -17,7 +17,7 @@ from .comm import CommServer
 from .engine import Engine, Outcome
 from .errors import AnalysisError, Nb2pipeError, StepFailed
 from .report import PROGRESS_PREFIX, START_PREFIX, StatusTable, outcome_line
-from .spec import parse_step_line
+from .spec import parse_params_line, parse_step_line
 from .store import Store
 
 TRACKED_MAGICS = ("%%step", "%%setup", "%%params")
@@ -46,6 +46,8 @@ class Session:
         self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
                              warn=lambda m: print(m, file=sys.stderr))
         self.engine.env_name = env.name if env else None
+        # JupyterLab names the kernel's session after the notebook's path
+        self.engine.pipeline = str(shell.user_ns.get("__session__") or "")
         self.comm = CommServer(self.engine)
         self.define_only = False               # headless runs define all steps, then run stale ones
         self.overrides: dict = {}              # parameter values given to a headless run
@@ -157,13 +159,16 @@ class PipelineMagics(Magics):
     def params(self, line, cell):
         """Pipeline parameters: values a headless run can override (-p name=value).
 
-        %%params [--secret NAME ...]
+        %%params [--secret NAME ...] [--credential NAME ...]
         n_rows = 1000
         region = "EU"
+
+        A --secret's value is never shown and keys results by an irreversible digest; a
+        --credential (a token that does not change results) is never shown and not keyed.
         """
-        argv = shlex.split(line)
-        secret = argv[argv.index("--secret") + 1:] if "--secret" in argv else []
-        self.engine.set_params(self._body(cell), overrides=self.session.overrides, secret=secret)
+        ps = parse_params_line(line)
+        self.engine.set_params(self._body(cell), overrides=self.session.overrides, secret=ps.secret,
+                               credential=ps.credential)
 
     @line_magic
     def nb2pipe(self, line):
@@ -175,6 +180,7 @@ class PipelineMagics(Magics):
         %nb2pipe params {"n_rows": 5}   parameter overrides (JSON) for %%params cells
         %nb2pipe use-params a b         take parameters a, b from a papermill `parameters` cell
         %nb2pipe contracts {...}        output contracts to check (exported pipelines)
+        %nb2pipe pipeline NAME          the notebook this session runs (scopes per-step state)
         """
         cmd, _, rest = line.strip().partition(" ")
         if cmd == "define-only":
@@ -196,8 +202,10 @@ class PipelineMagics(Magics):
             self.engine.env_name = e.name
             self.engine.results.clear()
             self.session.overrides = {**e.params}
-            self.engine.set_params(values=self.engine.defs.params, overrides=e.params,
-                                   secret=self.engine.defs.secret_params)
+            d = self.engine.defs
+            self.engine.set_params(values=d.params, overrides=e.params,
+                                   secret=d.secret_params - d.credential_params,
+                                   credential=d.credential_params)
             print(f"env: {e.name} · store: {self.engine.store!r}")
         elif cmd == "store":
             url = rest.strip()
@@ -208,6 +216,9 @@ class PipelineMagics(Magics):
             self.engine.results.clear()
             self.engine._emit({"type": "graph"})
             print(f"store: {self.engine.store.url}")
+        elif cmd == "pipeline":    # headless runs: the notebook's name scopes per-step state
+            self.engine.pipeline = rest.strip()
+            self.engine.results.clear()
         elif cmd == "contracts":
             self.engine.contracts = json.loads(rest or "{}")
         else:

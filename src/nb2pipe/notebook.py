@@ -40,6 +40,13 @@ class PipelineNotebook:
     def project_dir(self) -> str:
         return os.path.dirname(os.path.abspath(self.path))
 
+    @property
+    def pipeline(self) -> str:
+        """The pipeline's identity: the source notebook's file name (also for an exported
+        package, so the lab and production share per-step state)."""
+        src = ((self.manifest or {}).get("source") or {}).get("notebook")
+        return os.path.basename(src or self.path)
+
     def of_kind(self, *kinds: str) -> list[Cell]:
         return [c for c in self.cells if c.kind in kinds]
 

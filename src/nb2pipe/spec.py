@@ -142,3 +142,50 @@ def parse_step_line(line: str) -> StepSpec:
         retries=ns.retries, resources=resources, saves=tuple(saves), input_types=tuple(input_types),
         line=line.strip(),
     )
+
+
+@dataclass(frozen=True)
+class ParamsSpec:
+    """What a ``%%params`` line declares: which parameters are secret (their values are kept
+    out of outputs, records and exports, and enter keys only as an irreversible digest), and
+    which are credentials (secrets declared not to change results: left out of keys)."""
+
+    secret: tuple[str, ...] = ()
+    credential: tuple[str, ...] = ()
+
+    @property
+    def hidden(self) -> frozenset[str]:
+        """Every parameter whose value must never be shown."""
+        return frozenset(self.secret + self.credential)
+
+
+PARAMS_USAGE = "%%params [--secret NAME ...] [--credential NAME ...]"
+
+
+class _ParamsParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise SpecError(f"bad %%params line: {message}", fix="usage: " + PARAMS_USAGE)
+
+
+@functools.lru_cache(maxsize=1)
+def _params_parser() -> _ParamsParser:
+    p = _ParamsParser(prog="%%params", add_help=False, allow_abbrev=False)
+    p.add_argument("--secret", nargs="+", action="extend", default=[])
+    p.add_argument("--credential", nargs="+", action="extend", default=[])
+    return p
+
+
+def parse_params_line(line: str) -> ParamsSpec:
+    """Parse the arguments of a ``%%params`` line (``--secret a b``, ``--secret=a``)."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as e:
+        raise SpecError(f"bad %%params line: {e}", fix="usage: " + PARAMS_USAGE) from None
+    if argv and argv[0] == "%%params":
+        argv = argv[1:]
+    ns = _params_parser().parse_args(argv)
+    for n in ns.secret + ns.credential:
+        if not n.isidentifier():
+            raise SpecError(f"bad %%params line: `{n}` is not a parameter name",
+                            fix="usage: " + PARAMS_USAGE)
+    return ParamsSpec(tuple(ns.secret), tuple(ns.credential))

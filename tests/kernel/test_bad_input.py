@@ -16,12 +16,10 @@ def fresh_everywhere(k):
 
 
 BAD = [
-    ("cycle", ["%%step a --in y --out x\nx = y", "%%step b --in x --out y\ny = x"],
-     ["cycle: `a` -> `b` -> `a`"]),
-    ("two producers", ["%%step other --out df\ndf = 1"],
-     ["`df` is produced by two steps, `clean` and `other`"]),
+    ("read before any step writes it", ["%%step a\nx = later + 1"],
+     ["step `a` reads `later`, which no step above it writes"]),
     ("invalid name", ["%%step ../evil\nx = 1"], ["invalid step name '../evil'", "no path separators"]),
-    ("unknown --in", ["%%step s --in rwa --out q\nq = rwa"], ["needs `rwa`", "did you mean `raw`"]),
+    ("unknown --in", ["%%step s --in rwa --out q\nq = rwa"], ["reads `rwa`", "did you mean `raw`"]),
     ("python syntax", ["%%step s\nq = (1,\n"], ["syntax error", "cell [", "line 2"]),
     ("generator output", ["%%step s --out g\ng = (i for i in range(3))"],
      ["output `g` of step `s`", "cannot be stored"]),
@@ -56,8 +54,8 @@ def test_running_a_step_before_its_upstream(kernel):
     kernel.ok(CELLS[0])
     kernel.ok(CELLS[1])
     r = kernel.fails(STEP_CLEAN)
-    assert "needs `raw`, which no step defined in this session produces" in r.error_text
-    assert "run the cell of the step that produces it first" in r.error_text
+    assert "step `clean` reads `raw`, which no step above it writes" in r.error_text
+    assert "run the cell of the step that writes it first" in r.error_text
 
 
 def test_interrupt_mid_step_leaves_no_partial_entry(kernel):

@@ -55,9 +55,11 @@ def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
     cells = [f"__import__('os').chdir({nb.project_dir!r}); __import__('sys').path.insert(0, {nb.project_dir!r})",
              "%load_ext nb2pipe\n%nb2pipe define-only on\n" + (
                  f"%nb2pipe env {engine.env_name}" if engine.env_name else f"%nb2pipe store {engine.store.url}"),
-             "%nb2pipe params " + json.dumps(overrides)]
+             "%nb2pipe params " + json.dumps(overrides) + "\n%nb2pipe pipeline " + nb.pipeline]
     cells += [c.source for c in nb.of_kind("setup")]
-    cells += [c.source for c in nb.of_kind("params", "control")]
+    # a papermill `parameters`-tagged cell is plain Python: the kernel sees no tags, so say it
+    cells += [c.source if c.kind != "params" or c.source.lstrip().startswith("%%params")
+              else "%%params\n" + c.source for c in nb.of_kind("params", "control")]
     if engine.contracts:
         cells.append("%nb2pipe contracts " + json.dumps(engine.contracts))
     steps = [{"line": c.line, "body": c.body, "where": c.where, "cell_id": c.cell_id, "source": c.source}

@@ -13,7 +13,7 @@ from ..analysis import analyze
 from ..engine import Engine
 from ..errors import AnalysisError, Nb2pipeError
 from ..notebook import PipelineNotebook
-from ..spec import parse_step_line
+from ..spec import ParamsSpec, parse_params_line, parse_step_line
 from ..store import Store
 
 
@@ -55,13 +55,19 @@ def default_params(nb: PipelineNotebook) -> dict[str, Any]:
     return {k: v for k, v in ns.items() if not k.startswith("_")}
 
 
-def secret_params(nb: PipelineNotebook) -> list[str]:
-    out = []
+def params_spec(nb: PipelineNotebook) -> ParamsSpec:
+    """The secret and credential parameters all parameter cells declare."""
+    secret: tuple[str, ...] = ()
+    credential: tuple[str, ...] = ()
     for c in nb.of_kind("params"):
-        argv = c.line.split()
-        if "--secret" in argv:
-            out += argv[argv.index("--secret") + 1:]
-    return out
+        ps = parse_params_line(c.line)
+        secret += ps.secret
+        credential += ps.credential
+    return ParamsSpec(secret, credential)
+
+
+def secret_params(nb: PipelineNotebook) -> list[str]:
+    return sorted(params_spec(nb).hidden)
 
 
 def coerce_params(defaults: dict[str, Any], given: dict[str, Any],
@@ -100,14 +106,17 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
     """An engine holding the notebook's definitions (nothing executed but the parameters cell)."""
     if nb.project_dir not in sys.path:
         sys.path.insert(0, nb.project_dir)   # local modules resolve as in the kernel
-    engine = Engine(store, nb.project_dir, provenance=_explore_provenance(nb), warn=lambda m: None)
+    engine = Engine(store, nb.project_dir, provenance=_explore_provenance(nb), warn=lambda m: None,
+                    pipeline=nb.pipeline)
     for c in nb.of_kind("setup"):
         engine.run_setup(python_source(c.body), cell_id=c.cell_id, where=c.where, execute=False)
     defaults = default_params(nb)
-    secret = set(secret_params(nb))
+    ps = params_spec(nb)
+    secret = set(ps.hidden)
     env = getattr(store, "env", None)
     merged = {**(env.params if env else {}), **(overrides or {})}
-    engine.set_params(values=defaults, overrides=coerce_params(defaults, merged, secret), secret=secret)
+    engine.set_params(values=defaults, overrides=coerce_params(defaults, merged, secret),
+                      secret=ps.secret, credential=ps.credential)
     engine.env_name = env.name if env else None
     for c in nb.of_kind("step"):
         spec = parse_step_line(c.line)
