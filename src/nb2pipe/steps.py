@@ -121,7 +121,8 @@ class Definitions:
         self.setup: dict[str, SetupCell] = {}
         self.setup_owner: dict[str, str] = {}   # setup name -> cell key
         self.params: dict[str, Any] = {}
-        self.secret_params: set[str] = set()
+        self.secret_params: set[str] = set()       # never shown (secrets and credentials)
+        self.credential_params: set[str] = set()   # never shown, and not part of keys
 
     # -- inputs
     def inputs_of(self, step: StepDef) -> tuple[str, ...]:
