@@ -18,7 +18,9 @@ treated as a miss.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -32,10 +34,33 @@ from . import codecs
 from .errors import CorruptObjectError, StoreError
 
 TMP_MAX_AGE = 3600.0
+log = logging.getLogger("nb2pipe.store")
 
 
 def content_hash(buf) -> str:
     return xxhash.xxh3_128_hexdigest(buf)
+
+
+# what a reference read from an entry may hold: an object id is exactly a content hash
+# (so it can never name a path), a key is hex (so its entry file is inside the store)
+OID_RE = re.compile(f"[0-9a-f]{{{len(content_hash(b''))}}}")
+KEY_RE = re.compile(r"[0-9a-f]{16,128}")
+_JSON_TYPES = {"builtins.dict", "builtins.list", "builtins.str", "builtins.int", "builtins.float",
+               "builtins.bool", "builtins.NoneType"}
+_TYPES_OF_CODEC = {"arrow": set(codecs._TABLE_TYPES.values()), "npy": {"numpy.ndarray"},
+                   "json": _JSON_TYPES}
+# the first byte of a JSON object -> the types it can decode to
+_JSON_FIRST = {ord("{"): {"builtins.dict"}, ord("["): {"builtins.list"}, ord('"'): {"builtins.str"},
+               ord("n"): {"builtins.NoneType"}, ord("t"): {"builtins.bool"}, ord("f"): {"builtins.bool"}}
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(url: str, key: str, why: str) -> None:
+    """One warning per entry per process: the entry is then a miss, recomputed on a run."""
+    if (url, key) not in _warned:
+        _warned.add((url, key))
+        log.warning("nb2pipe: ignoring an invalid cache entry %s in %s (%s); its step will be"
+                    " recomputed", key[:12], url, why)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -61,7 +86,22 @@ class ObjectRef:
 
     @classmethod
     def from_json(cls, d: dict) -> "ObjectRef":
-        return cls(d["oid"], d["codec"], d["type"], int(d["nbytes"]), d.get("meta") or {})
+        """A reference as written by :meth:`to_json`; anything else raises ValueError."""
+        if not isinstance(d, dict):
+            raise ValueError(f"an output reference is a {type(d).__name__}, not an object")
+        oid, codec, tag, nbytes, meta = (d.get("oid"), d.get("codec"), d.get("type"), d.get("nbytes"),
+                                         d.get("meta") or {})
+        if not isinstance(oid, str) or not OID_RE.fullmatch(oid):
+            raise ValueError(f"object id {str(oid)[:40]!r} is not a content hash")
+        if codec not in codecs.EXT:
+            raise ValueError(f"unknown codec {str(codec)[:20]!r}")
+        if not isinstance(tag, str) or tag not in _TYPES_OF_CODEC.get(codec, {tag}):
+            raise ValueError(f"type {str(tag)[:60]!r} cannot be stored as {codec}")
+        if type(nbytes) is not int or nbytes < 0:
+            raise ValueError(f"size {str(nbytes)[:20]!r} is not a byte count")
+        if not isinstance(meta, dict):
+            raise ValueError("meta is not an object")
+        return cls(oid, codec, tag, nbytes, meta)
 
 
 # ------------------------------------------------------------------ backends
@@ -283,6 +323,8 @@ class Store:
     # -- objects
     @staticmethod
     def _object_rel(oid: str, codec: str) -> str:
+        if not isinstance(oid, str) or not OID_RE.fullmatch(oid) or codec not in codecs.EXT:
+            raise CorruptObjectError(f"invalid object reference {str(oid)[:40]!r} ({str(codec)[:20]!r})")
         return f"objects/{oid[:2]}/{oid}{codecs.EXT[codec]}"
 
     def put(self, value: Any) -> ObjectRef:
@@ -342,6 +384,9 @@ class Store:
             raise CorruptObjectError(f"object {ref.oid[:12]} is missing from the store")
         stamp = self.backend.stamp(rel)
         trusted = stamp is not None and self._verified.get(rel) == stamp
+        if buf.size != ref.nbytes and content_hash(buf) == ref.oid:
+            raise CorruptObjectError(f"object {ref.oid[:12]} has {buf.size} bytes, but its entry says"
+                                     f" {ref.nbytes}: the entry is wrong, the object is intact")
         if buf.size != ref.nbytes or not trusted and content_hash(buf) != ref.oid:
             self._damaged(rel)
             raise CorruptObjectError(
@@ -360,10 +405,14 @@ class Store:
         """Load a value; a missing or damaged object raises :class:`CorruptObjectError`."""
         rel, buf = self._verified_buffer(ref)
         try:
-            return codecs.read_value(buf, ref.codec, ref.type, ref.meta, self.secret)
+            value = codecs.read_value(buf, ref.codec, ref.type, ref.meta, self.secret)
         except CorruptObjectError:
             self._damaged(rel)
             raise
+        if ref.codec != "arrow" and codecs.type_tag(value) != ref.type:   # arrow: built from the type
+            raise CorruptObjectError(f"object {ref.oid[:12]} holds a {codecs.type_tag(value)}, but its"
+                                     f" entry says {ref.type}: the entry is wrong, the object is intact")
+        return value
 
     def get_arrow(self, ref: ObjectRef):
         """A table output as a memory-mapped pyarrow Table, whatever type it was stored from."""
@@ -376,31 +425,82 @@ class Store:
             raise CorruptObjectError(f"Arrow file {ref.oid[:12]} is unreadable: {e}") from None
 
     def has_object(self, ref: ObjectRef) -> bool:
-        return self.backend.exists(self._object_rel(ref.oid, ref.codec))
+        try:
+            return self.backend.exists(self._object_rel(ref.oid, ref.codec))
+        except CorruptObjectError:      # not an object id: no object of this store
+            return False
 
     # -- entries (key -> outputs)
     @staticmethod
     def _entry_rel(key: str) -> str:
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+            raise ValueError(f"invalid step key {str(key)[:40]!r}")
         return f"entries/{key[:2]}/{key}.json"
 
     def get_entry(self, key: str) -> dict | None:
+        """The entry of ``key``, validated: an invalid one is a miss, with one warning,
+        and (in a writable store) is moved aside so the next run recomputes it."""
         hit = self._entries.get(key)
         if hit is not None:
             return hit
-        data = self.backend.read_bytes(self._entry_rel(key))
+        try:
+            rel = self._entry_rel(key)
+        except ValueError as e:
+            _warn_once(self.url, str(key), str(e))
+            return None
+        data = self.backend.read_bytes(rel)
         if data is None:
             return None
         try:
             entry = json.loads(data)
-            if entry.get("key") != key:
-                raise ValueError("key mismatch")
-            if len(self._entries) < 100_000:
-                self._entries[key] = entry
-            return entry
-        except (ValueError, AttributeError):
+            self._check_entry(key, entry)
+        except (ValueError, UnicodeDecodeError) as e:
+            _warn_once(self.url, key, str(e))
             if not self.read_only:
-                self.backend.move_aside(self._entry_rel(key))
+                self.backend.move_aside(rel)
             return None
+        if len(self._entries) < 100_000:
+            self._entries[key] = entry
+        return entry
+
+    def _check_entry(self, key: str, entry: Any) -> None:
+        """Raise ValueError unless ``entry`` is what :meth:`put_entry` writes for ``key``,
+        and every output it names (when present here) matches its reference."""
+        if not isinstance(entry, dict):
+            raise ValueError("not a JSON object")
+        if entry.get("key") != key:
+            raise ValueError("it belongs to another key")
+        outputs = entry.get("outputs")
+        if not isinstance(outputs, dict):
+            raise ValueError("no outputs")
+        for field_, kind in (("components", dict), ("step", str)):
+            if field_ in entry and not isinstance(entry[field_], kind):
+                raise ValueError(f"{field_} is not a {kind.__name__}")
+        for field_ in ("duration", "finished"):
+            if field_ in entry and (type(entry[field_]) not in (int, float) or entry[field_] < 0):
+                raise ValueError(f"{field_} is not a number")
+        for name, d in outputs.items():
+            ref = ObjectRef.from_json(d)
+            problem = self._ref_problem(ref)
+            if problem:
+                raise ValueError(f"output `{name}`: {problem}")
+
+    def _ref_problem(self, ref: ObjectRef) -> str | None:
+        """Does the object file (if here; local stores only) match the reference's size
+        and type?  Reads a header at most: the content is verified when it is loaded."""
+        rel = self._object_rel(ref.oid, ref.codec)
+        stamp = self.backend.stamp(rel)
+        if stamp is None:
+            return None                   # missing (recomputed when needed) or remote
+        if stamp[0] != ref.nbytes:
+            return f"the object has {stamp[0]} bytes, the entry says {ref.nbytes}"
+        try:
+            found = _header_types(self.backend.path(rel), ref)
+        except (OSError, ValueError) as e:
+            return f"the object's header is unreadable ({e})"
+        if found is not None and ref.type not in found:
+            return f"the object holds a {' or '.join(sorted(found))}, the entry says {ref.type}"
+        return None
 
     def put_entry(self, key: str, entry: dict) -> None:
         self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
@@ -421,6 +521,38 @@ class Store:
         run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self._write(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
         return run_id
+
+
+def _header_types(path: str, ref: ObjectRef) -> set[str] | None:
+    """The types the object file at ``path`` can hold, from its first bytes (None: any);
+    for tables and arrays also checks the schema / shape recorded in ``ref.meta``."""
+    if ref.codec == "json":
+        with open(path, "rb") as f:
+            first = f.read(1)
+        return _JSON_FIRST.get(first[0], {"builtins.int", "builtins.float"}) if first else set()
+    if ref.codec == "npy":
+        import numpy as np
+        with open(path, "rb") as f:
+            read = {(1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+            if read is None:
+                return None
+            shape, _, dtype = read(f)
+        if ("shape" in ref.meta and list(shape) != ref.meta["shape"]
+                or "dtype" in ref.meta and str(dtype) != ref.meta["dtype"]):
+            raise ValueError(f"an array of {dtype} {list(shape)}, not {ref.meta.get('dtype')}"
+                             f" {ref.meta.get('shape')}")
+        return {"numpy.ndarray"}
+    if ref.codec == "arrow":
+        import pyarrow as pa
+        with pa.memory_map(path, "r") as mm:
+            schema = pa.ipc.open_file(mm).schema
+        fields = [[f.name, str(f.type)] for f in schema if not (f.name or "").startswith("__index_level_")]
+        if "schema" in ref.meta and fields != ref.meta["schema"]:
+            raise ValueError("its columns differ from the entry's")
+        series = codecs._SERIES_COL in schema.names
+        return {"pandas.Series"} if series else set(_TYPES_OF_CODEC["arrow"]) - {"pandas.Series"}
+    return None
 
 
 class LayeredStore:

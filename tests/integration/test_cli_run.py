@@ -7,14 +7,10 @@ import sys
 
 import pytest
 
+from nbfiles import nb2pipe, write_nb  # noqa: F401 - other test modules import them from here
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "examples", "sales")
-
-
-def nb2pipe(*args, cwd):
-    p = subprocess.run([sys.executable, "-m", "nb2pipe", *args], cwd=cwd, capture_output=True,
-                       text=True, timeout=300)
-    return p.returncode, p.stdout, p.stderr
 
 
 @pytest.fixture
@@ -22,14 +18,6 @@ def sales(tmp_path):
     dst = tmp_path / "sales"
     shutil.copytree(EXAMPLE, dst, ignore=shutil.ignore_patterns(".nb2pipe", "__pycache__"))
     return dst
-
-
-def write_nb(path, cells, **meta):
-    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": meta,
-          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": s,
-                     "outputs": [], "execution_count": None} for i, s in enumerate(cells)]}
-    path.write_text(json.dumps(nb))
-    return path
 
 
 def test_run_twice_second_is_all_cached_without_kernel(sales):
