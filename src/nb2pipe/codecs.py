@@ -177,7 +177,15 @@ def _write_pickle(value, tag: str, path: str, secret: bytes) -> dict:
         f.write(PICKLE_MAGIC)
         f.write(mac)
         f.write(payload)
-    return {}
+    # The data version must not depend on the store (its signing key) nor on the process
+    # (pickles of sets follow the string hash seed): a canonical fingerprint where the value
+    # has one, else the unsigned pickle bytes.
+    from .fingerprint import hash_bytes, value_fingerprint
+    try:
+        version = value_fingerprint(value)
+    except (TypeError, ValueError, RecursionError):
+        version = "p:" + hash_bytes(payload)
+    return {"version": version}
 
 
 def _read_pickle(buf, tag: str, meta: dict, secret: bytes):

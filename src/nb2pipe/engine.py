@@ -229,13 +229,23 @@ class Engine:
             "code": step.code_hash,
             "outputs": sorted(d.outputs_of(step)),
             "inputs": {i: input_versions[i] for i in sorted(input_versions)},
-            "params": {p: (secret_fingerprint(p, d.params[p]) if p in d.secret_params
-                           else value_fingerprint(d.params[p]))
+            "params": {p: self._param_fingerprint(step, p)
                        for p in sorted(reads) if p in d.params and p not in d.credential_params},
             "setup": sorted(c.code_hash for c in setup_cells),
             "modules": modules,
             "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in step.sources},
         }
+
+    def _param_fingerprint(self, step: StepDef, name: str) -> str:
+        value = self.defs.params[name]
+        try:
+            return (secret_fingerprint(name, value) if name in self.defs.secret_params
+                    else value_fingerprint(value))
+        except TypeError as e:
+            raise Nb2pipeError(f"parameter `{name}`, read by step `{step.name}`, cannot be part of a"
+                               f" cache key: {e}", where=_label(step),
+                               fix="give it a plain value: a number, string, list, dict, set, date,"
+                                   " numpy array, or a dataclass of those") from None
 
     def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
         out = {}

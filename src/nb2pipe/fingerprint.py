@@ -12,7 +12,6 @@ import glob
 import importlib.util
 import json
 import os
-import pickle
 import sys
 import sysconfig
 from typing import Any
@@ -33,15 +32,66 @@ def hash_json(obj: Any) -> str:
 
 
 def value_fingerprint(value: Any) -> str:
-    """Fingerprint of a parameter value: canonical JSON where possible, else pickle."""
-    try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
-        return "j:" + hash_bytes(text.encode())
-    except (TypeError, ValueError):
+    """Fingerprint of a parameter value, by content and the same in every process and on
+    every machine: sets are sorted, dict keys ordered, tuples told from lists, dates, paths,
+    numpy and pandas values hashed by what they hold.  A value with no canonical form raises
+    :class:`TypeError` (never a repr or a pickle, which can change between processes)."""
+    text = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return "c:" + hash_bytes(text.encode())
+
+
+def _canonical(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else {"float": repr(v)}
+    if isinstance(v, list):
+        return [_canonical(x) for x in v]
+    if isinstance(v, tuple):
+        return {"tuple": [_canonical(x) for x in v]}
+    if isinstance(v, (set, frozenset)):
+        items = [_canonical(x) for x in v]
+        return {"set": sorted(items, key=lambda x: json.dumps(x, sort_keys=True))}
+    if isinstance(v, dict):
+        pairs = [[_canonical(k), _canonical(x)] for k, x in v.items()]
+        if all(isinstance(k, str) for k in v):
+            return {"dict": {k: x for k, x in pairs}}
+        return {"dict_items": sorted(pairs, key=lambda kv: json.dumps(kv[0], sort_keys=True))}
+    if isinstance(v, bytes):
+        return {"bytes": hash_bytes(v)}
+    import dataclasses
+    import datetime
+    import decimal
+    import enum
+    import pathlib
+    if isinstance(v, enum.Enum):
+        return {"enum": f"{type(v).__module__}.{type(v).__qualname__}", "value": _canonical(v.value)}
+    if isinstance(v, (datetime.date, datetime.time, datetime.timedelta)):
+        return {type(v).__name__: str(v)}
+    if isinstance(v, (decimal.Decimal, pathlib.PurePath)):
+        return {type(v).__name__: str(v)}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {"dataclass": f"{type(v).__module__}.{type(v).__qualname__}",
+                "fields": {f.name: _canonical(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+    path = f"{type(v).__module__}.{type(v).__qualname__}"
+    if path.startswith("numpy.") and hasattr(v, "dtype"):
+        import numpy as np
+        if np.ndim(v) == 0:
+            return {"numpy": str(v.dtype), "value": _canonical(v.item())}
+        if not v.dtype.hasobject:
+            return {"ndarray": str(v.dtype), "shape": list(v.shape),
+                    "data": hash_bytes(np.ascontiguousarray(v).tobytes())}
+    if path.startswith("pandas.") and hasattr(v, "to_numpy"):
+        import pandas as pd
         try:
-            return "p:" + hash_bytes(pickle.dumps(value, protocol=5))
-        except Exception:  # noqa: BLE001
-            return "r:" + hash_bytes(repr(value).encode())
+            digest = hash_bytes(pd.util.hash_pandas_object(v, index=True).to_numpy().tobytes())
+        except TypeError:
+            digest = None
+        if digest is not None:
+            cols = [str(c) for c in getattr(v, "columns", [])]
+            return {"pandas": type(v).__name__, "columns": cols, "dtypes": [str(d) for d in
+                    (v.dtypes if cols else [v.dtype])], "data": digest}
+    raise TypeError(f"a {path} has no canonical form")
 
 
 _SECRET_MEMO: dict[tuple[str, str], str] = {}

@@ -157,3 +157,48 @@ def test_a_hidden_in_place_change_fails_the_step_instead_of_being_lost(tmp_path)
     assert out["sneak"].status == "failed"
     assert "changed its input `df` in place, in a way nb2pipe could not see" in str(out["sneak"].error)
     assert eng.values_of("load")["df"]["a"].tolist() == [1, 2]
+
+
+# ------------------------------------------------------------ keys are the same everywhere
+
+KEY_SCRIPT = """
+import sys, json, pathlib
+from nb2pipe.engine import Engine
+from nb2pipe.spec import parse_step_line
+from nb2pipe.store import Store
+store_dir = pathlib.Path(sys.argv[1])
+eng = Engine(Store(store_dir), store_dir.parent)
+eng.set_params("import datetime\\nlabels = {'b', 'a', 'c', 'zz', 'q'}\\nwhen = datetime.date(2026, 1, 2)\\n"
+               "pairs = {(1, 'x'): 2.5, (0, 'y'): None}")
+eng.define(parse_step_line("fit"), "import pickle\\n"
+           "model = {'labels': sorted(labels), 'when': str(when), 'n': len(pairs)}\\n"
+           "blob = pickle.dumps(model, protocol=4)\\ntags = set(labels) | {'new'}\\nwhen2 = when")
+eng.define(parse_step_line("use"), "out = [model['n'], len(blob), sorted(tags), str(when2)]")
+outcomes = eng.run()
+print(json.dumps({o.step: [o.status, o.key] for o in outcomes}))
+"""
+
+
+def test_keys_are_identical_across_stores_and_hash_seeds(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    runs = []
+    for i, seed in enumerate(["1", "2"]):
+        store = tmp_path / f"proj{i}" / ".nb2pipe"
+        store.parent.mkdir()
+        p = subprocess.run([sys.executable, "-c", KEY_SCRIPT, str(store)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}, timeout=120)
+        assert p.returncode == 0, p.stderr
+        runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]
+    assert [v[0] for v in runs[0].values()] == ["ran", "ran"]
+
+
+def test_a_parameter_with_no_canonical_form_is_a_clear_error(tmp_path):
+    eng, _, _ = notebook(tmp_path, [("s", "y = thing is not None")])
+    eng.set_params(values={"thing": object()})
+    out = eng.run()
+    assert out[0].status == "failed"
+    assert "parameter `thing`, read by step `s`, cannot be part of a cache key" in str(out[0].error)
