@@ -22,3 +22,58 @@ def kernel(project):
     k = Kernel(str(project))
     yield k
     k.shutdown()
+
+
+# ---------------------------------------------------------------- no silent skips
+# A skipped test fails the run unless its node id is listed, with the reason, in
+# tests/allowed_skips.txt (one "node id | reason" a line; # starts a comment).
+
+ALLOWED_SKIPS = os.path.join(os.path.dirname(__file__), "allowed_skips.txt")
+_skipped: dict[str, str] = {}
+
+
+def _allowed_skips() -> tuple[set[str], list[str]]:
+    allowed, bad = set(), []
+    if not os.path.exists(ALLOWED_SKIPS):
+        return allowed, bad
+    with open(ALLOWED_SKIPS, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            node, sep, reason = line.partition("|")
+            if not sep or not node.strip() or not reason.strip():
+                bad.append(f"{os.path.basename(ALLOWED_SKIPS)}:{n}: expected 'node id | reason': {line!r}")
+            else:
+                allowed.add(node.strip())
+    return allowed, bad
+
+
+def _note_skip(report) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skipped[report.nodeid] = reason
+
+
+def pytest_collectreport(report):
+    _note_skip(report)
+
+
+def pytest_runtest_logreport(report):
+    _note_skip(report)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    allowed, bad = _allowed_skips()
+    unlisted = {n: r for n, r in _skipped.items() if n not in allowed}
+    session.config._nb2pipe_skip_problems = bad + [f"{n}: {r}" for n, r in sorted(unlisted.items())]
+    if session.config._nb2pipe_skip_problems and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    problems = getattr(config, "_nb2pipe_skip_problems", [])
+    if problems:
+        terminalreporter.section("skipped tests not in tests/allowed_skips.txt (the run fails)", red=True)
+        for p in problems:
+            terminalreporter.line(p, red=True)
