@@ -7,11 +7,10 @@ import subprocess
 import sys
 import time
 
+import distributed  # noqa: F401 - a test dependency: missing fails, never skips
 import pytest
 
 from test_cli_run import nb2pipe, write_nb
-
-pytest.importorskip("distributed")
 
 
 def fan_out(tmp_path, body="import time\ntime.sleep(1.5)\n", n=4):

@@ -56,7 +56,8 @@ def test_prod_then_explore_reuses_prod_without_writing_it(project, tmp_path):
     assert {s["status"] for s in json.loads(out)["steps"]} == {"ran"}
     before = snapshot(tmp_path / "prod")
     # the filesystem itself refuses writes to prod from here on (immutable, even for root)
-    locked = subprocess.run(["chattr", "-R", "+i", str(tmp_path / "prod")], capture_output=True).returncode == 0
+    lock = subprocess.run(["chattr", "-R", "+i", str(tmp_path / "prod")], capture_output=True, text=True)
+    assert lock.returncode == 0, f"chattr +i (needs root and ext4/xfs/btrfs): {lock.stderr}"
     try:
         # explore: everything comes from prod's cache, nothing runs, nothing is written to prod
         code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "explore", "-p", "min_units=2",
@@ -68,8 +69,7 @@ def test_prod_then_explore_reuses_prod_without_writing_it(project, tmp_path):
                                  "--json")
         assert code == 0, err
     finally:
-        if locked:
-            subprocess.run(["chattr", "-R", "-i", str(tmp_path / "prod")], check=True)
+        subprocess.run(["chattr", "-R", "-i", str(tmp_path / "prod")], check=True)
     st = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
     assert st["load"] == "fresh" and st["clean"] == "ran"
     assert snapshot(tmp_path / "prod") == before
@@ -111,8 +111,8 @@ def test_bad_configuration_is_one_message_before_anything_runs(project, args, ex
 def test_store_without_write_permission_fails_before_any_step(project, tmp_path):
     prod = tmp_path / "prod"
     prod.mkdir()
-    if subprocess.run(["chattr", "+i", str(prod)], capture_output=True).returncode != 0:
-        pytest.skip("chattr is not available on this filesystem")
+    lock = subprocess.run(["chattr", "+i", str(prod)], capture_output=True, text=True)
+    assert lock.returncode == 0, f"chattr +i (needs root and ext4/xfs/btrfs): {lock.stderr}"
     try:
         code, out, err = env_run(project, "run", "analysis.ipynb", "--env", "prod")
     finally:

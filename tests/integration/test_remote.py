@@ -9,11 +9,11 @@ import sys
 import time
 import urllib.request
 
+import kernel_gateway  # noqa: F401 - a test dependency: missing fails, never skips
 import pytest
 
 from test_cli_run import nb2pipe, sales, write_nb  # noqa: F401 - fixtures
 
-pytest.importorskip("kernel_gateway")
 TOKEN = "t0k3n-for-tests"
 NODELAY = subprocess.run([sys.executable, "-m", "nb2pipe.jupyter_nodelay"], capture_output=True,
                          text=True, check=True).stdout.strip()
@@ -124,8 +124,8 @@ def test_server_dying_mid_run(tmp_path):
 
 @pytest.fixture
 def s3():
-    moto_server = pytest.importorskip("moto.server")
-    pytest.importorskip("s3fs")
+    import moto.server as moto_server
+    import s3fs  # noqa: F401 - the store needs it
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()

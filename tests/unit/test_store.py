@@ -210,7 +210,7 @@ def test_fsspec_store_round_trip():
 
 
 def test_polars_round_trip(store):
-    pl = pytest.importorskip("polars")
+    import polars as pl
     df = pl.DataFrame({"a": [1, 2, None], "b": ["x", "y", "z"], "c": [1.5, 2.5, 3.5]})
     ref = store.put(df)
     assert ref.codec == "arrow" and ref.type == "polars.DataFrame"
