@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from . import mutation
+from . import filerefs, mutation
 from .errors import AnalysisError
 
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
@@ -28,6 +28,7 @@ class CodeInfo:
     normalized: str            # ``ast.unparse`` of the code: comments and layout do not count
     mutation: mutation.MutationInfo = mutation.MutationInfo(frozenset(), {})
     #                            which reads the code may change in place (see nb2pipe.mutation)
+    files: filerefs.FileRefs = filerefs.FileRefs()   # files the code reads (nb2pipe.filerefs)
 
 
 def parse(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> ast.Module:
@@ -292,7 +293,7 @@ def analyze_tree(tree: ast.Module) -> CodeInfo:
     return CodeInfo(
         reads=tuple(reads), writes=tuple(v.writes), defines=tuple(v.defines),
         imports=tuple(v.imports), import_map=dict(v.import_map), normalized=ast.unparse(tree),
-        mutation=mutation.find(tree, reads),
+        mutation=mutation.find(tree, reads), files=filerefs.find(tree),
     )
 
 

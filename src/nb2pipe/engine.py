@@ -100,6 +100,7 @@ class Engine:
         self.cell_order: dict[str, int] = {}               # cell id -> position, from the frontend
         self.pipeline = pipeline                           # the notebook's name: scopes per-step state
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
+        self._told: set[tuple[str, str]] = set()     # (step, code hash) warned about once
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
         self._provenance = provenance or (lambda name: None)
@@ -181,6 +182,12 @@ class Engine:
         self.defs.steps = steps
         for name in self.defs.unread_declared(step):
             self._warn(f"nb2pipe: step `{step.name}` declares --in {name} but never reads it")
+        if not step.spec.srcs and (step.name, step.code_hash) not in self._told:
+            self._told.add((step.name, step.code_hash))
+            for line, call in step.info.files.unresolved:
+                self._warn(f"nb2pipe: step `{step.name}` line {line - step.line_offset} reads a file"
+                           f" whose path is computed (`{call}`), so its changes cannot be tracked;"
+                           f" add `--src PATH` to the %%step line to track it")
         self._emit({"type": "graph"})
         return step
 
@@ -233,8 +240,19 @@ class Engine:
                        for p in sorted(reads) if p in d.params and p not in d.credential_params},
             "setup": sorted(c.code_hash for c in setup_cells),
             "modules": modules,
-            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in step.sources},
+            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in self.sources_of(step)},
         }
+
+    def sources_of(self, step: StepDef) -> tuple[str, ...]:
+        """``--src`` paths, files a SQL query reads, and files the code opens by a literal path
+        that exist in the project now."""
+        found = []
+        for p in step.info.files.paths:
+            full = os.path.normpath(os.path.join(self.project_dir, p))
+            if (p not in step.sources and full.startswith(self.project_dir + os.sep)
+                    and os.path.isfile(full)):
+                found.append(os.path.relpath(full, self.project_dir).replace(os.sep, "/"))
+        return step.sources + tuple(dict.fromkeys(found))
 
     def _param_fingerprint(self, step: StepDef, name: str) -> str:
         value = self.defs.params[name]
