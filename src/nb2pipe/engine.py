@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from . import contracts, inplace, keys
+from . import capture, contracts, inplace, keys
 from .analysis import analyze
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
 from .fingerprint import FileHasher, secret_fingerprint, value_fingerprint
@@ -85,7 +85,8 @@ class Engine:
     def __init__(self, store: Store, project_dir: str | os.PathLike = ".", *,
                  publish: Callable[[dict], None] | None = None,
                  provenance: Callable[[str], str | None] | None = None,
-                 warn: Callable[[str], None] | None = None, pipeline: str = ""):
+                 warn: Callable[[str], None] | None = None, pipeline: str = "",
+                 io: capture.StepIO | None = None):
         self.store = store
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self.hasher = FileHasher()
@@ -99,6 +100,7 @@ class Engine:
         self.param_overrides: dict[str, Any] = {}          # values given over the notebook's own
         self.cell_order: dict[str, int] = {}               # cell id -> position, from the frontend
         self.pipeline = pipeline                           # the notebook's name: scopes per-step state
+        self.io = io or capture.StepIO()                   # captures and replays a step's outputs
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._told: set[tuple[str, str]] = set()     # (step, code hash) warned about once
         self._listeners: list[Listener] = []
@@ -471,6 +473,7 @@ class Engine:
                 try:
                     if restore:
                         self._publish({o: self._load(r) for o, r in res.outputs.items()})
+                        self._replay(name, entry)
                     elif not all(self.store.has_object(r) for r in res.outputs.values()):
                         raise CorruptObjectError("an output object is missing")
                 except CorruptObjectError as e:
@@ -529,11 +532,13 @@ class Engine:
         _register_source(step.filename, step.cell_text if step.cell_text else
                          "\n" * step.line_offset + step.code)
         t0 = time.perf_counter()
+        shown: list = []
         try:
-            if step.sql is not None:
-                ns[step.outputs[0]] = self._run_sql(step, {i: ns[i] for i in refs_in})
-            else:
-                exec(compile(_offset_tree(step.code, step.line_offset), step.filename, "exec"), ns)
+            with self.io.capture() as shown:
+                if step.sql is not None:
+                    ns[step.outputs[0]] = self._run_sql(step, {i: ns[i] for i in refs_in})
+                else:
+                    self._exec_python(step, ns, shown)
         except KeyboardInterrupt:
             self.failures[name] = (key, "interrupted")
             self._emit({"type": "state", "step": name, "state": "failed", "error": "interrupted"})
@@ -581,8 +586,11 @@ class Engine:
                                    " the pipeline from the notebook to accept the new schema")
         now = time.time()
         res = Result(key, comps, outputs, duration, now)
-        self.store.put_entry(key, {"step": name, "components": comps, "duration": duration,
-                                   "finished": now, "outputs": {o: r.to_json() for o, r in outputs.items()}})
+        entry = {"step": name, "components": comps, "duration": duration, "finished": now,
+                 "outputs": {o: r.to_json() for o, r in outputs.items()}}
+        if shown:
+            entry["display"] = self.store.put(capture.trim(shown)).to_json()
+        self.store.put_entry(key, entry)
         self.store.put_last(name, {"key": key, "finished": now, "duration": duration}, self.pipeline)
         old = self.results.get(name)
         self.results[name] = res
@@ -594,6 +602,28 @@ class Engine:
         self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
                     "duration": duration})
         return res
+
+    def _exec_python(self, step: StepDef, ns: dict, shown: list) -> None:
+        """Run a step's code as a cell runs: the value of a last bare expression is shown."""
+        import ast
+        tree = _offset_tree(step.code, step.line_offset)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, step.filename, "exec"), ns)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), step.filename, "eval"), ns)
+            self.io.result(value, shown)
+
+    def _replay(self, name: str, entry: dict) -> None:
+        """Show again what the step showed when it ran: prints, figures, last value."""
+        if "display" not in entry:
+            return
+        try:
+            outputs = self.store.get(ObjectRef.from_json(entry["display"]))
+            if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+                raise ValueError("not a list of outputs")
+            self.io.replay(outputs)
+        except (ValueError, KeyError, TypeError, CorruptObjectError) as e:
+            self._warn(f"nb2pipe: the outputs `{name}` showed when it ran cannot be shown again ({e})")
 
     def _put(self, step: StepDef, name: str, value: Any) -> ObjectRef:
         try:

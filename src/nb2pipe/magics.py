@@ -15,6 +15,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
+from .kernel_io import KernelIO
 from .errors import AnalysisError, Nb2pipeError, StepFailed
 from .report import PROGRESS_PREFIX, START_PREFIX, StatusTable, outcome_line
 from .spec import parse_params_line, parse_step_line
@@ -44,7 +45,7 @@ class Session:
         env = environments.get(os.getcwd(), None)      # $NB2PIPE_ENV or the configured default
         store = environments.open_store(env, os.getcwd()) if env else Store.default(os.getcwd())
         self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
-                             warn=lambda m: print(m, file=sys.stderr))
+                             warn=lambda m: print(m, file=sys.stderr), io=KernelIO(shell))
         self.engine.env_name = env.name if env else None
         # JupyterLab names the kernel's session after the notebook's path
         self.engine.pipeline = str(shell.user_ns.get("__session__") or "")

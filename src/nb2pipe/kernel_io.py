@@ -1,0 +1,65 @@
+"""IPython side of :mod:`nb2pipe.capture`: rich displays of a step are recorded as they
+are published, and replayed through the kernel, so a cached step shows in the notebook what
+it showed when it ran (prints, tables, figures, its last value)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from .capture import StepIO
+
+
+class KernelIO(StepIO):
+    def __init__(self, shell):
+        self.shell = shell
+
+    @contextlib.contextmanager
+    def _recording_displays(self, outputs: list) -> Iterator[None]:
+        pub = self.shell.display_pub
+        original = pub.publish
+
+        def publish(data, metadata=None, *args, **kwargs):
+            outputs.append({"output_type": "display_data", "data": _jsonable(data),
+                            "metadata": _jsonable(metadata or {})})
+            return original(data, metadata, *args, **kwargs)
+
+        had_own = "publish" in pub.__dict__
+        pub.publish = publish          # scoped to the step, restored below
+        try:
+            yield
+        finally:
+            if had_own:
+                pub.publish = original
+            else:
+                del pub.publish
+
+    def mime_bundle(self, value: Any) -> dict:
+        data, _ = self.shell.display_formatter.format(value)
+        return data
+
+    def result(self, value: Any, outputs: list) -> None:
+        if value is not None:            # published while recording: recorded once, shown once
+            data, metadata = self.shell.display_formatter.format(value)
+            self.shell.display_pub.publish(data=data, metadata=metadata)
+
+    def show(self, output: dict) -> None:
+        if output.get("output_type") == "stream":
+            super().show(output)
+        else:
+            self.shell.display_pub.publish(data=output.get("data", {}), metadata=output.get("metadata", {}))
+
+    def show_figure(self, fig: Any, output: dict) -> None:
+        self.show(output)
+
+
+def _jsonable(d: dict) -> dict:
+    """Mime bundles as JSON: bytes (e.g. a raw PNG) become base64 text, as nbformat stores them."""
+    import base64
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, bytes):
+            v = base64.b64encode(v).decode()
+        elif isinstance(v, dict):
+            v = _jsonable(v)
+        out[k] = v
+    return out
