@@ -5,7 +5,7 @@ Layout (a directory, or any fsspec URL)::
     secret                      per-store HMAC key for pickled objects
     objects/ab/<oid>.<ext>      values; <oid> is the xxh3-128 of the file's bytes
     entries/ab/<key>.json       step key -> its outputs' object ids (metadata store)
-    steps/<step>.json           the last result of each step, to explain staleness
+    steps/<pipeline>/<step>.json  the last result of each step of each notebook (staleness reasons)
     runs/<run id>.json          run records
 
 Objects are written to a temporary name and renamed into place (locally), or
@@ -63,6 +63,14 @@ def _warn_once(url: str, key: str, why: str) -> None:
                     " recomputed", key[:12], url, why)
 
 
+def pipeline_slug(pipeline: str) -> str:
+    """A pipeline's name as one safe path segment (``analysis`` for ``work/analysis.ipynb``)."""
+    base = os.path.basename(pipeline.replace("\\", "/").rstrip("/"))
+    base = base[:-len(".ipynb")] if base.endswith(".ipynb") else base
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in base).lstrip(".")
+    return slug or "_"
+
+
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
 
@@ -77,8 +85,9 @@ class ObjectRef:
 
     @property
     def version(self) -> str:
-        """The data version downstream keys chain on: content and type."""
-        return f"{self.type}:{self.oid}"
+        """The data version downstream keys chain on: content and type.  A pickled value's
+        file differs between stores (it is signed), so its version is recorded apart."""
+        return f"{self.type}:{self.meta.get('version') or self.oid}"
 
     def to_json(self) -> dict:
         return {"oid": self.oid, "codec": self.codec, "type": self.type,
@@ -341,9 +350,11 @@ class Store:
             else:
                 oid = content_hash(b"")
             rel = self._object_rel(oid, codec)
-            if self.backend.exists(rel):
-                os.remove(tmp)
+            stamp = self.backend.stamp(rel)
+            if stamp is not None and stamp[0] == size or stamp is None and self.backend.exists(rel):
+                os.remove(tmp)           # already here (a damaged copy of another size is replaced)
             else:
+                self._verified.pop(rel, None)
                 self.backend.publish(tmp, rel)
         except BaseException as e:
             if os.path.exists(tmp):
@@ -505,16 +516,22 @@ class Store:
     def put_entry(self, key: str, entry: dict) -> None:
         self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
 
-    # -- per-step last result
-    def get_last(self, step: str) -> dict | None:
-        data = self.backend.read_bytes(f"steps/{step}.json")
+    # -- per-step last result, scoped by pipeline (the notebook): two notebooks sharing a
+    # store may both have a step `load`, and must never see each other's
+    @staticmethod
+    def _last_rel(pipeline: str, step: str) -> str:
+        return f"steps/{pipeline_slug(pipeline)}/{step}.json"
+
+    def get_last(self, step: str, pipeline: str = "") -> dict | None:
+        data = self.backend.read_bytes(self._last_rel(pipeline, step))
         try:
-            return json.loads(data) if data else None
+            last = json.loads(data) if data else None
         except ValueError:
             return None
+        return last if isinstance(last, dict) and isinstance(last.get("key"), str) else None
 
-    def put_last(self, step: str, info: dict) -> None:
-        self._write(f"steps/{step}.json", _dumps(info))
+    def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
+        self._write(self._last_rel(pipeline, step), _dumps(info))
 
     # -- run records
     def put_run(self, record: dict) -> str:
@@ -608,15 +625,15 @@ class LayeredStore:
     def put_entry(self, key: str, entry: dict) -> None:
         self.own.put_entry(key, entry)
 
-    def get_last(self, step: str) -> dict | None:
+    def get_last(self, step: str, pipeline: str = "") -> dict | None:
         for s in self.layers:
-            last = s.get_last(step)
+            last = s.get_last(step, pipeline)
             if last:
                 return last
         return None
 
-    def put_last(self, step: str, info: dict) -> None:
-        self.own.put_last(step, info)
+    def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
+        self.own.put_last(step, info, pipeline)
 
     def put_run(self, record: dict) -> str:
         return self.own.put_run(record)
