@@ -75,6 +75,21 @@ def cmd_check(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    """Re-hash every object of the notebook's store; damaged ones are moved aside (their
+    steps re-run on the next run) unless --dry-run."""
+    _, engine = _load(args)
+    checked, bad = 0, []
+    for rel, problem in engine.store.verify_all(repair=not args.dry_run):
+        checked += 1
+        if problem:
+            bad.append(rel)
+            print(f"damaged: {rel} ({problem})" + ("" if args.dry_run else "; moved aside"))
+    print(f"verified {checked} objects in {engine.store.url}: "
+          + (f"{len(bad)} damaged" if bad else "all intact"))
+    return 1 if bad else 0
+
+
 def cmd_dag(args) -> int:
     from . import render
     _, engine = _load(args)
@@ -439,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate without running: DAG closed, names resolve")
     target(c)
     c.set_defaults(fn=cmd_check)
+
+    v = sub.add_parser("verify", help="re-hash every object in the store; move damaged ones aside")
+    target(v)
+    v.add_argument("--dry-run", action="store_true", help="only report")
+    v.set_defaults(fn=cmd_verify)
 
     e = sub.add_parser("export", help="compile the notebook into a tested pipeline package")
     target(e)

@@ -321,10 +321,13 @@ class Engine:
                     else:
                         key = keys.make_key(comps)
                         entry = self.store.get_entry(key)
-                        if entry and step.spec.cache:
+                        damage = self._damage(entry) if entry and step.spec.cache else []
+                        if entry and step.spec.cache and not damage:
                             res = Result.from_entry(entry)
                             resolved[name] = res
                             state = "fresh"
+                        elif damage:
+                            reasons = damage
                         else:
                             last = self._last_result(name)
                             reasons = (["--no-cache"] if entry else
@@ -474,8 +477,8 @@ class Engine:
                     if restore:
                         self._publish({o: self._load(r) for o, r in res.outputs.items()})
                         self._replay(name, entry)
-                    elif not all(self.store.has_object(r) for r in res.outputs.values()):
-                        raise CorruptObjectError("an output object is missing")
+                    elif self._damage(entry):
+                        raise CorruptObjectError(self._damage(entry)[0])
                 except CorruptObjectError as e:
                     self._warn(f"nb2pipe: cached result of `{name}` is damaged ({e.what}); recomputing")
                 else:
@@ -602,6 +605,16 @@ class Engine:
         self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
                     "duration": duration})
         return res
+
+    def _damage(self, entry: dict) -> list[str]:
+        """Why a cached entry's outputs cannot be served: missing or damaged objects (a stat
+        for objects verified before, a hash otherwise)."""
+        out = []
+        for o, d in entry["outputs"].items():
+            problem = self.store.check(ObjectRef.from_json(d))
+            if problem:
+                out.append(f"output `{o}` {problem}; it will be recomputed")
+        return out
 
     def _exec_python(self, step: StepDef, ns: dict, shown: list) -> None:
         """Run a step's code as a cell runs: the value of a last bare expression is shown."""

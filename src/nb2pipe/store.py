@@ -356,6 +356,7 @@ class Store:
             else:
                 self._verified.pop(rel, None)
                 self.backend.publish(tmp, rel)
+                self._remember_verified(rel, self.backend.stamp(rel))   # hashed just now
         except BaseException as e:
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -403,9 +404,69 @@ class Store:
             raise CorruptObjectError(
                 f"object {ref.oid[:12]} is damaged ({buf.size} bytes, expected {ref.nbytes};"
                 " checksum mismatch)" + ("" if self.read_only else "; it was moved aside"))
-        if stamp is not None:
-            self._verified[rel] = stamp
+        if not trusted:
+            self._remember_verified(rel, stamp)
         return rel, buf
+
+    # -- verification stamps: an object hashed once is trusted while its file is unchanged
+    # (size, mtime, inode, ctime), across processes, so planning costs a stat, not a hash
+    @staticmethod
+    def _stamp_rel(rel: str) -> str:
+        return "verified/" + rel.split("/", 1)[1]
+
+    def _remember_verified(self, rel: str, stamp: tuple | None) -> None:
+        if stamp is None:
+            return
+        self._verified[rel] = stamp
+        if not self.read_only:
+            try:
+                self.backend.write_bytes(self._stamp_rel(rel), json.dumps(list(stamp)).encode())
+            except OSError:
+                pass                       # only a shortcut: the next check hashes again
+
+    def check(self, ref: ObjectRef) -> str | None:
+        """Why ``ref``'s object cannot be served (missing, damaged), or None.  As cheap as a
+        stat for an object verified before; hashes it (once) otherwise."""
+        try:
+            rel = self._object_rel(ref.oid, ref.codec)
+        except CorruptObjectError as e:
+            return e.what
+        stamp = self.backend.stamp(rel)
+        if stamp is None:
+            return None if self.backend.exists(rel) else "is missing from the store"
+        if stamp[0] != ref.nbytes:
+            return f"is damaged ({stamp[0]} bytes, expected {ref.nbytes})"
+        if self._verified.get(rel) == stamp:
+            return None
+        known = self.backend.read_bytes(self._stamp_rel(rel))
+        try:
+            if known is not None and tuple(json.loads(known)) == stamp:
+                self._verified[rel] = stamp
+                return None
+        except (ValueError, TypeError):
+            pass
+        try:
+            self._verified_buffer(ref)
+        except CorruptObjectError as e:
+            return f"cannot be served: {e.what}"
+        return None
+
+    def verify_all(self, *, repair: bool = True):
+        """Re-hash every object: yields (relative path, problem or None)."""
+        for sub in self.backend.listdir("objects"):
+            for name in self.backend.listdir(f"objects/{sub}"):
+                rel = f"objects/{sub}/{name}"
+                oid = name.split(".", 1)[0]
+                buf = self.backend.read_buffer(rel)
+                if buf is None:
+                    continue
+                if OID_RE.fullmatch(oid) and content_hash(buf) == oid:
+                    self._remember_verified(rel, self.backend.stamp(rel))
+                    yield rel, None
+                else:
+                    if repair and not self.read_only:
+                        self._damaged(rel)
+                    yield rel, "checksum mismatch"
 
     def _damaged(self, rel: str) -> None:
         self._verified.pop(rel, None)
@@ -497,14 +558,13 @@ class Store:
                 raise ValueError(f"output `{name}`: {problem}")
 
     def _ref_problem(self, ref: ObjectRef) -> str | None:
-        """Does the object file (if here; local stores only) match the reference's size
-        and type?  Reads a header at most: the content is verified when it is loaded."""
+        """Does the object file (if here; local stores only) hold the reference's type?
+        Reads a header at most.  A file of another size is a damaged (or missing) object,
+        which :meth:`check` reports and a run recomputes; the entry itself may be right."""
         rel = self._object_rel(ref.oid, ref.codec)
         stamp = self.backend.stamp(rel)
-        if stamp is None:
-            return None                   # missing (recomputed when needed) or remote
-        if stamp[0] != ref.nbytes:
-            return f"the object has {stamp[0]} bytes, the entry says {ref.nbytes}"
+        if stamp is None or stamp[0] != ref.nbytes:
+            return None
         try:
             found = _header_types(self.backend.path(rel), ref)
         except (OSError, ValueError) as e:
@@ -614,6 +674,18 @@ class LayeredStore:
 
     def has_object(self, ref: ObjectRef) -> bool:
         return any(s.has_object(ref) for s in self.layers)
+
+    def verify_all(self, *, repair: bool = True):
+        return self.own.verify_all(repair=repair)
+
+    def check(self, ref: ObjectRef) -> str | None:
+        problem = None
+        for s in self.layers:
+            if s.has_object(ref):
+                problem = s.check(ref)
+                if problem is None:
+                    return None
+        return problem or "is in none of the stores"
 
     def get_entry(self, key: str) -> dict | None:
         for s in self.layers:

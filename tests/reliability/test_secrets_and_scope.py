@@ -2,24 +2,9 @@
 another, and two notebooks sharing a store never see each other's per-step state."""
 import json
 import os
-import subprocess
-import sys
 
+from nbfiles import nb2pipe, write_nb
 from nb2pipe.fingerprint import secret_fingerprint
-
-
-def nb2pipe(*args, cwd, env=None):
-    p = subprocess.run([sys.executable, "-m", "nb2pipe", *args], cwd=cwd, capture_output=True,
-                       text=True, timeout=300, env={**os.environ, **(env or {})})
-    return p.returncode, p.stdout, p.stderr
-
-
-def write_nb(path, cells):
-    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": s,
-                     "outputs": [], "execution_count": None} for i, s in enumerate(cells)]}
-    path.write_text(json.dumps(nb))
-    return path
 
 
 SECRET_NB = ["%%params --secret api_token\napi_token = ''",
