@@ -391,7 +391,8 @@ class Engine:
         for m in graph.missing[step.name]:
             below = graph.below.get((step.name, m))
             parts.append(f"`{m}`, which only step `{below}` below it writes" if below else
-                         f"`{m}`, which no step above it writes" + did_you_mean(m, graph.producer))
+                         f"`{m}`, which no step above it writes"
+                         + did_you_mean(m, set(graph.producer) - {m}))
         return Nb2pipeError(
             f"step `{step.name}` reads " + "; ".join(parts), where=_label(step),
             fix="run the cell of the step that writes it first, keeping it above this one (Run All"

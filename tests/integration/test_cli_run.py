@@ -194,7 +194,7 @@ def test_killed_run_leaves_store_consistent_and_next_run_resumes(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not (tmp_path / ".nb2pipe" / "steps" / "first.json").exists():
+    while not (tmp_path / ".nb2pipe" / "steps" / "p" / "first.json").exists():
         assert time.time() < deadline and proc.poll() is None
         time.sleep(0.2)
     time.sleep(1.0)   # `slow` is running now

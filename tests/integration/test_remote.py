@@ -105,7 +105,7 @@ def test_server_dying_mid_run(tmp_path):
                                  "--token", TOKEN], cwd=tmp_path, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 120
-        while not (tmp_path / ".nb2pipe" / "steps" / "first.json").exists():
+        while not (tmp_path / ".nb2pipe" / "steps" / "p" / "first.json").exists():
             assert time.time() < deadline and proc.poll() is None
             time.sleep(0.2)
         time.sleep(1)
