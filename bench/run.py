@@ -52,7 +52,8 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 import nb2pipe  # noqa: E402
-from nb2pipe.engine import Engine, _pandas_cow  # noqa: E402
+from nb2pipe.engine import Engine  # noqa: E402
+from nb2pipe.inplace import pandas_cow as _pandas_cow  # noqa: E402
 from nb2pipe.fingerprint import array_token  # noqa: E402
 from nb2pipe.graph import Graph, Node  # noqa: E402
 from nb2pipe.spec import parse_step_line  # noqa: E402

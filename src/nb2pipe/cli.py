@@ -374,26 +374,14 @@ def _terminate_cleanly() -> None:
 
 
 def _record(engine, nb, report, overrides) -> None:
+    from . import records
     secret = engine.defs.secret_params
-    from .engine import _user
-    engine.store.put_run({
-        "kind": "headless", "notebook": nb.path, "finished": time.time(), "wall": report.wall,
-        "user": _user(), "store": engine.store.url, "env": engine.env_name,
-        "params": {k: v for k, v in overrides.items() if k not in secret},
-        "steps": [{"step": s.step, "status": s.status, "key": s.key, "duration": s.duration,
-                   "error": s.error, **_lineage(engine, s.key)} for s in report.steps],
-    })
-
-
-def _lineage(engine, key) -> dict:
-    """What an output came from: input data versions, code hash, source fingerprints."""
-    entry = engine.store.get_entry(key) if key else None
-    if not entry:
-        return {}
-    comps = entry.get("components", {})
-    return {"outputs": {o: f"{r['type']}:{r['oid']}" for o, r in entry["outputs"].items()},
-            "inputs": comps.get("inputs", {}), "code": comps.get("code"),
-            "srcs": comps.get("srcs", {}), "params": sorted(comps.get("params", {}))}
+    records.write(engine.store, [
+        {"step": s.step, "status": s.status, "key": s.key, "duration": s.duration, "error": s.error,
+         **records.lineage_of_entry(engine.store.get_entry(s.key) if s.key else None)}
+        for s in report.steps],
+        kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
+        params={k: v for k, v in overrides.items() if k not in secret})
 
 
 def _summary(report) -> None:

@@ -1,0 +1,256 @@
+"""Executing one step: its namespace (setup names, parameters, inputs), Python or SQL,
+output capture, in-place changes, storing outputs and --save files."""
+from __future__ import annotations
+
+import linecache
+import os
+import time
+import traceback
+from typing import Any
+
+from . import capture, contracts, inplace
+from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
+from .graph import Graph
+from .results import Result, label
+from .steps import StepDef
+from .store import ObjectRef
+
+
+class Executor:
+    """Mixed into :class:`~nb2pipe.engine.Engine`: runs a step and stores what it made."""
+
+    def _execute(self, step: StepDef, graph: Graph, parents: dict[str, Result], key: str,
+                 comps: dict) -> Result:
+        name = step.name
+        ns: dict[str, Any] = {k: v for k, v in self.setup_ns.items()}
+        ns.update(self.defs.params)
+        refs_in: dict[str, ObjectRef] = {}
+        passed = self.defs.passthrough(step)
+        for i in self.defs.inputs_of(step):
+            src = graph.source(name, i)
+            ref = parents[src].outputs[i]
+            refs_in[i] = ref
+            try:
+                # SQL scans cached tables straight from the memory-mapped Arrow file
+                ns[i] = (self.store.get_arrow(ref) if step.sql is not None and ref.codec == "arrow"
+                         and ref.oid not in self._values else self._load(ref))
+            except CorruptObjectError as e:
+                raise Nb2pipeError(f"input `{i}` of step `{name}` is damaged in the store ({e.what})",
+                                   where=label(step),
+                                   fix=f"re-run `{src}` with `%dag run --force {src}`") from None
+            if i in passed and ref.type == "numpy.ndarray":
+                ns[i] = ns[i].copy()      # it may change it in place: keep the stored version intact
+        for i, kind in step.spec.input_types:
+            ns[i] = _as_table(ns[i], kind)
+        tokens = {i: inplace.token(ns[i]) for i in refs_in}
+        self.running.add(name)
+        self._emit({"type": "state", "step": name, "state": "running"})
+        _register_source(step.filename, step.cell_text if step.cell_text else
+                         "\n" * step.line_offset + step.code)
+        t0 = time.perf_counter()
+        shown: list = []
+        try:
+            with self.io.capture() as shown:
+                if step.sql is not None:
+                    ns[step.outputs[0]] = self._run_sql(step, {i: ns[i] for i in refs_in})
+                else:
+                    self._exec_python(step, ns, shown)
+        except KeyboardInterrupt:
+            self.failures[name] = (key, "interrupted")
+            self._emit({"type": "state", "step": name, "state": "failed", "error": "interrupted"})
+            raise
+        except StepFailed:
+            raise
+        except Exception as e:  # noqa: BLE001 - the user's code may raise anything
+            raise _step_failed(step, e) from None
+        finally:
+            self.running.discard(name)
+        duration = time.perf_counter() - t0
+        for i, tok in tokens.items():
+            if i in passed or tok is None or i in step.outputs or inplace.token(ns.get(i)) == tok:
+                continue
+            # changed in place in a way the code does not show: the steps below are wired to
+            # the earlier version, so handing it on would be wrong, and so would be hiding it
+            self._values.pop(refs_in[i].oid, None)
+            raise Nb2pipeError(f"step `{name}` changed its input `{i}` in place, in a way nb2pipe"
+                               " could not see from its code, so the steps below would not get the"
+                               " change", where=label(step),
+                               fix=f"assign it explicitly (`{i} = ...`) so the change is a new version"
+                                   f" of `{i}`, or work on a copy (`{i} = {i}.copy()`)")
+        missing = [o for o in step.outputs if o not in ns]
+        if missing:
+            raise Nb2pipeError(f"step `{name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
+                               " (a branch that skipped the assignment?)", where=label(step),
+                               fix="make sure every output is assigned on every path")
+        outputs: dict[str, ObjectRef] = {}
+        for i in passed:
+            changed = tokens[i] is None or inplace.token(ns[i]) != tokens[i]
+            ref = self._put(step, i, ns[i]) if changed else refs_in[i]
+            if ref.oid != refs_in[i].oid:
+                self._warn(f"nb2pipe: step `{name}` changed `{i}` in place; the steps below it get the"
+                           " changed version")
+            outputs[i] = ref
+        for o in step.outputs:
+            outputs[o] = self._put(step, o, ns[o])
+            if outputs[o].codec in ("arrow", "npy"):
+                self._values[outputs[o].oid] = ns[o]
+        broken = [v for o, r in outputs.items()
+                  for v in contracts.violations(name, o, self.contracts.get(name, {}).get(o, {}), r)]
+        if broken:
+            raise Nb2pipeError("output contract violated: " + "; ".join(broken), where=label(step),
+                               fix="fix the step so its output keeps its type and columns, or re-export"
+                                   " the pipeline from the notebook to accept the new schema")
+        now = time.time()
+        res = Result(key, comps, outputs, duration, now)
+        entry = {"step": name, "components": comps, "duration": duration, "finished": now,
+                 "outputs": {o: r.to_json() for o, r in outputs.items()}}
+        if shown:
+            entry["display"] = self.store.put(capture.trim(shown)).to_json()
+        self.store.put_entry(key, entry)
+        self.store.put_last(name, {"key": key, "finished": now, "duration": duration}, self.pipeline)
+        old = self.results.get(name)
+        self.results[name] = res
+        if old is not None:
+            self._forget_values(old)
+        if step.spec.saves:
+            self._save(step, ns)
+        self._publish({o: ns[o] for o in outputs})
+        self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
+                    "duration": duration})
+        return res
+
+    def _exec_python(self, step: StepDef, ns: dict, shown: list) -> None:
+        """Run a step's code as a cell runs: the value of a last bare expression is shown."""
+        import ast
+        tree = _offset_tree(step.code, step.line_offset)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, step.filename, "exec"), ns)
+        if last is not None:
+            value = eval(compile(ast.Expression(last.value), step.filename, "eval"), ns)
+            self.io.result(value, shown)
+
+    def _replay(self, name: str, entry: dict) -> None:
+        """Show again what the step showed when it ran: prints, figures, last value."""
+        if "display" not in entry:
+            return
+        try:
+            outputs = self.store.get(ObjectRef.from_json(entry["display"]))
+            if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+                raise ValueError("not a list of outputs")
+            self.io.replay(outputs)
+        except (ValueError, KeyError, TypeError, CorruptObjectError) as e:
+            self._warn(f"nb2pipe: the outputs `{name}` showed when it ran cannot be shown again ({e})")
+
+    def _put(self, step: StepDef, name: str, value: Any) -> ObjectRef:
+        try:
+            return self.store.put(value)
+        except StoreError as e:
+            raise Nb2pipeError(f"output `{name}` of step `{step.name}`: {e.what}", where=label(step),
+                               fix=e.fix) from None
+
+    def _run_sql(self, step: StepDef, tables: dict[str, Any]):
+        from . import sql
+        if getattr(self, "_duck", None) is None:
+            import duckdb
+            self._duck = duckdb.connect()
+            self._duck.execute("SET file_search_path = " + _sql_string(self.project_dir))
+        missing = [p for p in step.sql.params if p not in self.defs.params]
+        if missing:
+            raise Nb2pipeError(f"SQL step `{step.name}` uses parameter {{{{ {missing[0]} }}}}, which is not"
+                               " defined", where=label(step), fix="define it in a %%params cell")
+        try:
+            return sql.run(self._duck, step.sql, tables, self.defs.params)
+        except Exception as e:  # noqa: BLE001 - duckdb.Error and friends
+            line = sql.error_line(str(e), step.sql.query)
+            where = label(step) + (f", line {line + step.line_offset}" if line else "")
+            raise StepFailed(step.name, e, where=where, traceback_text=str(e) + "\n") from None
+
+    def _save(self, step: StepDef, values: dict[str, Any]) -> None:
+        """``--save out=path``: also write a table output as Parquet, atomically."""
+        from .codecs import to_arrow, type_tag
+        import pyarrow.parquet as pq
+        for out, path in step.spec.saves:
+            value = values[out]
+            tag = type_tag(value)
+            try:
+                table = to_arrow(value, tag)
+            except TypeError:
+                raise Nb2pipeError(f"--save {out}=... of step `{step.name}`: `{out}` is a {tag}, not a"
+                                   " table", where=label(step), fix="save only table outputs") from None
+            if "://" in path:
+                import fsspec
+                with fsspec.open(path, "wb") as f:
+                    pq.write_table(table, f)
+                continue
+            full = os.path.join(self.project_dir, path)
+            os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+            tmp = f"{full}.tmp-{os.getpid()}"
+            pq.write_table(table, tmp)
+            os.replace(tmp, full)
+
+    def _forget_values(self, replaced: Result) -> None:
+        """Drop in-memory values of a replaced result unless a current result still uses them."""
+        live = {r.oid for res in self.results.values() for r in res.outputs.values()}
+        for r in replaced.outputs.values():
+            if r.oid not in live:
+                self._values.pop(r.oid, None)
+
+    def _load(self, ref: ObjectRef) -> Any:
+        """A value for one consumer: shared when immutable or copy-on-write,
+        decoded afresh when it is a plain Python object (so mutation stays local)."""
+        if ref.codec in ("json", "pickle"):
+            return self.store.get(ref)
+        value = self._values.get(ref.oid)
+        if value is None:
+            value = self.store.get(ref)
+            self._values[ref.oid] = value
+        if ref.type in ("pandas.DataFrame", "pandas.Series"):
+            return value.copy(deep=not inplace.pandas_cow())
+        return value
+
+    def values_of(self, name: str) -> dict[str, Any]:
+        """Load the last outputs of a step (e.g. to show them)."""
+        res = self._last_result(name)
+        if res is None:
+            raise Nb2pipeError(f"step `{name}` has no stored result yet", fix=f"run `{name}` first")
+        return {o: self._load(r) for o, r in res.outputs.items()}
+
+
+
+def _offset_tree(code: str, line_offset: int):
+    import ast
+    tree = ast.parse(code)
+    if line_offset:
+        ast.increment_lineno(tree, line_offset)
+    return tree
+
+
+def _register_source(filename: str, text: str) -> None:
+    lines = text.splitlines(keepends=True)
+    linecache.cache[filename] = (len(text), None, lines, filename)
+
+
+def _step_failed(step: StepDef, exc: Exception) -> StepFailed:
+    tb = exc.__traceback__
+    frames = traceback.extract_tb(tb)
+    start = next((i for i, f in enumerate(frames) if f.filename == step.filename), 0)
+    line = next((f.lineno for f in reversed(frames) if f.filename == step.filename), None)
+    tb_text = "".join(traceback.format_list(frames[start:])) + "".join(
+        traceback.format_exception_only(type(exc), exc))
+    where = label(step) + (f", line {line}" if line else "")
+    return StepFailed(step.name, exc, where=where, traceback_text=tb_text)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _as_table(value: Any, kind: str) -> Any:
+    from .codecs import type_tag
+    tag = type_tag(value)
+    if kind == "pandas" and tag.startswith("pyarrow."):
+        return value.to_pandas()
+    if kind == "arrow" and tag == "pandas.DataFrame":
+        import pyarrow as pa
+        return pa.Table.from_pandas(value)
+    return value

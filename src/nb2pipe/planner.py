@@ -1,0 +1,175 @@
+"""Planning: a step's key components, the cache lookup, and why a step is stale.
+
+One code path serves ``plan()`` (status, the sidebar, headless planning) and running: a
+step's key is made from its code, setup, modules, parameters, sources and the data
+versions its inputs have in the versions of their producers (notebook order).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from . import keys
+from .errors import Nb2pipeError
+from .fingerprint import secret_fingerprint, value_fingerprint
+from .graph import Graph, did_you_mean
+from .results import Result, StepStatus, label, summary
+from .steps import StepDef
+from .store import ObjectRef
+
+
+class Planner:
+    """Mixed into :class:`~nb2pipe.engine.Engine`: reads definitions, results and the store."""
+
+    # ------------------------------------------------------------ keys
+    def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
+        d = self.defs
+        reads = set(step.external_reads())
+        setup_cells = d.setup_cells_for(step)
+        modules: dict[str, str] = {}
+        for mod in sorted(d.modules_for(step)):
+            fp = self.hasher.module(mod, self.project_dir)
+            if fp is not None:
+                modules[mod] = fp
+        return {
+            "kind": "sql" if step.spec.sql else "python",
+            "code": step.code_hash,
+            "outputs": sorted(d.outputs_of(step)),
+            "inputs": {i: input_versions[i] for i in sorted(input_versions)},
+            "params": {p: self._param_fingerprint(step, p)
+                       for p in sorted(reads) if p in d.params and p not in d.credential_params},
+            "setup": sorted(c.code_hash for c in setup_cells),
+            "modules": modules,
+            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in self.sources_of(step)},
+        }
+
+    def sources_of(self, step: StepDef) -> tuple[str, ...]:
+        """``--src`` paths, files a SQL query reads, and files the code opens by a literal path
+        that exist in the project now."""
+        found = []
+        for p in step.info.files.paths:
+            full = os.path.normpath(os.path.join(self.project_dir, p))
+            if (p not in step.sources and full.startswith(self.project_dir + os.sep)
+                    and os.path.isfile(full)):
+                found.append(os.path.relpath(full, self.project_dir).replace(os.sep, "/"))
+        return step.sources + tuple(dict.fromkeys(found))
+
+    def _param_fingerprint(self, step: StepDef, name: str) -> str:
+        value = self.defs.params[name]
+        try:
+            return (secret_fingerprint(name, value) if name in self.defs.secret_params
+                    else value_fingerprint(value))
+        except TypeError as e:
+            raise Nb2pipeError(f"parameter `{name}`, read by step `{step.name}`, cannot be part of a"
+                               f" cache key: {e}", where=label(step),
+                               fix="give it a plain value: a number, string, list, dict, set, date,"
+                                   " numpy array, or a dataclass of those") from None
+
+    def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
+        out = {}
+        for i in self.defs.inputs_of(step):
+            producer = graph.source(step.name, i)
+            res = parent_results.get(producer)
+            if res is None or i not in res.outputs:
+                raise Nb2pipeError(f"step `{step.name}` needs `{i}`, which has not been produced yet",
+                                   where=label(step),
+                                   fix=f"run `{producer}` first, or `%dag run {step.name}`")
+            out[i] = res.outputs[i].version
+        return out
+
+    def _last_result(self, name: str) -> Result | None:
+        if name in self.results:
+            return self.results[name]
+        last = self.store.get_last(name, self.pipeline)
+        if last and last.get("key"):
+            entry = self.store.get_entry(last["key"])
+            if entry:
+                res = Result.from_entry(entry)
+                self.results[name] = res
+                return res
+        return None
+
+    def _damage(self, entry: dict) -> list[str]:
+        """Why a cached entry's outputs cannot be served: missing or damaged objects (a stat
+        for objects verified before, a hash otherwise)."""
+        out = []
+        for o, d in entry["outputs"].items():
+            problem = self.store.check(ObjectRef.from_json(d))
+            if problem:
+                out.append(f"output `{o}` {problem}; it will be recomputed")
+        return out
+
+    # ------------------------------------------------------------ planning
+    def plan(self, graph: Graph | None = None, names: Iterable[str] | None = None) -> dict[str, StepStatus]:
+        """The state of every step (or of ``names``, which must be closed under ancestry),
+        computed from definitions and the store only."""
+        graph = graph or self.graph()
+        out: dict[str, StepStatus] = {}
+        resolved: dict[str, Result] = {}
+        for name in (graph.order if names is None else names):
+            step = self.defs.steps[name]
+            reasons: list[str] = []
+            key = None
+            res = None
+            state = "stale"
+            if name in graph.missing:
+                state = "blocked"
+                reasons = [f"needs `{i}`, which no step produces" for i in graph.missing[name]]
+            else:
+                bad = [p for p in graph.parents(name) if p not in resolved]
+                if bad:
+                    reasons = [f"upstream `{p}` is {out[p].state}" for p in bad]
+                    if self._last_result(name) is None and name not in self.results:
+                        state, reasons = "never run", []
+                else:
+                    try:
+                        comps = self.components(step, self._input_versions(step, resolved, graph))
+                    except Nb2pipeError as e:
+                        state, reasons = "blocked", [e.what]
+                    else:
+                        key = keys.make_key(comps)
+                        entry = self.store.get_entry(key)
+                        damage = self._damage(entry) if entry and step.spec.cache else []
+                        if entry and step.spec.cache and not damage:
+                            res = Result.from_entry(entry)
+                            resolved[name] = res
+                            state = "fresh"
+                        elif damage:
+                            reasons = damage
+                        else:
+                            last = self._last_result(name)
+                            reasons = (["--no-cache"] if entry else
+                                       keys.explain(last.components if last else None, comps))
+                            state = "never run" if last is None else "stale"
+                            if last is None:
+                                reasons = []
+            fail = self.failures.get(name)
+            if fail and state != "fresh" and (fail[0] is None or fail[0] == key):
+                state = "failed"
+            if name in self.running:
+                state = "running"
+            shown = res or self.results.get(name)
+            out[name] = StepStatus(
+                step=name, state=state, reasons=reasons, key=key,
+                duration=shown.duration if shown else None,
+                finished=shown.finished if shown else None,
+                where=step.where, cell_id=step.cell_id,
+                inputs=self.defs.inputs_of(step), outputs=step.outputs,
+                summaries={k: {"type": r.type, **summary(r)} for k, r in shown.outputs.items()} if shown else {},
+                error=fail[1] if fail else None)
+        return out
+
+    def status(self) -> list[StepStatus]:
+        return list(self.plan().values())
+
+    def _missing_error(self, graph: Graph, step: StepDef) -> Nb2pipeError:
+        parts = []
+        for m in graph.missing[step.name]:
+            below = graph.below.get((step.name, m))
+            parts.append(f"`{m}`, which only step `{below}` below it writes" if below else
+                         f"`{m}`, which no step above it writes"
+                         + did_you_mean(m, set(graph.producer) - {m}))
+        return Nb2pipeError(
+            f"step `{step.name}` reads " + "; ".join(parts), where=label(step),
+            fix="run the cell of the step that writes it first, keeping it above this one (Run All"
+                " runs them in order), or correct the name")
