@@ -7,8 +7,9 @@ cells with only nb2pipe header lines added):
   b. tagged.ipynb runs the same way in a fresh kernel (cwd: a private temp copy, so the
      store is private); every recorded fingerprint must equal the original's, cell by cell;
   c. one documented edit (EDITS) is defined in the tagged session without running it, then
-     `%dag run`: exactly the edited step and its descendants (notebook-order semantics,
-     computed here from the AST) must run, and every step-written name must equal the edited
+     `%dag run`: exactly the edited step and the descendants whose inputs changed must run
+     (notebook-order semantics with early cutoff, computed here from the AST and the two
+     restart-and-run-all records, see rerun_oracle), and every step-written name must equal the edited
      original's restart-and-run-all value;
   d. `nb2pipe run tagged.ipynb` in that folder then executes 0 steps.
 Both kernels get the same global numpy seed before the first cell (some notebooks draw from
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -29,18 +31,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from kernelharness import Kernel  # noqa: E402
-from tagging import parse, reads, writes  # noqa: E402
+from tagging import parse, writes  # noqa: E402
 
 REAL = Path(__file__).parent / "real"
 SLUGS = sorted(p.name for p in REAL.iterdir() if (p / "tagged.ipynb").exists())
 BIN = Path(sys.executable).parent
 
-# slug -> (code cell index in original.ipynb, text to replace, replacement); documented in SOURCE.md
+# slug -> (code cell index in original.ipynb, text to replace, replacement): a data change in a
+# step whose effect reaches steps below it (checked: the test refuses an edit that reaches none)
 EDITS = {
     "handson-ml3-04-linear-models": (8, "[[0], [2]]", "[[0], [3]]"),
-    "handson-ml3-tools-numpy": (3, "np.zeros((3,4))", "np.zeros((3,5))"),
-    "handson-ml3-tools-pandas": (1, '[2,-1,3,5]', '[2,-1,3,6]'),
-    "pdsh-03-05-hierarchical-indexing": (12, "37253956", "37253957"),
+    "handson-ml3-tools-numpy": (63, "[1, 5, 3, 19, 13, 7, 3]", "[1, 5, 3, 19, 13, 7, 4]"),
+    "handson-ml3-tools-pandas": (21, "4.4,5.1,6.1", "4.4,5.2,6.1"),
+    "pdsh-03-05-hierarchical-indexing": (1, "37253956", "37253957"),
     "pdsh-03-07-merge-join": (1, "'Sue'", "'Sam'"),
     "pdsh-05-04-feature-engineering": (9, "[4, 2, 1, 3, 7]", "[4, 2, 1, 3, 8]"),
     "rasbt-ch04-preprocessing": (3, "5.0,6.0,,8.0", "5.0,6.5,,8.0"),
@@ -64,7 +67,8 @@ def _nbh_fp(v):
                 dt = [str(x) for x in (v.dtypes if isinstance(v, pd.DataFrame) else [v.dtype])]
                 idx = v.index if not isinstance(v, pd.Index) else v
                 ih = pd.util.hash_pandas_object(idx.to_frame(index=False) if isinstance(idx, pd.MultiIndex) else pd.Series(idx), index=False).values.tobytes()
-                return f"{t.__name__}:{cols}:{dt}:{v.shape}:" + hashlib.sha1(h + ih).hexdigest()
+                names = [str(x) for x in idx.names]
+                return f"{t.__name__}:{cols}:{dt}:{v.shape}:{names}:" + hashlib.sha1(h + ih).hexdigest()
         if mod.startswith("numpy"):
             import numpy as np
             if isinstance(v, np.ndarray):
@@ -83,10 +87,26 @@ def _nbh_fp(v):
         return f"{t.__name__}:unhashable:{type(e).__name__}"
     return f"type:{t.__module__}.{t.__qualname__}"
 
+def _nbh_token(v):
+    # for type-only values: did the value change between two runs? (the edit oracle only)
+    import hashlib, pickle, types
+    if isinstance(v, types.ModuleType):
+        return "module:" + v.__name__
+    try:
+        return hashlib.sha1(pickle.dumps(v, protocol=4)).hexdigest()
+    except Exception:
+        return "unpicklable"
+
 def _nbh_record(names):
     import json
     ns = get_ipython().user_ns
-    print("@@NBH@@" + json.dumps({n: _nbh_fp(ns[n]) for n in names if n in ns}))
+    out = {}
+    for n in names:
+        if n in ns:
+            out[n] = _nbh_fp(ns[n])
+            if out[n].startswith("type:"):
+                out["~" + n] = _nbh_token(ns[n])
+    print("@@NBH@@" + json.dumps(out))
 '''
 SEED = "import numpy as _nbh_np; _nbh_np.random.seed(0); del _nbh_np"
 
@@ -118,40 +138,65 @@ def fingerprints(reply) -> dict:
     raise AssertionError(f"no fingerprint line in recording output: {reply.text[-2000:]}")
 
 
-def run_recorded(k: Kernel, sources: list[str], bodies: list[str], ids: list[str], what: str) -> list[dict]:
-    """Run cells in order; after each, record the names its body writes. Any error fails."""
+def run_recorded(k: Kernel, sources: list[str], bodies: list[str], ids: list[str], what: str,
+                 want: list[dict] | None = None) -> list[dict]:
+    """Run cells in order; after each, record the names its body writes. Any error fails; with
+    ``want`` (the original's records) the first cell whose values differ fails at once."""
     k.ok(PRELUDE)
     k.ok(SEED)
     out = []
-    for src, body, cid in zip(sources, bodies, ids):
+    for i, (src, body, cid) in enumerate(zip(sources, bodies, ids)):
         r = k.run(src, timeout=300, cell_id=cid)
-        assert r.status == "ok", f"{what}: cell {cid} failed:\n{src}\n---\n{r.error_text}\n{r.text[-3000:]}"
-        out.append(fingerprints(k.ok(f"_nbh_record({written(body)!r})")))
+        assert r.status == "ok", f"{what}: code cell {i} ({cid}) failed:\n{src}\n---\n{r.error_text}\n{r.text[-3000:]}"
+        got = fingerprints(k.ok(f"_nbh_record({written(body)!r})"))
+        if want is not None:
+            diffs = [f"`{n}`: original {want[i].get(n)} != {what} {got.get(n)}"
+                     for n in sorted(set(want[i]) | set(got)) if n[0] != "~" and want[i].get(n) != got.get(n)]
+            assert not diffs, (f"{what}: after code cell {i} ({cid}) values differ from restart-and-run-all:\n"
+                               + "\n".join(diffs[:5]) + f"\ncell:\n{src}\n---\n{r.text[-1500:]}")
+        out.append(got)
     return out
 
 
-def descendants(bodies: list[str], is_step: list[bool], start: int) -> set[int]:
-    """Steps downstream of step `start` under notebook order: a step reading X depends on the
-    nearest step above it that writes (binds or mutates) X."""
+def free_reads(tree) -> set[str]:
+    """Names a cell reads before binding them itself (statement by statement)."""
+    import ast
+    bound: set[str] = set()
+    out: set[str] = set()
+    for stmt in tree.body:
+        loads = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        out |= loads - bound
+        b, _ = writes(ast.Module(body=[stmt], type_ignores=[]))
+        bound |= set(b)
+    return out
+
+
+def rerun_oracle(bodies: list[str], is_step: list[bool], start: int, before: list[dict],
+                 after: list[dict]) -> set[int]:
+    """Which steps must re-run after editing step `start`, under notebook order with early
+    cutoff: a step reading X depends on the nearest step above it that writes (binds or
+    mutates) X, and re-runs iff such a producer re-ran and X's value changed (restart-and-run-
+    all before vs after the edit; objects fingerprinted by type only compare by pickle)."""
+    def changed(i, x):
+        if before[i].get(x) != after[i].get(x):
+            return True
+        tok = after[i].get("~" + x)
+        return tok is not None and (tok == "unpicklable" or before[i].get("~" + x) != tok)
+
     info = []
     for b in bodies:
         t = parse(b)
-        info.append((reads(t) if t else set(), set(written(b))))
-    deps: dict[int, set[int]] = {}
-    for i, s in enumerate(is_step):
-        if not s:
+        info.append((free_reads(t) if t else set(), set(written(b))))
+    rerun = {start}
+    for i in range(start + 1, len(bodies)):
+        if not is_step[i]:
             continue
-        deps[i] = set()
         for x in info[i][0]:
-            for j in range(i - 1, -1, -1):
-                if is_step[j] and x in info[j][1]:
-                    deps[i].add(j)
-                    break
-    out = {start}
-    for i in sorted(deps):
-        if deps[i] & out:
-            out.add(i)
-    return out
+            j = next((j for j in range(i - 1, -1, -1) if is_step[j] and x in info[j][1]), None)
+            if j in rerun and changed(j, x):
+                rerun.add(i)
+                break
+    return rerun
 
 
 @pytest.mark.timeout(900)
@@ -168,14 +213,31 @@ def test_real_notebook(slug, tmp_path):
         "tagged.ipynb must hold the same cells as original.ipynb with only header lines added"
     is_step = [bool(h and h.startswith("%%step")) for h in heads]
 
-    # a. restart-and-run-all of the original
-    work_o = tmp_path / "orig"
-    shutil.copytree(src_dir, work_o)
-    k = Kernel(str(work_o))
-    try:
-        want = run_recorded(k, bodies, bodies, [c["id"] for c in orig], "original")
-    finally:
-        k.shutdown()
+    # a. restart-and-run-all of the original, and (for c) of the original with the documented
+    #    edit applied; both at once, in two fresh kernels
+    ci, old, new = EDITS[slug]
+    assert is_step[ci], f"EDITS[{slug}] must name a step cell; code cell {ci} is not"
+    assert old in bodies[ci], f"EDITS[{slug}]: {old!r} not in code cell {ci}"
+    edited = bodies[:ci] + [bodies[ci].replace(old, new)] + bodies[ci + 1:]
+
+    def restart_and_run_all(srcs: list[str], where: str, what: str) -> list[dict]:
+        shutil.copytree(src_dir, tmp_path / where)
+        kk = Kernel(str(tmp_path / where))
+        try:
+            return run_recorded(kk, srcs, srcs, [c["id"] for c in orig], what)
+        finally:
+            kk.shutdown()
+
+    with ThreadPoolExecutor(2) as pool:
+        f_want = pool.submit(restart_and_run_all, bodies, "orig", "original")
+        f_edit = pool.submit(restart_and_run_all, edited, "edited", "edited original")
+        want, want_e = f_want.result(), f_edit.result()
+
+    step_name = heads[ci].split()[1]
+    names = {i: heads[i].split()[1] for i in range(len(heads)) if is_step[i]}
+    down = rerun_oracle(edited, is_step, ci, want, want_e)
+    expect = sorted(names[i] for i in down)
+    assert len(down) > 1, f"EDITS[{slug}] is a bad edit: no step below `{step_name}` is affected by it"
 
     # b. the tagged notebook, cell by cell, in a private copy
     work = tmp_path / "tagged"
@@ -183,20 +245,9 @@ def test_real_notebook(slug, tmp_path):
     k = Kernel(str(work))
     try:
         k.ok("%load_ext nb2pipe", cell_id="nb2pipe-load")
-        got = run_recorded(k, [c["source"] for c in tagged], bodies, [c["id"] for c in tagged], "tagged")
-        diffs = [f"cell {i} `{n}`: original {want[i].get(n)} != tagged {got[i].get(n)}\n  cell: {bodies[i][:300]!r}"
-                 for i in range(len(bodies)) for n in sorted(set(want[i]) | set(got[i]))
-                 if want[i].get(n) != got[i].get(n)]
-        assert not diffs, f"{len(diffs)} values differ from restart-and-run-all; first ones:\n" + "\n".join(diffs[:5])
+        run_recorded(k, [c["source"] for c in tagged], bodies, [c["id"] for c in tagged], "tagged", want)
 
         # c. edit one step, `%dag run`, compare with the edited original
-        ci, old, new = EDITS[slug]
-        assert is_step[ci], f"EDITS[{slug}] must name a step cell; cell {ci} is not"
-        assert old in bodies[ci], f"EDITS[{slug}]: {old!r} not in cell {ci}"
-        edited = bodies[:ci] + [bodies[ci].replace(old, new)] + bodies[ci + 1:]
-        step_name = heads[ci].split()[1]
-        names = {i: heads[i].split()[1] for i in range(len(heads)) if is_step[i]}
-        expect = sorted(names[i] for i in descendants(edited, is_step, ci))
         k.ok("%nb2pipe define-only on")
         k.ok(f"{heads[ci]}\n{edited[ci]}", cell_id=tagged[ci]["id"])
         k.ok("%nb2pipe define-only off")
@@ -210,17 +261,9 @@ def test_real_notebook(slug, tmp_path):
         ran = eval(r.stdout.split("@@RAN@@")[1].splitlines()[0])
         assert ran == expect, (f"after editing `{step_name}` ({old!r} -> {new!r}), %dag run ran {ran};"
                                f" expected the step and its descendants {expect}\n{r.text[-2000:]}")
-        # the edited original, restart-and-run-all
-        work_e = tmp_path / "edited"
-        shutil.copytree(src_dir, work_e)
-        ke = Kernel(str(work_e))
-        try:
-            want_e = run_recorded(ke, edited, edited, [c["id"] for c in orig], "edited original")
-        finally:
-            ke.shutdown()
         last: dict[str, int] = {}
         for i, b in enumerate(edited):
-            for n in want_e[i]:
+            for n in (x for x in want_e[i] if x[0] != "~"):
                 last[n] = i
         check = sorted(n for n, i in last.items() if is_step[i])
         now = fingerprints(k.ok(f"_nbh_record({check!r})"))
