@@ -18,265 +18,18 @@ treated as a miss.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 import secrets
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-import xxhash
-
 from . import codecs
+from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
+                      content_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
+from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: F401
 
-TMP_MAX_AGE = 3600.0
-log = logging.getLogger("nb2pipe.store")
-
-
-def content_hash(buf) -> str:
-    return xxhash.xxh3_128_hexdigest(buf)
-
-
-# what a reference read from an entry may hold: an object id is exactly a content hash
-# (so it can never name a path), a key is hex (so its entry file is inside the store)
-OID_RE = re.compile(f"[0-9a-f]{{{len(content_hash(b''))}}}")
-KEY_RE = re.compile(r"[0-9a-f]{16,128}")
-_JSON_TYPES = {"builtins.dict", "builtins.list", "builtins.str", "builtins.int", "builtins.float",
-               "builtins.bool", "builtins.NoneType"}
-_TYPES_OF_CODEC = {"arrow": set(codecs._TABLE_TYPES.values()), "npy": {"numpy.ndarray"},
-                   "json": _JSON_TYPES}
-# the first byte of a JSON object -> the types it can decode to
-_JSON_FIRST = {ord("{"): {"builtins.dict"}, ord("["): {"builtins.list"}, ord('"'): {"builtins.str"},
-               ord("n"): {"builtins.NoneType"}, ord("t"): {"builtins.bool"}, ord("f"): {"builtins.bool"}}
-_warned: set[tuple[str, str]] = set()
-
-
-def _warn_once(url: str, key: str, why: str) -> None:
-    """One warning per entry per process: the entry is then a miss, recomputed on a run."""
-    if (url, key) not in _warned:
-        _warned.add((url, key))
-        log.warning("nb2pipe: ignoring an invalid cache entry %s in %s (%s); its step will be"
-                    " recomputed", key[:12], url, why)
-
-
-def pipeline_slug(pipeline: str) -> str:
-    """A pipeline's name as one safe path segment (``analysis`` for ``work/analysis.ipynb``)."""
-    base = os.path.basename(pipeline.replace("\\", "/").rstrip("/"))
-    base = base[:-len(".ipynb")] if base.endswith(".ipynb") else base
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in base).lstrip(".")
-    return slug or "_"
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    oid: str
-    codec: str
-    type: str
-    nbytes: int
-    meta: dict = field(default_factory=dict, compare=False)
-
-    @property
-    def version(self) -> str:
-        """The data version downstream keys chain on: content and type.  A pickled value's
-        file differs between stores (it is signed), so its version is recorded apart."""
-        return f"{self.type}:{self.meta.get('version') or self.oid}"
-
-    def to_json(self) -> dict:
-        return {"oid": self.oid, "codec": self.codec, "type": self.type,
-                "nbytes": self.nbytes, "meta": self.meta}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "ObjectRef":
-        """A reference as written by :meth:`to_json`; anything else raises ValueError."""
-        if not isinstance(d, dict):
-            raise ValueError(f"an output reference is a {type(d).__name__}, not an object")
-        oid, codec, tag, nbytes, meta = (d.get("oid"), d.get("codec"), d.get("type"), d.get("nbytes"),
-                                         d.get("meta") or {})
-        if not isinstance(oid, str) or not OID_RE.fullmatch(oid):
-            raise ValueError(f"object id {str(oid)[:40]!r} is not a content hash")
-        if codec not in codecs.EXT:
-            raise ValueError(f"unknown codec {str(codec)[:20]!r}")
-        if not isinstance(tag, str) or tag not in _TYPES_OF_CODEC.get(codec, {tag}):
-            raise ValueError(f"type {str(tag)[:60]!r} cannot be stored as {codec}")
-        if type(nbytes) is not int or nbytes < 0:
-            raise ValueError(f"size {str(nbytes)[:20]!r} is not a byte count")
-        if not isinstance(meta, dict):
-            raise ValueError("meta is not an object")
-        return cls(oid, codec, tag, nbytes, meta)
-
-
-# ------------------------------------------------------------------ backends
-
-class _LocalBackend:
-    def __init__(self, root: str, create: bool = True):
-        self.root = os.path.abspath(root)
-        self.url = self.root
-        if create:
-            os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
-
-    def path(self, rel: str) -> str:
-        return os.path.join(self.root, rel)
-
-    def tmp_path(self) -> str:
-        return os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")
-
-    def publish(self, tmp: str, rel: str) -> None:
-        dst = self.path(rel)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.replace(tmp, dst)
-
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        tmp = self.tmp_path()
-        with open(tmp, "wb") as f:
-            f.write(data)
-        self.publish(tmp, rel)
-
-    def read_bytes(self, rel: str) -> bytes | None:
-        try:
-            with open(self.path(rel), "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
-
-    def read_buffer(self, rel: str):
-        import pyarrow as pa
-        p = self.path(rel)
-        if not os.path.exists(p):
-            return None
-        if os.path.getsize(p) == 0:
-            return pa.py_buffer(b"")
-        return pa.memory_map(p, "r").read_buffer()
-
-    def exists(self, rel: str) -> bool:
-        return os.path.exists(self.path(rel))
-
-    def stamp(self, rel: str) -> tuple | None:
-        try:
-            st = os.stat(self.path(rel))
-        except FileNotFoundError:
-            return None
-        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-
-    def remove(self, rel: str) -> None:
-        try:
-            os.remove(self.path(rel))
-        except FileNotFoundError:
-            pass
-
-    def move_aside(self, rel: str) -> None:
-        p = self.path(rel)
-        try:
-            os.replace(p, os.path.join(self.root, "tmp", f"corrupt-{uuid.uuid4().hex}-" + os.path.basename(p)))
-        except FileNotFoundError:
-            pass
-
-    def listdir(self, rel: str) -> list[str]:
-        try:
-            return sorted(os.listdir(self.path(rel)))
-        except FileNotFoundError:
-            return []
-
-    def create_exclusive(self, rel: str, data: bytes) -> bool:
-        """Write ``data`` at ``rel`` only if nothing is there yet (atomic)."""
-        tmp = self.tmp_path()
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, self.path(rel))
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.remove(tmp)
-
-    def sweep_tmp(self) -> None:
-        d = os.path.join(self.root, "tmp")
-        now = time.time()
-        for name in self.listdir("tmp"):
-            p = os.path.join(d, name)
-            try:
-                if now - os.path.getmtime(p) > TMP_MAX_AGE:
-                    os.remove(p)
-            except OSError:
-                pass
-
-
-class _FsspecBackend:
-    """Any fsspec filesystem.  Objects are PUT whole at their final key."""
-
-    def __init__(self, url: str, **storage_options):
-        import fsspec
-        self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
-        self.root = self.root.rstrip("/")
-        self.url = url
-        self._tmpdir = tempfile.mkdtemp(prefix="nb2pipe-")
-
-    def _p(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
-
-    def tmp_path(self) -> str:
-        return os.path.join(self._tmpdir, uuid.uuid4().hex)
-
-    def publish(self, tmp: str, rel: str) -> None:
-        try:
-            self.fs.put_file(tmp, self._p(rel))
-        finally:
-            os.remove(tmp)
-
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        self.fs.pipe_file(self._p(rel), data)
-
-    def read_bytes(self, rel: str) -> bytes | None:
-        try:
-            return self.fs.cat_file(self._p(rel))
-        except FileNotFoundError:
-            return None
-
-    def read_buffer(self, rel: str):
-        import pyarrow as pa
-        data = self.read_bytes(rel)
-        return None if data is None else pa.py_buffer(data)
-
-    def exists(self, rel: str) -> bool:
-        return self.fs.exists(self._p(rel))
-
-    def stamp(self, rel: str) -> tuple | None:
-        return None          # remote objects are re-verified on every read
-
-    def remove(self, rel: str) -> None:
-        try:
-            self.fs.rm_file(self._p(rel))
-        except FileNotFoundError:
-            pass
-
-    move_aside = remove
-
-    def listdir(self, rel: str) -> list[str]:
-        try:
-            return sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(self._p(rel), detail=False))
-        except FileNotFoundError:
-            return []
-
-    def create_exclusive(self, rel: str, data: bytes) -> bool:
-        if self.exists(rel):
-            return False
-        self.write_bytes(rel, data)
-        return True
-
-    def sweep_tmp(self) -> None:
-        pass
-
-
-# ------------------------------------------------------------------ store
 
 class Store:
     """A content-addressed store.  Cheap to create; holds no global state."""
@@ -330,11 +83,7 @@ class Store:
         return self._secret
 
     # -- objects
-    @staticmethod
-    def _object_rel(oid: str, codec: str) -> str:
-        if not isinstance(oid, str) or not OID_RE.fullmatch(oid) or codec not in codecs.EXT:
-            raise CorruptObjectError(f"invalid object reference {str(oid)[:40]!r} ({str(codec)[:20]!r})")
-        return f"objects/{oid[:2]}/{oid}{codecs.EXT[codec]}"
+    _object_rel = staticmethod(object_rel)
 
     def put(self, value: Any) -> ObjectRef:
         """Store ``value``; returns its reference.  Nothing is visible until complete."""
@@ -525,7 +274,7 @@ class Store:
             return None
         try:
             entry = json.loads(data)
-            self._check_entry(key, entry)
+            check_entry(key, entry, self.backend)
         except (ValueError, UnicodeDecodeError) as e:
             _warn_once(self.url, key, str(e))
             if not self.read_only:
@@ -534,44 +283,6 @@ class Store:
         if len(self._entries) < 100_000:
             self._entries[key] = entry
         return entry
-
-    def _check_entry(self, key: str, entry: Any) -> None:
-        """Raise ValueError unless ``entry`` is what :meth:`put_entry` writes for ``key``,
-        and every output it names (when present here) matches its reference."""
-        if not isinstance(entry, dict):
-            raise ValueError("not a JSON object")
-        if entry.get("key") != key:
-            raise ValueError("it belongs to another key")
-        outputs = entry.get("outputs")
-        if not isinstance(outputs, dict):
-            raise ValueError("no outputs")
-        for field_, kind in (("components", dict), ("step", str)):
-            if field_ in entry and not isinstance(entry[field_], kind):
-                raise ValueError(f"{field_} is not a {kind.__name__}")
-        for field_ in ("duration", "finished"):
-            if field_ in entry and (type(entry[field_]) not in (int, float) or entry[field_] < 0):
-                raise ValueError(f"{field_} is not a number")
-        for name, d in outputs.items():
-            ref = ObjectRef.from_json(d)
-            problem = self._ref_problem(ref)
-            if problem:
-                raise ValueError(f"output `{name}`: {problem}")
-
-    def _ref_problem(self, ref: ObjectRef) -> str | None:
-        """Does the object file (if here; local stores only) hold the reference's type?
-        Reads a header at most.  A file of another size is a damaged (or missing) object,
-        which :meth:`check` reports and a run recomputes; the entry itself may be right."""
-        rel = self._object_rel(ref.oid, ref.codec)
-        stamp = self.backend.stamp(rel)
-        if stamp is None or stamp[0] != ref.nbytes:
-            return None
-        try:
-            found = _header_types(self.backend.path(rel), ref)
-        except (OSError, ValueError) as e:
-            return f"the object's header is unreadable ({e})"
-        if found is not None and ref.type not in found:
-            return f"the object holds a {' or '.join(sorted(found))}, the entry says {ref.type}"
-        return None
 
     def put_entry(self, key: str, entry: dict) -> None:
         self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
@@ -598,39 +309,6 @@ class Store:
         run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self._write(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
         return run_id
-
-
-def _header_types(path: str, ref: ObjectRef) -> set[str] | None:
-    """The types the object file at ``path`` can hold, from its first bytes (None: any);
-    for tables and arrays also checks the schema / shape recorded in ``ref.meta``."""
-    if ref.codec == "json":
-        with open(path, "rb") as f:
-            first = f.read(1)
-        return _JSON_FIRST.get(first[0], {"builtins.int", "builtins.float"}) if first else set()
-    if ref.codec == "npy":
-        import numpy as np
-        with open(path, "rb") as f:
-            read = {(1, 0): np.lib.format.read_array_header_1_0,
-                    (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
-            if read is None:
-                return None
-            shape, _, dtype = read(f)
-        if ("shape" in ref.meta and list(shape) != ref.meta["shape"]
-                or "dtype" in ref.meta and str(dtype) != ref.meta["dtype"]):
-            raise ValueError(f"an array of {dtype} {list(shape)}, not {ref.meta.get('dtype')}"
-                             f" {ref.meta.get('shape')}")
-        return {"numpy.ndarray"}
-    if ref.codec == "arrow":
-        import pyarrow as pa
-        with pa.memory_map(path, "r") as mm:
-            schema = pa.ipc.open_file(mm).schema
-        fields = [[f.name, str(f.type)] for f in schema if not (f.name or "").startswith("__index_level_")]
-        if "schema" in ref.meta and fields != ref.meta["schema"]:
-            raise ValueError("its columns differ from the entry's")
-        series = codecs._SERIES_COL in schema.names
-        return {"pandas.Series"} if series else set(_TYPES_OF_CODEC["arrow"]) - {"pandas.Series"}
-    return None
-
 
 class LayeredStore:
     """Reads from the own store first, then from read-only stores (e.g. production's);

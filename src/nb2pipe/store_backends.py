@@ -1,0 +1,171 @@
+"""Where the store's files live: a local directory (atomic renames, memory-mapped reads,
+verification stamps from stat) or any fsspec filesystem (objects PUT whole at their key)."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+
+TMP_MAX_AGE = 3600.0
+
+
+class _LocalBackend:
+    def __init__(self, root: str, create: bool = True):
+        self.root = os.path.abspath(root)
+        self.url = self.root
+        if create:
+            os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def tmp_path(self) -> str:
+        return os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")
+
+    def publish(self, tmp: str, rel: str) -> None:
+        dst = self.path(rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.replace(tmp, dst)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        tmp = self.tmp_path()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        self.publish(tmp, rel)
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        try:
+            with open(self.path(rel), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def read_buffer(self, rel: str):
+        import pyarrow as pa
+        p = self.path(rel)
+        if not os.path.exists(p):
+            return None
+        if os.path.getsize(p) == 0:
+            return pa.py_buffer(b"")
+        return pa.memory_map(p, "r").read_buffer()
+
+    def exists(self, rel: str) -> bool:
+        return os.path.exists(self.path(rel))
+
+    def stamp(self, rel: str) -> tuple | None:
+        try:
+            st = os.stat(self.path(rel))
+        except FileNotFoundError:
+            return None
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+    def remove(self, rel: str) -> None:
+        try:
+            os.remove(self.path(rel))
+        except FileNotFoundError:
+            pass
+
+    def move_aside(self, rel: str) -> None:
+        p = self.path(rel)
+        try:
+            os.replace(p, os.path.join(self.root, "tmp", f"corrupt-{uuid.uuid4().hex}-" + os.path.basename(p)))
+        except FileNotFoundError:
+            pass
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.path(rel)))
+        except FileNotFoundError:
+            return []
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Write ``data`` at ``rel`` only if nothing is there yet (atomic)."""
+        tmp = self.tmp_path()
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, self.path(rel))
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(tmp)
+
+    def sweep_tmp(self) -> None:
+        d = os.path.join(self.root, "tmp")
+        now = time.time()
+        for name in self.listdir("tmp"):
+            p = os.path.join(d, name)
+            try:
+                if now - os.path.getmtime(p) > TMP_MAX_AGE:
+                    os.remove(p)
+            except OSError:
+                pass
+
+
+class _FsspecBackend:
+    """Any fsspec filesystem.  Objects are PUT whole at their final key."""
+
+    def __init__(self, url: str, **storage_options):
+        import fsspec
+        self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
+        self.root = self.root.rstrip("/")
+        self.url = url
+        self._tmpdir = tempfile.mkdtemp(prefix="nb2pipe-")
+
+    def _p(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def tmp_path(self) -> str:
+        return os.path.join(self._tmpdir, uuid.uuid4().hex)
+
+    def publish(self, tmp: str, rel: str) -> None:
+        try:
+            self.fs.put_file(tmp, self._p(rel))
+        finally:
+            os.remove(tmp)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self.fs.pipe_file(self._p(rel), data)
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        try:
+            return self.fs.cat_file(self._p(rel))
+        except FileNotFoundError:
+            return None
+
+    def read_buffer(self, rel: str):
+        import pyarrow as pa
+        data = self.read_bytes(rel)
+        return None if data is None else pa.py_buffer(data)
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self._p(rel))
+
+    def stamp(self, rel: str) -> tuple | None:
+        return None          # remote objects are re-verified on every read
+
+    def remove(self, rel: str) -> None:
+        try:
+            self.fs.rm_file(self._p(rel))
+        except FileNotFoundError:
+            pass
+
+    move_aside = remove
+
+    def listdir(self, rel: str) -> list[str]:
+        try:
+            return sorted(p.rsplit("/", 1)[-1] for p in self.fs.ls(self._p(rel), detail=False))
+        except FileNotFoundError:
+            return []
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        if self.exists(rel):
+            return False
+        self.write_bytes(rel, data)
+        return True
+
+    def sweep_tmp(self) -> None:
+        pass
