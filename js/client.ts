@@ -10,11 +10,16 @@ import { PipelineModel } from './model';
 import {
   COMM_TARGET,
   FrontendMessage,
+  ICellInfo,
   ICellSource,
-  IExportResultMsg,
+  IReplyMsg,
   KernelMessage,
   PROTOCOL_VERSION
 } from './protocol';
+
+/** A request before the client gives it its id. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type Request = DistributiveOmit<FrontendMessage, 'id' | 'v'>;
 
 const TRACKED = /^\s*%%(step|setup|params)(\s|$)/;
 const STEP = /^\s*%%step(\s|$)/;
@@ -42,6 +47,8 @@ export class PipelineClient {
     });
     ctx.ready.then(() => this.connect()).catch(() => this.model.setConnection('no-kernel'));
     panel.content.model?.contentChanged.connect(this._onContentChanged, this);
+    // added, moved or deleted cells: the kernel orders steps as the notebook does
+    panel.content.model?.cells.changed.connect(this._sendOrder, this);
     panel.disposed.connect(() => this.dispose());
   }
 
@@ -111,8 +118,9 @@ export class PipelineClient {
       if (comm !== this._comm) {
         return;
       }
-      if (data.type === 'export_result') {
-        const waiting = this._exportWaiters.shift();
+      if (data.type === 'reply' && data.id !== null) {
+        const waiting = this._waiters.get(data.id);
+        this._waiters.delete(data.id);
         waiting?.(data);
       }
       this.model.apply(data);
@@ -122,11 +130,13 @@ export class PipelineClient {
         return; // we closed it ourselves, or an older kernel's comm
       }
       this._comm = null;
+      this._dropWaiters();
       const status = this.sessionContext.session?.kernel?.status;
       // closed at once: the kernel has no `nb2pipe` target (extension not loaded)
       this.model.setConnection(status === 'restarting' || status === 'autorestarting' ? 'restarting' : 'not-loaded');
     };
     comm.open({ v: PROTOCOL_VERSION, features: ['patch'] });
+    this._sendOrder();
     this._openedAt = Date.now();
     // An idle kernel answers a comm_open at once (graph or close).  No answer while
     // idle means the open was lost (e.g. in a reconnect): open again, a few times.
@@ -159,17 +169,53 @@ export class PipelineClient {
     this.connect();
   }
 
-  send(msg: FrontendMessage): boolean {
+  /** Send a request; returns its id (the kernel's reply echoes it), or null when not connected. */
+  send(msg: Request): string | null {
     if (!this._comm || this._comm.isDisposed) {
-      return false;
+      return null;
     }
-    this._comm.send({ v: PROTOCOL_VERSION, ...msg } as any);
-    return true;
+    const id = `${this._idPrefix}-${++this._lastId}`;
+    const full = { v: PROTOCOL_VERSION, ...msg, id } as FrontendMessage;
+    this._comm.send(full as unknown as Parameters<Kernel.IComm['send']>[0]);
+    return id;
+  }
+
+  /** Send a request and wait for the kernel's reply to it. */
+  request(msg: Request): Promise<IReplyMsg> {
+    const id = this.send(msg);
+    if (id === null) {
+      return Promise.resolve({
+        type: 'reply',
+        id: null,
+        request: msg.type,
+        ok: false,
+        message: 'not connected to the kernel',
+        problems: []
+      });
+    }
+    return new Promise<IReplyMsg>(resolve => this._waiters.set(id, resolve));
+  }
+
+  /** The notebook's code cells in order, with their tags. */
+  order(): ICellInfo[] {
+    const out: ICellInfo[] = [];
+    const cells = this.panel.content.model?.cells;
+    if (!cells) {
+      return out;
+    }
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells.get(i);
+      if (c.type === 'code') {
+        const tags = c.getMetadata('tags');
+        out.push({ cell_id: c.id, tags: Array.isArray(tags) ? tags.map(String) : [] });
+      }
+    }
+    return out;
   }
 
   /** Run with the notebook's current cell contents (even unexecuted edits). */
   run(targets: string[], opts: { force?: boolean; downstream?: boolean } = {}): boolean {
-    return this.send({
+    return !!this.send({
       type: 'run',
       targets,
       force: !!opts.force,
@@ -178,18 +224,13 @@ export class PipelineClient {
     });
   }
 
-  async exportPipeline(output: string, overwrite: boolean): Promise<IExportResultMsg> {
+  async exportPipeline(output: string, overwrite: boolean): Promise<IReplyMsg> {
     const ctx = this.panel.context;
     if (ctx.model.dirty) {
       await ctx.save();
     }
     const name = ctx.path.split('/').pop() as string;
-    const result = new Promise<IExportResultMsg>(resolve => this._exportWaiters.push(resolve));
-    if (!this.send({ type: 'export', name, output, notebook: ctx.model.toJSON(), overwrite } as any)) {
-      this._exportWaiters.pop();
-      return { type: 'export_result', ok: false, message: 'not connected to the kernel' };
-    }
-    return result;
+    return this.request({ type: 'export', name, output, notebook: ctx.model.toJSON(), overwrite });
   }
 
   /** The notebook's %%step / %%setup / %%params cells, in order. */
@@ -259,6 +300,22 @@ export class PipelineClient {
     }
   }
 
+  /** Requests still waiting when the comm goes away get a failed reply. */
+  private _dropWaiters(): void {
+    const waiters = [...this._waiters.entries()];
+    this._waiters.clear();
+    for (const [id, resolve] of waiters) {
+      resolve({ type: 'reply', id, request: '', ok: false, message: 'the connection to the kernel was lost', problems: [] });
+    }
+  }
+
+  private _sendOrder(): void {
+    if (!this._comm) {
+      return;
+    }
+    this.send({ type: 'order', cells: this.order() });
+  }
+
   private _onContentChanged(): void {
     if (!this._options.liveSync() || this.model.state.connection !== 'connected') {
       return;
@@ -284,7 +341,7 @@ export class PipelineClient {
         changed.push(c);
       }
     }
-    if (changed.length && this.send({ type: 'sync', cells: changed })) {
+    if (changed.length && this.send({ type: 'sync', cells: changed }) !== null) {
       for (const c of changed) {
         this._lastSynced.set(c.cell_id, c.source);
       }
@@ -294,6 +351,7 @@ export class PipelineClient {
   private _closeComm(): void {
     const comm = this._comm;
     this._comm = null;
+    this._dropWaiters();
     if (comm && !comm.isDisposed) {
       try {
         comm.close();
@@ -312,5 +370,7 @@ export class PipelineClient {
   private _reconnectOnIdle = false;
   private _watched: Kernel.IKernelConnection | null = null;
   private _lastSynced = new Map<string, string>();
-  private _exportWaiters: Array<(r: IExportResultMsg) => void> = [];
+  private _waiters = new Map<string, (r: IReplyMsg) => void>();
+  private _lastId = 0;
+  private readonly _idPrefix = Math.random().toString(36).slice(2, 8);
 }

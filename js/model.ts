@@ -2,7 +2,7 @@
  * The sidebar's view of one kernel's pipeline: a pure reducer over comm messages
  * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
  */
-import { IEdge, IStepStatus, KernelMessage, StepState } from './protocol';
+import { IEdge, IStepStatus, KernelMessage } from './protocol';
 
 /** Where the connection to the kernel's engine stands. */
 export type Connection =
@@ -114,7 +114,7 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
       if (!old) {
         return state;
       }
-      const updated: IStepStatus = { ...old, state: msg.state as StepState };
+      const updated: IStepStatus = { ...old, state: msg.state };
       if (msg.state === 'failed') {
         updated.error = msg.error ?? old.error;
       } else if (msg.state === 'fresh') {
@@ -143,19 +143,28 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
       });
     case 'run_end':
       return next({ run: null });
-    case 'error':
-      return next({ error: msg.message, run: null });
-    case 'sync_result': {
-      const cellProblems = new Map<string, string>();
-      for (const p of msg.problems) {
-        if (p.cell_id) {
-          cellProblems.set(p.cell_id, p.message);
-        }
-      }
-      if (!cellProblems.size && !state.cellProblems.size) {
+    case 'reply': {
+      // export answers go to whoever asked (a notification), not to the panel
+      if (msg.request === 'export') {
         return state;
       }
-      return next({ cellProblems });
+      const patch: Partial<IPipelineState> = {};
+      if (msg.request === 'run' || msg.request === 'sync') {
+        const cellProblems = new Map<string, string>();
+        for (const p of msg.problems) {
+          if (p.cell_id) {
+            cellProblems.set(p.cell_id, p.message);
+          }
+        }
+        if (cellProblems.size || state.cellProblems.size) {
+          patch.cellProblems = cellProblems;
+        }
+      }
+      if (!msg.ok) {
+        patch.error = msg.message;
+        patch.run = null;
+      }
+      return Object.keys(patch).length ? next(patch) : state;
     }
     default:
       return state;

@@ -1,38 +1,185 @@
 /**
- * The `nb2pipe` comm protocol (v1), as the kernel speaks it (src/nb2pipe/comm.py).
+ * The `nb2pipe` comm protocol, generated from js/protocol.schema.json by
+ * `python -m nb2pipe.protocol` (source: src/nb2pipe/protocol.py).  Do not edit.
  * Pure types: no JupyterLab imports, so the model and its tests run under plain node.
  */
 
 export const COMM_TARGET = 'nb2pipe';
 export const PROTOCOL_VERSION = 1;
 
-export type StepState =
-  | 'fresh'
-  | 'stale'
-  | 'never run'
-  | 'failed'
-  | 'running'
-  | 'blocked'
-  | 'skipped';
+export const EventType = {
+  GRAPH: 'graph',
+  PATCH: 'patch',
+  STATE: 'state',
+  PROGRESS: 'progress',
+  RUN_START: 'run_start',
+  RUN_END: 'run_end',
+  REPLY: 'reply'
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+export const EVENT_TYPES: EventType[] = Object.values(EventType);
 
-export const STEP_STATES: StepState[] = [
-  'fresh',
-  'stale',
-  'never run',
-  'failed',
-  'running',
-  'blocked',
-  'skipped'
-];
+export const MessageType = {
+  STATUS: 'status',
+  RUN: 'run',
+  SYNC: 'sync',
+  EXPORT: 'export',
+  ORDER: 'order'
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+export const MESSAGE_TYPES: MessageType[] = Object.values(MessageType);
 
+export const OutcomeStatus = {
+  RAN: 'ran',
+  CACHED: 'cached',
+  FRESH: 'fresh',
+  FAILED: 'failed',
+  SKIPPED: 'skipped'
+} as const;
+export type OutcomeStatus = (typeof OutcomeStatus)[keyof typeof OutcomeStatus];
+export const OUTCOME_STATUSES: OutcomeStatus[] = Object.values(OutcomeStatus);
+
+export const StepState = {
+  FRESH: 'fresh',
+  STALE: 'stale',
+  NEVER_RUN: 'never run',
+  FAILED: 'failed',
+  RUNNING: 'running',
+  BLOCKED: 'blocked',
+  SKIPPED: 'skipped'
+} as const;
+export type StepState = (typeof StepState)[keyof typeof StepState];
+export const STEP_STATES: StepState[] = Object.values(StepState);
+
+/** A code cell of the notebook, in notebook order, with its tags. */
+export interface ICellInfo {
+  cell_id: string;
+  tags: string[];
+}
+
+export interface ICellProblem {
+  cell_id: string | null;
+  message: string;
+}
+
+/** A notebook cell as the kernel needs it to (re)define steps. */
+export interface ICellSource {
+  cell_id: string;
+  source: string;
+}
+
+export interface IEdge {
+  source: string;
+  target: string;
+  data: string;
+}
+
+export interface IExportRequest {
+  v?: number;
+  type: 'export';
+  id: string;
+  name: string;
+  output: string;
+  notebook?: unknown;
+  overwrite: boolean;
+}
+
+export interface IGraphMsg {
+  v?: number;
+  type: 'graph';
+  steps: IStepStatus[];
+  edges: IEdge[];
+  problems: string[];
+  store: string;
+  env: string | null;
+}
+
+export interface IOrderRequest {
+  v?: number;
+  type: 'order';
+  id: string;
+  cells: ICellInfo[];
+}
+
+/** What the sidebar shows of one stored output (see ``results.summary``). */
 export interface IOutputSummary {
-  type?: string;
+  type?: string | null;
   rows?: number | null;
   columns?: number | null;
-  schema?: Record<string, string> | Array<[string, string]> | string | null;
+  schema?: Array<[string, string]> | null;
   shape?: number[] | null;
   dtype?: string | null;
   nbytes?: number | null;
+}
+
+export interface IPatchMsg {
+  v?: number;
+  type: 'patch';
+  steps: IStepStatus[];
+}
+
+export interface IProgressMsg {
+  v?: number;
+  type: 'progress';
+  done: number;
+  total: number;
+  step: string;
+  status: OutcomeStatus;
+  key: string | null;
+  duration: number;
+  saved: number;
+  error: string | null;
+  traceback: string;
+}
+
+/** The answer to one request: ``ok`` or the error ``message``; ``problems`` of cells (``run``, ``sync``); ``output`` (``export``). */
+export interface IReplyMsg {
+  v?: number;
+  type: 'reply';
+  id: string | null;
+  request: string;
+  ok: boolean;
+  message: string;
+  problems: ICellProblem[];
+  output?: string | null;
+}
+
+export interface IRunEndMsg {
+  v?: number;
+  type: 'run_end';
+  outcomes: Array<[string, OutcomeStatus]>;
+}
+
+export interface IRunRequest {
+  v?: number;
+  type: 'run';
+  id: string;
+  targets: string[];
+  force: boolean;
+  downstream: boolean;
+  cells: ICellSource[];
+}
+
+export interface IRunStartMsg {
+  v?: number;
+  type: 'run_start';
+  steps: string[];
+}
+
+export interface IStateMsg {
+  v?: number;
+  type: 'state';
+  step: string;
+  state: StepState;
+  error?: string | null;
+  duration?: number | null;
+  cached?: boolean | null;
+}
+
+export interface IStatusRequest {
+  v?: number;
+  type: 'status';
+  id: string;
 }
 
 export interface IStepStatus {
@@ -50,98 +197,25 @@ export interface IStepStatus {
   error: string | null;
 }
 
-export interface IEdge {
-  source: string;
-  target: string;
-  data: string;
-}
-
-export interface IGraphMsg {
+export interface ISyncRequest {
   v?: number;
-  type: 'graph';
-  steps: IStepStatus[];
-  edges: IEdge[];
-  problems: string[];
-  store: string;
-}
-export interface IPatchMsg {
-  v?: number;
-  type: 'patch';
-  steps: IStepStatus[];
-}
-export interface IStateMsg {
-  v?: number;
-  type: 'state';
-  step: string;
-  state: StepState;
-  error?: string;
-  duration?: number;
-  cached?: boolean;
-}
-export interface IRunStartMsg {
-  v?: number;
-  type: 'run_start';
-  steps: string[];
-}
-export interface IProgressMsg {
-  v?: number;
-  type: 'progress';
-  done: number;
-  total: number;
-  step: string;
-  status: string;
-  duration?: number;
-}
-export interface IRunEndMsg {
-  v?: number;
-  type: 'run_end';
-  outcomes: Array<[string, string]>;
-}
-export interface IErrorMsg {
-  v?: number;
-  type: 'error';
-  message: string;
-}
-export interface ISyncResultMsg {
-  v?: number;
-  type: 'sync_result';
-  problems: Array<{ cell_id: string | null; message: string }>;
-}
-export interface IExportResultMsg {
-  v?: number;
-  type: 'export_result';
-  ok: boolean;
-  message: string;
-  output?: string;
+  type: 'sync';
+  id: string;
+  cells: ICellSource[];
 }
 
 export type KernelMessage =
   | IGraphMsg
   | IPatchMsg
   | IStateMsg
-  | IRunStartMsg
   | IProgressMsg
+  | IRunStartMsg
   | IRunEndMsg
-  | IErrorMsg
-  | ISyncResultMsg
-  | IExportResultMsg;
-
-/** A notebook cell as the kernel needs it to (re)define steps. */
-export interface ICellSource {
-  cell_id: string;
-  source: string;
-}
-
-export interface IRunRequest {
-  type: 'run';
-  targets: string[];
-  force: boolean;
-  downstream: boolean;
-  cells: ICellSource[];
-}
+  | IReplyMsg;
 
 export type FrontendMessage =
-  | { type: 'graph' }
+  | IStatusRequest
   | IRunRequest
-  | { type: 'sync'; cells: ICellSource[] }
-  | { type: 'export'; name: string; output: string; notebook: unknown };
+  | ISyncRequest
+  | IExportRequest
+  | IOrderRequest;

@@ -85,13 +85,7 @@ function schemaPairs(schema: IOutputSummary['schema']): Array<[string, string]> 
   if (!schema) {
     return [];
   }
-  if (Array.isArray(schema)) {
-    return schema.map(x => (Array.isArray(x) ? [String(x[0]), String(x[1])] : [String((x as any).name), String((x as any).type)]));
-  }
-  if (typeof schema === 'object') {
-    return Object.entries(schema).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
-  }
-  return [['', String(schema)]];
+  return schema.map(([name, type]) => [name, type]);
 }
 
 export class PipelineSidebar extends Widget {

@@ -29,7 +29,8 @@ function graph(states: Record<string, StepState>, edges: Array<[string, string, 
     steps: Object.entries(states).map(([n, s]) => step(n, s)),
     edges: edges.map(([source, target, data]) => ({ source, target, data })),
     problems: [],
-    store: '/tmp/.nb2pipe'
+    store: '/tmp/.nb2pipe',
+    env: null
   };
 }
 
@@ -94,7 +95,18 @@ test('run progress follows run_start, state, progress, run_end', () => {
   assert.deepEqual(s.run, { steps: ['clean', 'summary'], done: 0, total: 2, current: null });
   s = reduce(s, { type: 'state', step: 'clean', state: 'running' });
   assert.equal(s.run?.current, 'clean');
-  s = reduce(s, { type: 'progress', done: 1, total: 2, step: 'clean', status: 'ran' });
+  s = reduce(s, {
+    type: 'progress',
+    done: 1,
+    total: 2,
+    step: 'clean',
+    status: 'ran',
+    key: 'ab12',
+    duration: 0.5,
+    saved: 0,
+    error: null,
+    traceback: ''
+  });
   assert.equal(s.run?.done, 1);
   s = reduce(s, { type: 'run_end', outcomes: [] });
   assert.equal(s.run, null);
@@ -102,14 +114,19 @@ test('run progress follows run_start, state, progress, run_end', () => {
 
 test('errors and cell problems', () => {
   let s = reduce(EMPTY, CHAIN);
-  s = reduce(s, { type: 'error', message: 'no step `x`' });
+  s = reduce(s, { type: 'reply', id: 'a-1', request: 'run', ok: false, message: 'no step `x`', problems: [] });
   assert.equal(s.error, 'no step `x`');
-  s = reduce(s, { type: 'sync_result', problems: [{ cell_id: 'c4', message: 'bad' }] });
+  s = reduce(s, { type: 'reply', id: 'a-2', request: 'sync', ok: true, message: '', problems: [{ cell_id: 'c4', message: 'bad' }] });
   assert.equal(s.cellProblems.get('c4'), 'bad');
   s = reduce(s, CHAIN);
   assert.equal(s.error, null, 'a new graph clears the error');
-  s = reduce(s, { type: 'sync_result', problems: [] });
+  s = reduce(s, { type: 'reply', id: 'a-3', request: 'sync', ok: true, message: '', problems: [] });
   assert.equal(s.cellProblems.size, 0);
+  const before = s;
+  s = reduce(s, { type: 'reply', id: 'a-4', request: 'export', ok: false, message: 'exists', problems: [] });
+  assert.equal(s, before, 'an export answer is for the dialog, not the panel');
+  s = reduce(s, { type: 'reply', id: 'a-5', request: 'order', ok: true, message: '', problems: [] });
+  assert.equal(s, before);
 });
 
 test('connection changes: restarting keeps the graph, not-loaded clears it', () => {

@@ -1,14 +1,12 @@
 """The ``nb2pipe`` comm: the sidebar's channel to the engine, over the kernel's
 own connection (so it works unchanged with remote kernels).
 
-Messages are JSON dicts with ``v`` (protocol version) and ``type``.
-Frontend -> kernel: ``{"type": "graph"}``, ``{"type": "run", "targets": [...],
-"force": bool, "downstream": bool, "cells": [...]}``, ``{"type": "sync", "cells":
-[{"cell_id", "source"}]}``, ``{"type": "export", "name", "notebook", "output"}``.
-Kernel -> frontend: ``graph`` (every step with its state), ``state`` (one step
-changed), ``progress``, ``run_start``, ``run_end``, ``error``, ``sync_result``,
-``export_result``; and ``patch`` (only the steps that changed) for comms opened
-with ``{"features": ["patch"]}`` -- the sidebar does, so the wire stays small.
+The messages are the dataclasses of :mod:`nb2pipe.protocol` (requests ``status``,
+``run``, ``sync``, ``export``, ``order``; each answered by one ``reply`` with its id).
+Comms opened with ``{"features": ["patch"]}`` -- the sidebar's -- get ``patch``
+(only the steps that changed) instead of the whole ``graph`` when the structure is
+the same, so the wire stays small.  ``order`` tells the kernel the notebook's cell
+order (steps follow it) and which cells are tagged ``parameters``.
 """
 from __future__ import annotations
 
@@ -16,24 +14,26 @@ import os
 import tempfile
 from typing import Any
 
+from . import protocol as P
 from .engine import Engine
 from .errors import Nb2pipeError
 from .spec import parse_params_line, parse_step_line
 
-PROTOCOL_VERSION = 1
-TARGET = "nb2pipe"
+PROTOCOL_VERSION = P.PROTOCOL_VERSION
+TARGET = P.COMM_TARGET
+PARAMETERS_TAG = "parameters"      # papermill's: such a cell is a %%params cell
 
 
 def graph_message(engine: Engine) -> dict:
     try:
         graph = engine.graph()
-        statuses = [s.to_json() for s in engine.plan(graph).values()]
-        edges = [{"source": a, "target": b, "data": d} for a, b, d in graph.edges()]
+        statuses = list(engine.plan(graph).values())
+        edges = [P.Edge(a, b, d) for a, b, d in graph.edges()]
         problems: list[str] = []
     except Nb2pipeError as e:
         statuses, edges, problems = [], [], getattr(e, "problems", [e.what])
-    return {"v": PROTOCOL_VERSION, "type": "graph", "steps": statuses, "edges": edges,
-            "problems": problems, "store": engine.store.url, "env": engine.env_name}
+    return P.GraphMsg(steps=statuses, edges=edges, problems=problems, store=engine.store.url,
+                      env=engine.env_name).to_json()
 
 
 class CommServer:
@@ -43,6 +43,7 @@ class CommServer:
         self.engine = engine
         self.comms: list[Any] = []
         self._in_run = False
+        self.parameter_cells: set[str] = set()     # cell ids tagged `parameters` (from `order`)
         self._unsubscribe = engine.subscribe(self._on_event)
 
     def register(self) -> None:
@@ -69,30 +70,41 @@ class CommServer:
 
     def _on_msg(self, comm, msg) -> None:
         data = msg.get("content", {}).get("data", {}) or {}
-        kind = data.get("type")
         try:
-            if kind == "graph":
-                self._send_graph(comm, full=True)
-            elif kind == "run":
-                problems = sync_cells(self.engine, data.get("cells") or (), execute=True)
-                if problems:
-                    comm.send({"v": PROTOCOL_VERSION, "type": "sync_result", "problems": problems})
-                    bad = [p["message"] for p in problems]
-                    raise Nb2pipeError("cannot run: a cell has a problem:\n" + "\n".join(bad))
-                self.engine.run(data.get("targets") or (), force=bool(data.get("force")),
-                                downstream=bool(data.get("downstream")))
-                self._send_graph(comm)
-            elif kind == "sync":
-                problems = sync_cells(self.engine, data.get("cells") or (), execute=False)
-                comm.send({"v": PROTOCOL_VERSION, "type": "sync_result", "problems": problems})
-                self._send_graph(comm)
-            elif kind == "export":
-                comm.send({"v": PROTOCOL_VERSION, "type": "export_result", **export_notebook(data)})
-            else:
-                comm.send({"v": PROTOCOL_VERSION, "type": "error",
-                           "message": f"unknown message type {kind!r}"})
+            req = P.request_from_json(data)
+        except (ValueError, TypeError) as e:
+            comm.send(P.ReplyMsg(id=data.get("id"), request=str(data.get("type")), ok=False,
+                                 message=str(e)).to_json())
+            return
+        try:
+            reply = self._handle(comm, req)
         except Nb2pipeError as e:
-            comm.send({"v": PROTOCOL_VERSION, "type": "error", "message": str(e)})
+            reply = P.ReplyMsg(id=req.id, request=req.type.value, ok=False, message=str(e))
+        comm.send(reply.to_json())
+
+    def _handle(self, comm, req) -> P.ReplyMsg:
+        ok = P.ReplyMsg(id=req.id, request=req.type.value, ok=True)
+        if isinstance(req, P.StatusRequest):
+            self._send_graph(comm, full=True)
+        elif isinstance(req, P.RunRequest):
+            ok.problems = sync_cells(self.engine, req.cells, execute=True)
+            if ok.problems:
+                ok.ok = False
+                ok.message = "cannot run: a cell has a problem:\n" + "\n".join(
+                    p.message for p in ok.problems)
+                return ok
+            self.engine.run(req.targets, force=req.force, downstream=req.downstream)
+            self._send_graph(comm)
+        elif isinstance(req, P.SyncRequest):
+            ok.problems = sync_cells(self.engine, req.cells, execute=False)
+            self._send_graph(comm)
+        elif isinstance(req, P.ExportRequest):
+            res = export_notebook(req)
+            ok.ok, ok.message, ok.output = res["ok"], res["message"], res.get("output")
+        elif isinstance(req, P.OrderRequest):
+            self.parameter_cells = {c.cell_id for c in req.cells if PARAMETERS_TAG in c.tags}
+            self.engine.set_order(c.cell_id for c in req.cells)
+        return ok
 
     def _send_graph(self, comm, *, full: bool = False, message: dict | None = None) -> None:
         """The whole graph to legacy comms; to patch-capable ones only what changed
@@ -110,7 +122,7 @@ class CommServer:
             return
         changed = [s for name, s in steps.items() if sent[1].get(name) != s]
         if changed:
-            comm.send({"v": PROTOCOL_VERSION, "type": "patch", "steps": changed})
+            comm.send(P.PatchMsg(steps=[P.StepStatus.from_json(s) for s in changed]).to_json())
 
     def _broadcast(self, data: dict) -> None:
         for c in list(self.comms):
@@ -129,24 +141,23 @@ class CommServer:
             except Exception:  # noqa: BLE001 - a closed comm
                 self.comms.remove(c)
 
-    def _on_event(self, event: dict) -> None:
+    def _on_event(self, event: P.Event) -> None:
         if not self.comms:
             return
-        kind = event.get("type")
-        if kind == "graph":
+        if isinstance(event, P.GraphChanged):
             self._broadcast_graph(legacy=True)
-        elif kind in ("state", "progress", "run_start", "run_end"):
-            self._broadcast({"v": PROTOCOL_VERSION, **event})
-            # a finished step can change its descendants' states (new data, or
-            # early cutoff): refresh patch-capable comms once per cell / per run
-            if kind == "run_start":
-                self._in_run = True
-            elif kind == "run_end":
-                self._in_run = False
-                self._broadcast_graph(legacy=False)
-            elif kind == "state" and event.get("state") in ("fresh", "failed") \
-                    and not self._in_run:
-                self._broadcast_graph(legacy=False)
+            return
+        self._broadcast(event.to_json())
+        # a finished step can change its descendants' states (new data, or
+        # early cutoff): refresh patch-capable comms once per cell / per run
+        if isinstance(event, P.RunStartMsg):
+            self._in_run = True
+        elif isinstance(event, P.RunEndMsg):
+            self._in_run = False
+            self._broadcast_graph(legacy=False)
+        elif isinstance(event, P.StateMsg) and event.state in (P.StepState.FRESH, P.StepState.FAILED) \
+                and not self._in_run:
+            self._broadcast_graph(legacy=False)
 
 
 # ---------------------------------------------------------------- notebook cells
@@ -170,9 +181,9 @@ def _split_magic(source: str) -> tuple[str, str, str]:
     return "", "", source
 
 
-def sync_cells(engine: Engine, cells, *, execute: bool) -> list[dict]:
+def sync_cells(engine: Engine, cells: list[P.CellSource], *, execute: bool) -> list[P.CellProblem]:
     """Bring the engine's definitions in line with the notebook's current cells
-    (``[{"cell_id", "source"}]`` in notebook order), so a run from the sidebar
+    (in notebook order), so a run from the sidebar
     uses what the user sees, even in cells not executed since they were edited.
 
     ``execute=False`` (as the user types): only redefine steps the kernel already
@@ -181,10 +192,10 @@ def sync_cells(engine: Engine, cells, *, execute: bool) -> list[dict]:
     Returns the problems, one per cell, without stopping at the first."""
     shell = _shell()
     transform = shell.transform_cell if shell is not None else (lambda c: c)
-    problems: list[dict] = []
+    problems: list[P.CellProblem] = []
     by_cell = {s.cell_id: s for s in engine.defs.steps.values() if s.cell_id}
     for cell in cells:
-        cid, source = cell.get("cell_id"), cell.get("source") or ""
+        cid, source = cell.cell_id, cell.source or ""
         magic, line, body = _split_magic(source)
         try:
             if magic == "%%step":
@@ -209,20 +220,20 @@ def sync_cells(engine: Engine, cells, *, execute: bool) -> list[dict]:
                 engine.set_params(transform(body) if body.strip() else "", overrides=overrides,
                                   secret=ps.secret, credential=ps.credential)
         except Nb2pipeError as e:
-            problems.append({"cell_id": cid, "message": str(e)})
+            problems.append(P.CellProblem(cid, str(e)))
         except Exception as e:  # noqa: BLE001 - user code in a setup/params cell
-            problems.append({"cell_id": cid, "message": f"{type(e).__name__}: {e}"})
+            problems.append(P.CellProblem(cid, f"{type(e).__name__}: {e}"))
     return problems
 
 
-def export_notebook(data: dict) -> dict:
+def export_notebook(req: P.ExportRequest) -> dict:
     """Export through the same entry point as ``nb2pipe export NOTEBOOK -o DIR``.
 
     ``name`` is the notebook's file name; when a file of that name is in the kernel's
     working directory (a local kernel) it is exported as saved, otherwise (a remote
     kernel) ``notebook`` (its JSON) is written to a temporary directory first."""
-    output = data.get("output") or ""
-    name = os.path.basename(data.get("name") or "notebook.ipynb")
+    output = req.output or ""
+    name = os.path.basename(req.name or "notebook.ipynb")
     if not output:
         return {"ok": False, "message": "no output folder given"}
     try:
@@ -232,18 +243,18 @@ def export_notebook(data: dict) -> dict:
         return {"ok": False, "message": "export is not available yet in this version of nb2pipe"}
     path = os.path.abspath(name)
     tmp = None
-    if not os.path.exists(path) and data.get("notebook") is not None:
+    if not os.path.exists(path) and req.notebook is not None:
         import json
         tmp = tempfile.mkdtemp(prefix="nb2pipe-export-")
         path = os.path.join(tmp, name)
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(data["notebook"], f)
+            json.dump(req.notebook, f)
     import contextlib
     import io
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            code = main(["export", path, "-o", output] + (["--overwrite"] if data.get("overwrite") else []))
+            code = main(["export", path, "-o", output] + (["--overwrite"] if req.overwrite else []))
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except Nb2pipeError as e:

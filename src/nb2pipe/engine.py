@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable
 from . import capture, keys, records
 from .executor import Executor, _offset_tree, _register_source
 from .planner import Planner
+from .protocol import (Event, GraphChanged, OutcomeStatus, ProgressMsg, RunEndMsg, RunStartMsg,
+                       StateMsg, StepState)
 from .results import Outcome, Result, label
 from .analysis import analyze
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed
@@ -25,7 +27,7 @@ from .spec import StepSpec
 from .steps import Definitions, SetupCell, StepDef, make_step
 from .store import Store
 
-Listener = Callable[[dict], None]
+Listener = Callable[[Event], None]   # gets protocol dataclasses (nb2pipe.protocol)
 
 
 
@@ -68,12 +70,12 @@ class Engine(Planner, Executor):
         self._listeners.append(fn)
         return lambda: self._listeners.remove(fn) if fn in self._listeners else None
 
-    def _emit(self, event: dict) -> None:
+    def _emit(self, event: Event) -> None:
         for fn in list(self._listeners):
             try:
                 fn(event)
             except Exception as e:  # noqa: BLE001 - a broken listener must not break a run
-                self._warn(f"nb2pipe: a listener failed on {event.get('type')}: {e}")
+                self._warn(f"nb2pipe: a listener failed on {event.type}: {e}")
 
     # ------------------------------------------------------------ definitions
     def run_setup(self, code: str, *, cell_id: str | None = None, where: str = "",
@@ -95,7 +97,7 @@ class Engine(Planner, Executor):
         for n in info.defines:
             self.defs.setup_owner[n] = cell_key
         self._publish({n: self.setup_ns[n] for n in info.defines if n in self.setup_ns})
-        self._emit({"type": "graph"})
+        self._emit(GraphChanged())
         return info.defines
 
     def set_params(self, code: str | None = None, *, values: dict | None = None,
@@ -116,7 +118,7 @@ class Engine(Planner, Executor):
         self.defs.credential_params = set(credential)
         self.defs.secret_params = set(secret) | self.defs.credential_params
         self._publish(dict(params))
-        self._emit({"type": "graph"})
+        self._emit(GraphChanged())
         return params
 
     def define(self, spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
@@ -145,7 +147,7 @@ class Engine(Planner, Executor):
                 self._warn(f"nb2pipe: step `{step.name}` line {line - step.line_offset} reads a file"
                            f" whose path is computed (`{call}`), so its changes cannot be tracked;"
                            f" add `--src PATH` to the %%step line to track it")
-        self._emit({"type": "graph"})
+        self._emit(GraphChanged())
         return step
 
     def set_order(self, cell_ids: Iterable[str]) -> None:
@@ -155,7 +157,7 @@ class Engine(Planner, Executor):
         steps = self._in_cell_order(self.defs.steps)
         if list(steps) != list(self.defs.steps):
             self.defs.steps = steps
-            self._emit({"type": "graph"})
+            self._emit(GraphChanged())
 
     def _in_cell_order(self, steps: dict[str, StepDef]) -> dict[str, StepDef]:
         if not self.cell_order:
@@ -173,7 +175,7 @@ class Engine(Planner, Executor):
         self.results.pop(name, None)
         self.failures.pop(name, None)
         if emit:
-            self._emit({"type": "graph"})
+            self._emit(GraphChanged())
 
     def graph(self) -> Graph:
         return self.defs.graph()
@@ -237,7 +239,7 @@ class Engine(Planner, Executor):
                 "cannot run: " + "; ".join(f"step `{n}` needs {', '.join(f'`{i}`' for i in m)}, which no"
                                            " step produces" for n, m in missing.items()),
                 fix="define the steps that produce these names, or correct the inputs")
-        self._emit({"type": "run_start", "steps": list(names)})
+        self._emit(RunStartMsg(steps=list(names)))
         outcomes: list[Outcome] = []
         done: dict[str, Result] = {}
         failed: set[str] = set()
@@ -247,7 +249,7 @@ class Engine(Planner, Executor):
             if blocked:
                 failed.add(name)
                 o = Outcome(name, "skipped", notes=[f"upstream `{blocked[0]}` failed"])
-                self._emit({"type": "state", "step": name, "state": "skipped"})
+                self._emit(StateMsg(step=name, state=StepState.SKIPPED))
             else:
                 o = self._run_one(step, graph, done, force=name in forced or not step.spec.cache,
                                   restore=name in targets, retries=retries)
@@ -256,11 +258,12 @@ class Engine(Planner, Executor):
                 else:
                     done[name] = self.results[name]
             outcomes.append(o)
-            self._emit({"type": "progress", "done": len(outcomes), "total": len(names), "step": name,
-                        "status": o.status, "key": o.key, "duration": o.duration, "saved": o.saved,
-                        "error": str(o.error) if o.error else ("; ".join(o.notes) or None),
-                        "traceback": getattr(o.error, "traceback_text", "") if o.error else ""})
-        self._emit({"type": "run_end", "outcomes": [(o.step, o.status) for o in outcomes]})
+            self._emit(ProgressMsg(done=len(outcomes), total=len(names), step=name,
+                                   status=OutcomeStatus(o.status), key=o.key, duration=o.duration,
+                                   saved=o.saved,
+                                   error=str(o.error) if o.error else ("; ".join(o.notes) or None),
+                                   traceback=getattr(o.error, "traceback_text", "") if o.error else ""))
+        self._emit(RunEndMsg(outcomes=[(o.step, OutcomeStatus(o.status)) for o in outcomes]))
         return outcomes
 
     def record_run(self, outcomes: list[Outcome], **fields: Any) -> str:
@@ -281,7 +284,7 @@ class Engine(Planner, Executor):
             comps = self.components(step, self._input_versions(step, parents, graph))
         except Nb2pipeError as e:
             self.failures[name] = (None, e.what)
-            self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})
+            self._emit(StateMsg(step=name, state=StepState.FAILED, error=e.what))
             return Outcome(name, "failed", error=e)
         key = keys.make_key(comps)
         if not force:
@@ -299,7 +302,7 @@ class Engine(Planner, Executor):
                 else:
                     self.results[name] = res
                     self.failures.pop(name, None)
-                    self._emit({"type": "state", "step": name, "state": "fresh", "cached": True})
+                    self._emit(StateMsg(step=name, state=StepState.FRESH, cached=True))
                     return Outcome(name, "cached" if restore else "fresh", key, 0.0, res.duration)
         attempts = max(step.spec.retries, retries) + 1
         for attempt in range(attempts):
@@ -311,11 +314,11 @@ class Engine(Planner, Executor):
                                f" {attempts - 1}")
                     continue
                 self.failures[name] = (key, e.what)
-                self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})
+                self._emit(StateMsg(step=name, state=StepState.FAILED, error=e.what))
                 return Outcome(name, "failed", key, error=e)
             except Nb2pipeError as e:
                 self.failures[name] = (key, e.what)
-                self._emit({"type": "state", "step": name, "state": "failed", "error": e.what})
+                self._emit(StateMsg(step=name, state=StepState.FAILED, error=e.what))
                 return Outcome(name, "failed", key, error=e)
             self.failures.pop(name, None)
             return Outcome(name, "ran", key, res.duration)

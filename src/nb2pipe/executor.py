@@ -11,6 +11,7 @@ from typing import Any
 from . import capture, contracts, inplace
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
 from .graph import Graph
+from .protocol import StateMsg, StepState
 from .results import Result, label
 from .steps import StepDef
 from .store import ObjectRef
@@ -44,7 +45,7 @@ class Executor:
             ns[i] = _as_table(ns[i], kind)
         tokens = {i: inplace.token(ns[i]) for i in refs_in}
         self.running.add(name)
-        self._emit({"type": "state", "step": name, "state": "running"})
+        self._emit(StateMsg(step=name, state=StepState.RUNNING))
         _register_source(step.filename, step.cell_text if step.cell_text else
                          "\n" * step.line_offset + step.code)
         t0 = time.perf_counter()
@@ -57,7 +58,7 @@ class Executor:
                     self._exec_python(step, ns, shown)
         except KeyboardInterrupt:
             self.failures[name] = (key, "interrupted")
-            self._emit({"type": "state", "step": name, "state": "failed", "error": "interrupted"})
+            self._emit(StateMsg(step=name, state=StepState.FAILED, error="interrupted"))
             raise
         except StepFailed:
             raise
@@ -115,8 +116,7 @@ class Executor:
         if step.spec.saves:
             self._save(step, ns)
         self._publish({o: ns[o] for o in outputs})
-        self._emit({"type": "state", "step": name, "state": "fresh", "cached": False,
-                    "duration": duration})
+        self._emit(StateMsg(step=name, state=StepState.FRESH, cached=False, duration=duration))
         return res
 
     def _exec_python(self, step: StepDef, ns: dict, shown: list) -> None:

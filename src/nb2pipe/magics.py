@@ -16,6 +16,7 @@ from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
 from .kernel_io import KernelIO
+from .protocol import GraphChanged, ProgressMsg, RunStartMsg, StateMsg, StepState
 from .errors import AnalysisError, Nb2pipeError, StepFailed
 from .report import PROGRESS_PREFIX, START_PREFIX, StatusTable, outcome_line
 from .spec import parse_params_line, parse_step_line
@@ -70,6 +71,11 @@ class Session:
     def post_run_cell(self, result) -> None:
         raw = (result.info.raw_cell or "").lstrip()
         if not raw or raw.startswith(TRACKED_MAGICS) or not result.success:
+            return
+        if self.cell_id() in self.comm.parameter_cells:
+            # tagged `parameters` (papermill's convention; the frontend sends the tags):
+            # the cell's settings are the pipeline's parameters, as in a %%params cell
+            self.engine.set_params(self.shell.transform_cell(raw), overrides=self.overrides)
             return
         try:
             info = analyze(self.shell.transform_cell(raw))
@@ -215,7 +221,7 @@ class PipelineMagics(Magics):
                 return
             self.engine.store = Store(url)
             self.engine.results.clear()
-            self.engine._emit({"type": "graph"})
+            self.engine._emit(GraphChanged())
             print(f"store: {self.engine.store.url}")
         elif cmd == "pipeline":    # headless runs: the notebook's name scopes per-step state
             self.engine.pipeline = rest.strip()
@@ -276,10 +282,11 @@ class PipelineMagics(Magics):
                                fix="e.g. `%dag run --force clean`")
         if as_json:   # machine-readable, for the headless runner: one line per event, as it happens
             def emit(ev):
-                if ev.get("type") == "state" and ev.get("state") == "running":
-                    print(START_PREFIX + json.dumps({"step": ev["step"]}), flush=True)
-                elif ev.get("type") == "progress":
-                    print(PROGRESS_PREFIX + json.dumps({k: ev.get(k) for k in (
+                if isinstance(ev, StateMsg) and ev.state == StepState.RUNNING:
+                    print(START_PREFIX + json.dumps({"step": ev.step}), flush=True)
+                elif isinstance(ev, ProgressMsg):
+                    wire = ev.to_json()
+                    print(PROGRESS_PREFIX + json.dumps({k: wire[k] for k in (
                         "step", "status", "key", "duration", "saved", "error", "traceback")}), flush=True)
             unsubscribe = self.engine.subscribe(emit)
             try:
@@ -342,22 +349,21 @@ class _Progress:
         self.label = w.HTML(f"0 / {total}")
         display(w.HBox([self.bar, self.label]))
 
-    def on_event(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "run_start":
-            self.total = len(event["steps"])
+    def on_event(self, event) -> None:
+        if isinstance(event, RunStartMsg):
+            self.total = len(event.steps)
             if self.total > 1:
                 self._make_bar(self.total)
-        elif kind == "state" and event.get("state") == "running" and self.bar is not None:
-            self.label.value = f"{self.bar.value} / {self.total} · running <b>{event['step']}</b>"
-        elif kind == "progress":
-            line = outcome_line(Outcome(event["step"], event["status"], event.get("key"),
-                                        event.get("duration") or 0.0, event.get("saved") or 0.0))
-            print(f"[{event['done']}/{event['total']}] {line}", flush=True)
+        elif isinstance(event, StateMsg) and event.state == StepState.RUNNING and self.bar is not None:
+            self.label.value = f"{self.bar.value} / {self.total} · running <b>{event.step}</b>"
+        elif isinstance(event, ProgressMsg):
+            line = outcome_line(Outcome(event.step, event.status.value, event.key,
+                                        event.duration or 0.0, event.saved or 0.0))
+            print(f"[{event.done}/{event.total}] {line}", flush=True)
             if self.bar is not None:
-                self.bar.value = event["done"]
-                self.label.value = f"{event['done']} / {self.total}"
-                if event["status"] == "failed":
+                self.bar.value = event.done
+                self.label.value = f"{event.done} / {self.total}"
+                if event.status == "failed":
                     self.bar.bar_style = "danger"
 
     def close(self) -> None:

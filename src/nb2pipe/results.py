@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import Nb2pipeError
+from .protocol import StepStatus  # noqa: F401 - a step's state: the status table's and the sidebar's
 from .steps import StepDef
 from .store import ObjectRef
 
@@ -37,25 +38,6 @@ class Outcome:
     saved: float = 0.0              # time the cache saved (original run time)
     error: Nb2pipeError | None = None
     notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class StepStatus:
-    step: str
-    state: str                      # fresh | stale | never run | failed | running | blocked
-    reasons: list[str]
-    key: str | None
-    duration: float | None
-    finished: float | None
-    where: str
-    cell_id: str | None
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    summaries: dict[str, dict]
-    error: str | None = None
-
-    def to_json(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
 def label(step: StepDef) -> str:

@@ -45,9 +45,10 @@ def test_comm_reports_errors_without_breaking(kernel):
     run_all(kernel)
     kernel.comm_open()
     kernel.comm_messages(timeout=1)
-    kernel.comm_send({"type": "run", "targets": ["sumary"]})
+    kernel.comm_send({"type": "run", "id": "r1", "targets": ["sumary"]})
     msgs = kernel.comm_messages(timeout=2)
-    err = next(m for m in msgs if m.get("type") == "error")
+    err = next(m for m in msgs if m.get("type") == "reply")
+    assert (err["id"], err["request"], err["ok"]) == ("r1", "run", False)
     assert "did you mean `summary`" in err["message"]
 
 
@@ -80,11 +81,11 @@ def test_patch_comm_gets_only_changed_steps(kernel):
 def test_sync_marks_edited_step_and_descendants_stale_without_running(kernel):
     run_all(kernel)
     _open_patch_comm(kernel)
-    kernel.comm_send({"type": "sync", "comm": "side", "cells": [
+    kernel.comm_send({"type": "sync", "id": "s1", "comm": "side", "cells": [
         {"cell_id": "c4", "source": "%%step clean --in raw --out df\ndf = raw.fillna(-1)"},
         {"cell_id": "c7", "source": "%%step unseen\nz = 1"}]}, comm_id="side")
     msgs = kernel.comm_messages(timeout=2)
-    assert next(m for m in msgs if m["type"] == "sync_result")["problems"] == []
+    assert next(m for m in msgs if m["type"] == "reply")["problems"] == []
     states = {}
     for m in msgs:
         if m["type"] in ("graph", "patch"):
@@ -106,16 +107,53 @@ def test_run_uses_current_cell_contents_and_reports_cell_problems(kernel):
     kernel.comm_send({"type": "run", "cells": [
         {"cell_id": "c4", "source": "%%step clean --in raw --out df\ndf = raw.dropna(\n"}]}, comm_id="side")
     msgs = kernel.comm_messages(timeout=2)
-    problems = next(m for m in msgs if m["type"] == "sync_result")["problems"]
-    assert problems and problems[0]["cell_id"] == "c4"
-    assert any(m["type"] == "error" and "cannot run" in m["message"] for m in msgs)
+    reply = next(m for m in msgs if m["type"] == "reply")
+    assert reply["problems"][0]["cell_id"] == "c4"
+    assert not reply["ok"]
+    assert "cannot run" in reply["message"]
 
 
 def test_export_answers_even_without_an_exporter(kernel):
     run_all(kernel)
     _open_patch_comm(kernel)
-    kernel.comm_send({"type": "export", "name": "nb.ipynb", "output": "build/x",
+    kernel.comm_send({"type": "export", "id": "e1", "name": "nb.ipynb", "output": "build/x",
                       "notebook": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}},
                      comm_id="side")
-    res = next(m for m in kernel.comm_messages(timeout=3) if m["type"] == "export_result")
-    assert isinstance(res["ok"], bool) and res["message"]
+    res = next(m for m in kernel.comm_messages(timeout=3) if m["type"] == "reply")
+    assert res["id"] == "e1"
+    assert isinstance(res["ok"], bool)
+    assert res["message"]
+
+
+# -- the notebook's cell order and tags, as JupyterLab has them (`order`)
+
+def test_order_from_the_frontend_reorders_the_graph(kernel):
+    kernel.ok("%load_ext nb2pipe", cell_id="c0")
+    kernel.ok("%%step first\na = 1", cell_id="c1")
+    kernel.ok("%%step second\nb = 2", cell_id="c2")
+    first = _open_patch_comm(kernel)
+    assert [s["step"] for s in first[-1]["steps"]] == ["first", "second"]
+    # the user drags `second` above `first`; the panel sends the new order
+    kernel.comm_send({"type": "order", "id": "o1", "cells": [
+        {"cell_id": "c0", "tags": []}, {"cell_id": "c2", "tags": []}, {"cell_id": "c1", "tags": []}]},
+        comm_id="side")
+    msgs = kernel.comm_messages(timeout=2)
+    graph = next(m for m in msgs if m["type"] == "graph")
+    assert [s["step"] for s in graph["steps"]] == ["second", "first"]
+    reply = next(m for m in msgs if m["type"] == "reply")
+    assert (reply["id"], reply["request"], reply["ok"]) == ("o1", "order", True)
+
+
+def test_a_cell_tagged_parameters_is_a_params_cell(kernel):
+    kernel.ok("%load_ext nb2pipe", cell_id="c0")
+    _open_patch_comm(kernel)
+    kernel.comm_send({"type": "order", "id": "o1", "cells": [
+        {"cell_id": "c0", "tags": []}, {"cell_id": "c1", "tags": ["parameters"]},
+        {"cell_id": "c2", "tags": []}]}, comm_id="side")
+    kernel.comm_messages(timeout=2)
+    kernel.ok("n_rows = 3", cell_id="c1")          # papermill's convention, no %%params
+    r = kernel.ok("%%step head\nfirst = list(range(n_rows))", cell_id="c2")
+    assert "head  ran in" in r.stdout
+    assert kernel.ok("print(first)").stdout.strip() == "[0, 1, 2]"
+    params = kernel.ok("print(get_ipython()._nb2pipe_session.engine.defs.params)").stdout
+    assert params.strip() == "{'n_rows': 3}"

@@ -1,0 +1,488 @@
+"""The ``nb2pipe`` comm protocol, one dataclass per message, and the engine's events.
+
+Kernel -> frontend messages (:class:`EventType`): ``graph`` (every step with its state),
+``patch`` (only the steps that changed), ``state`` (one step changed), ``progress``,
+``run_start``, ``run_end`` -- the last four are also what the engine tells its
+listeners -- and ``reply``, which answers one request and echoes its ``id``.
+Frontend -> kernel requests (:class:`MessageType`): ``status``, ``run`` (``force``,
+``downstream``), ``sync``, ``export`` (``overwrite``), ``order`` (the notebook's code
+cells in order, with their tags).
+
+This module is the single source: ``python -m nb2pipe.protocol`` writes the JSON Schema
+(``js/protocol.schema.json``) and the TypeScript types generated from that schema
+(``js/protocol.ts``); ``tests/unit/test_protocol.py`` fails when they drift.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar, Union
+
+PROTOCOL_VERSION = 1
+COMM_TARGET = "nb2pipe"
+
+
+class EventType(str, Enum):
+    """Kernel -> frontend message types."""
+    GRAPH = "graph"
+    PATCH = "patch"
+    STATE = "state"
+    PROGRESS = "progress"
+    RUN_START = "run_start"
+    RUN_END = "run_end"
+    REPLY = "reply"
+
+
+class MessageType(str, Enum):
+    """Frontend -> kernel request types; each is answered by one ``reply`` with its id."""
+    STATUS = "status"
+    RUN = "run"
+    SYNC = "sync"
+    EXPORT = "export"
+    ORDER = "order"
+
+
+class StepState(str, Enum):
+    FRESH = "fresh"
+    STALE = "stale"
+    NEVER_RUN = "never run"
+    FAILED = "failed"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+
+
+class OutcomeStatus(str, Enum):
+    RAN = "ran"
+    CACHED = "cached"
+    FRESH = "fresh"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+# ---------------------------------------------------------------- (de)serialising
+
+def _value_json(v: Any) -> Any:
+    if isinstance(v, Enum):
+        return v.value
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return _fields_json(v)
+    if isinstance(v, (list, tuple)):
+        return [_value_json(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _value_json(x) for k, x in v.items()}
+    return v
+
+
+def _fields_json(obj: Any) -> dict:
+    """Every field; one that defaults to None is left out while it is None."""
+    return {f.name: _value_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if not (f.default is None and getattr(obj, f.name) is None)}
+
+
+def _from(hint: Any, v: Any) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if v is None:
+        return None
+    if origin in (Union, types.UnionType):
+        return _from(next(a for a in args if a is not type(None)), v)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint(v)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, v)
+    if origin is list:
+        return [_from(args[0], x) for x in v]
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from(args[0], x) for x in v)
+        return tuple(_from(a, x) for a, x in zip(args, v))
+    if origin is dict:
+        return {k: _from(args[1], x) for k, x in v.items()}
+    return v
+
+
+def _build(cls: type, data: dict) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    return cls(**{k: _from(hints[k], v) for k, v in data.items() if k in names})
+
+
+class _Message:
+    """A message on the comm: ``{"v": 1, "type": ..., **fields}``."""
+    type: ClassVar[Enum]
+
+    def to_json(self) -> dict:
+        return {"v": PROTOCOL_VERSION, "type": self.type.value, **_fields_json(self)}
+
+    @classmethod
+    def from_json(cls, data: dict):
+        return _build(cls, data)
+
+
+# ---------------------------------------------------------------- parts of messages
+
+@dataclass
+class OutputSummary:
+    """What the sidebar shows of one stored output (see ``results.summary``)."""
+    type: str | None = None
+    rows: int | None = None
+    columns: int | None = None
+    schema: list[tuple[str, str]] | None = None   # [column, Arrow type]
+    shape: list[int] | None = None
+    dtype: str | None = None
+    nbytes: int | None = None
+
+
+@dataclass
+class StepStatus:
+    step: str
+    state: StepState
+    reasons: list[str]
+    key: str | None
+    duration: float | None
+    finished: float | None
+    where: str
+    cell_id: str | None
+    inputs: list[str]
+    outputs: list[str]
+    summaries: dict[str, OutputSummary]
+    error: str | None
+
+    def to_json(self) -> dict:
+        return _fields_json(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "StepStatus":
+        """From ``nb2pipe.results.StepStatus.to_json()`` (or the wire)."""
+        return _build(cls, data)
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    data: str
+
+
+@dataclass
+class CellSource:
+    """A notebook cell as the kernel needs it to (re)define steps."""
+    cell_id: str
+    source: str
+
+
+@dataclass
+class CellInfo:
+    """A code cell of the notebook, in notebook order, with its tags."""
+    cell_id: str
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CellProblem:
+    cell_id: str | None
+    message: str
+
+
+# ---------------------------------------------------------------- kernel -> frontend
+
+@dataclass
+class GraphMsg(_Message):
+    type: ClassVar[EventType] = EventType.GRAPH
+    steps: list[StepStatus]
+    edges: list[Edge]
+    problems: list[str]
+    store: str
+    env: str | None
+
+
+@dataclass
+class PatchMsg(_Message):
+    type: ClassVar[EventType] = EventType.PATCH
+    steps: list[StepStatus]
+
+
+@dataclass
+class StateMsg(_Message):
+    type: ClassVar[EventType] = EventType.STATE
+    step: str
+    state: StepState
+    error: str | None = None
+    duration: float | None = None
+    cached: bool | None = None
+
+
+@dataclass
+class ProgressMsg(_Message):
+    type: ClassVar[EventType] = EventType.PROGRESS
+    done: int
+    total: int
+    step: str
+    status: OutcomeStatus
+    key: str | None
+    duration: float
+    saved: float
+    error: str | None
+    traceback: str
+
+
+@dataclass
+class RunStartMsg(_Message):
+    type: ClassVar[EventType] = EventType.RUN_START
+    steps: list[str]
+
+
+@dataclass
+class RunEndMsg(_Message):
+    type: ClassVar[EventType] = EventType.RUN_END
+    outcomes: list[tuple[str, OutcomeStatus]]
+
+
+@dataclass
+class ReplyMsg(_Message):
+    """The answer to one request: ``ok`` or the error ``message``; ``problems`` of cells
+    (``run``, ``sync``); ``output`` (``export``)."""
+    type: ClassVar[EventType] = EventType.REPLY
+    id: str | None
+    request: str
+    ok: bool
+    message: str = ""
+    problems: list[CellProblem] = field(default_factory=list)
+    output: str | None = None
+
+
+# ---------------------------------------------------------------- frontend -> kernel
+
+@dataclass
+class StatusRequest(_Message):
+    type: ClassVar[MessageType] = MessageType.STATUS
+    id: str
+
+
+@dataclass
+class RunRequest(_Message):
+    type: ClassVar[MessageType] = MessageType.RUN
+    id: str
+    targets: list[str] = field(default_factory=list)
+    force: bool = False
+    downstream: bool = False
+    cells: list[CellSource] = field(default_factory=list)
+
+
+@dataclass
+class SyncRequest(_Message):
+    type: ClassVar[MessageType] = MessageType.SYNC
+    id: str
+    cells: list[CellSource] = field(default_factory=list)
+
+
+@dataclass
+class ExportRequest(_Message):
+    type: ClassVar[MessageType] = MessageType.EXPORT
+    id: str
+    name: str
+    output: str
+    notebook: Any = None          # the notebook's JSON, for a kernel that cannot read the file
+    overwrite: bool = False
+
+
+@dataclass
+class OrderRequest(_Message):
+    type: ClassVar[MessageType] = MessageType.ORDER
+    id: str
+    cells: list[CellInfo] = field(default_factory=list)
+
+
+@dataclass
+class GraphChanged:
+    """Engine event (not sent as is): definitions changed; the comm sends the graph."""
+    type: ClassVar[str] = "graph_changed"
+
+
+KERNEL_MESSAGES = (GraphMsg, PatchMsg, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg, ReplyMsg)
+REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest)
+ENGINE_EVENTS = (GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg)
+Event = Union[GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg]
+_BY_REQUEST = {c.type.value: c for c in REQUESTS}
+
+
+def request_from_json(data: dict) -> Any:
+    """The request a frontend sent; ``graph`` is the old name of ``status``.  A request
+    without an id (an older frontend) gets ``None``.  Unknown types raise ValueError."""
+    kind = "status" if data.get("type") == "graph" else data.get("type")
+    cls = _BY_REQUEST.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown message type {data.get('type')!r}")
+    return cls.from_json({"id": None, **data})
+
+
+# ---------------------------------------------------------------- JSON Schema
+
+_SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _schema_of(hint: Any, defs: dict) -> dict:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return {}
+    if hint in _SCALARS:
+        return {"type": _SCALARS[hint]}
+    if hint is type(None):
+        return {"type": "null"}
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(a, defs) for a in args]}
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        defs.setdefault(hint.__name__, {"type": "string", "enum": [m.value for m in hint],
+                                        "x-members": [m.name for m in hint]})
+        return {"$ref": f"#/$defs/{hint.__name__}"}
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        _define(hint, defs)
+        return {"$ref": f"#/$defs/{hint.__name__}"}
+    if origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
+        return {"type": "array", "items": _schema_of(args[0], defs)}
+    if origin is tuple:
+        return {"type": "array", "prefixItems": [_schema_of(a, defs) for a in args],
+                "minItems": len(args), "maxItems": len(args)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1], defs)}
+    raise TypeError(f"no JSON Schema for {hint!r}")
+
+
+def _define(cls: type, defs: dict) -> None:
+    if cls.__name__ in defs:
+        return
+    defs[cls.__name__] = {}       # placeholder: recursion stops here
+    hints = typing.get_type_hints(cls)
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    if issubclass(cls, _Message):
+        enum = type(cls.type)
+        _schema_of(enum, defs)
+        props["v"] = {"type": "integer", "const": PROTOCOL_VERSION}
+        props["type"] = {"const": cls.type.value, "x-enum": f"{enum.__name__}.{cls.type.name}"}
+        required.append("type")
+    for f in dataclasses.fields(cls):
+        props[f.name] = _schema_of(hints[f.name], defs)
+        if f.default is not None:      # to_json() leaves out only fields that default to None
+            required.append(f.name)
+    out: dict[str, Any] = {"type": "object"}
+    if cls.__doc__ and not cls.__doc__.startswith(cls.__name__ + "("):
+        out["description"] = " ".join(cls.__doc__.split())
+    out.update(properties=props, required=required, additionalProperties=False)
+    defs[cls.__name__] = out
+
+
+def json_schema() -> dict:
+    defs: dict[str, Any] = {}
+    for cls in KERNEL_MESSAGES + REQUESTS:
+        _define(cls, defs)
+    _schema_of(StepState, defs)
+    defs["KernelMessage"] = {"oneOf": [{"$ref": f"#/$defs/{c.__name__}"} for c in KERNEL_MESSAGES]}
+    defs["FrontendMessage"] = {"oneOf": [{"$ref": f"#/$defs/{c.__name__}"} for c in REQUESTS]}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "nb2pipe-protocol.schema.json",
+            "title": "nb2pipe comm protocol",
+            "description": "Generated by `python -m nb2pipe.protocol` from src/nb2pipe/protocol.py; do not edit.",
+            "x-comm-target": COMM_TARGET, "x-protocol-version": PROTOCOL_VERSION,
+            "$defs": dict(sorted(defs.items()))}
+
+
+# ---------------------------------------------------------------- TypeScript
+
+def _ts_type(s: dict) -> str:
+    if "$ref" in s:
+        name = s["$ref"].rsplit("/", 1)[1]
+        return name if name.endswith("Message") or name in _ENUMS else "I" + name
+    if "anyOf" in s:
+        return " | ".join(_ts_type(a) for a in s["anyOf"])
+    if "const" in s:
+        return json.dumps(s["const"]).replace('"', "'")
+    t = s.get("type")
+    if t == "array" and "prefixItems" in s:
+        return "[" + ", ".join(_ts_type(a) for a in s["prefixItems"]) + "]"
+    if t == "array":
+        inner = _ts_type(s["items"])
+        return f"Array<{inner}>" if " " in inner else f"{inner}[]"
+    if t == "object":
+        return f"Record<string, {_ts_type(s['additionalProperties'])}>"
+    return {"string": "string", "integer": "number", "number": "number", "boolean": "boolean",
+            "null": "null"}.get(t, "unknown")
+
+
+_ENUMS: set[str] = set()
+
+
+def _plural(name: str) -> str:
+    return name + ("ES" if name.endswith("S") else "S")
+
+
+def _upper_snake(name: str) -> str:
+    return "".join("_" + c if c.isupper() and i else c for i, c in enumerate(name)).upper()
+
+
+def typescript(schema: dict) -> str:
+    defs = schema["$defs"]
+    _ENUMS.clear()
+    _ENUMS.update(n for n, d in defs.items() if "enum" in d)
+    out = ["/**",
+           " * The `nb2pipe` comm protocol, generated from js/protocol.schema.json by",
+           " * `python -m nb2pipe.protocol` (source: src/nb2pipe/protocol.py).  Do not edit.",
+           " * Pure types: no JupyterLab imports, so the model and its tests run under plain node.",
+           " */", "",
+           f"export const COMM_TARGET = '{schema['x-comm-target']}';",
+           f"export const PROTOCOL_VERSION = {schema['x-protocol-version']};", ""]
+    for name, d in defs.items():
+        if "enum" not in d:
+            continue
+        out.append(f"export const {name} = {{")
+        out += [f"  {m}: '{v}'," for m, v in zip(d["x-members"], d["enum"])]
+        out[-1] = out[-1].rstrip(",")
+        out += ["} as const;", f"export type {name} = (typeof {name})[keyof typeof {name}];",
+                f"export const {_plural(_upper_snake(name))}: {name}[] = Object.values({name});", ""]
+    for name, d in defs.items():
+        if "properties" not in d:
+            continue
+        if "description" in d:
+            out.append(f"/** {d['description']} */")
+        out.append(f"export interface I{name} {{")
+        for p, s in d["properties"].items():
+            opt = "" if p in d["required"] else "?"
+            t = "number" if p == "v" else _ts_type(s)
+            out.append(f"  {p}{opt}: {t};")
+        out += ["}", ""]
+    for name in ("KernelMessage", "FrontendMessage"):
+        out.append(f"export type {name} =")
+        refs = [_ts_type(r) for r in defs[name]["oneOf"]]
+        out += [f"  | {r}" for r in refs]
+        out[-1] += ";"
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+def outputs(root: Path) -> dict[Path, str]:
+    """What the generator writes, by path under the repository ``root``."""
+    text = schema_text()
+    return {root / "js" / "protocol.schema.json": text,
+            root / "js" / "protocol.ts": typescript(json.loads(text))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    root = Path(argv[0]) if argv else Path(__file__).resolve().parents[2]
+    for path, text in outputs(root).items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,83 @@
+"""The comm protocol: one set of dataclasses, the schema and the TypeScript generated from them."""
+import json
+from pathlib import Path
+
+import pytest
+
+from nb2pipe import protocol as p
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXAMPLES = [
+    p.GraphMsg(steps=[p.StepStatus(
+        step="clean", state=p.StepState.STALE, reasons=["code changed"], key="ab12", duration=1.5,
+        finished=1700000000.0, where="cell [4]", cell_id="c4", inputs=["raw"], outputs=["df"],
+        summaries={"df": p.OutputSummary(type="pyarrow.Table", rows=4, columns=2,
+                                         schema=[("a", "int64"), ("b", "string")], nbytes=99)},
+        error=None)], edges=[p.Edge("load", "clean", "raw")], problems=[], store="/tmp/s", env="dev"),
+    p.PatchMsg(steps=[]),
+    p.StateMsg(step="clean", state=p.StepState.FRESH, cached=False, duration=0.25),
+    p.StateMsg(step="clean", state=p.StepState.FAILED, error="boom"),
+    p.ProgressMsg(done=1, total=2, step="clean", status=p.OutcomeStatus.RAN, key="ab12",
+                  duration=0.5, saved=0.0, error=None, traceback=""),
+    p.RunStartMsg(steps=["load", "clean"]),
+    p.RunEndMsg(outcomes=[("load", p.OutcomeStatus.CACHED), ("clean", p.OutcomeStatus.FAILED)]),
+    p.ReplyMsg(id="r1", request="sync", ok=False, message="bad",
+               problems=[p.CellProblem(cell_id="c4", message="SyntaxError")]),
+    p.ReplyMsg(id="r2", request="export", ok=True, message="exported", output="build/x"),
+    p.StatusRequest(id="q1"),
+    p.RunRequest(id="q2", targets=["clean"], force=True, downstream=True,
+                 cells=[p.CellSource(cell_id="c4", source="%%step clean\ndf = raw")]),
+    p.SyncRequest(id="q3", cells=[p.CellSource(cell_id="c4", source="x = 1")]),
+    p.ExportRequest(id="q4", name="nb.ipynb", output="build/x", notebook={"cells": []}, overwrite=True),
+    p.OrderRequest(id="q5", cells=[p.CellInfo("c2", ["parameters"]), p.CellInfo("c1")]),
+]
+
+
+@pytest.mark.parametrize("msg", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_every_message_round_trips_through_json(msg):
+    wire = json.loads(json.dumps(msg.to_json()))
+    assert wire["v"] == p.PROTOCOL_VERSION
+    assert wire["type"] == msg.type.value
+    assert type(msg).from_json(wire) == msg
+
+
+def test_every_message_type_has_an_example_and_a_schema():
+    assert {type(m) for m in EXAMPLES} == set(p.KERNEL_MESSAGES + p.REQUESTS)
+    defs = p.json_schema()["$defs"]
+    assert {d["$ref"].rsplit("/", 1)[1] for d in defs["KernelMessage"]["oneOf"]} == {
+        c.__name__ for c in p.KERNEL_MESSAGES}
+    assert [m.value for m in p.EventType] == defs["EventType"]["enum"]
+
+
+def test_examples_validate_against_the_schema_required_fields():
+    """Each example has every property its schema requires, and no other."""
+    defs = p.json_schema()["$defs"]
+    for msg in EXAMPLES:
+        d = defs[type(msg).__name__]
+        wire = msg.to_json()
+        assert set(d["required"]) <= set(wire), type(msg).__name__
+        assert set(wire) <= set(d["properties"]), type(msg).__name__
+        assert d["properties"]["type"]["const"] == wire["type"]
+
+
+def test_requests_from_older_frontends_parse():
+    req = p.request_from_json({"type": "graph"})
+    assert req == p.StatusRequest(id=None)
+    run = p.request_from_json({"type": "run", "targets": ["x"], "comm": "extra key"})
+    assert run == p.RunRequest(id=None, targets=["x"])
+    with pytest.raises(ValueError, match="unknown message type 'nope'"):
+        p.request_from_json({"type": "nope"})
+
+
+def test_state_leaves_out_unset_optional_fields():
+    assert p.StateMsg(step="a", state=p.StepState.RUNNING).to_json() == {
+        "v": 1, "type": "state", "step": "a", "state": "running"}
+
+
+@pytest.mark.parametrize("name", ["protocol.schema.json", "protocol.ts"])
+def test_committed_schema_and_typescript_match_the_generator(name):
+    generated = {path.name: text for path, text in p.outputs(ROOT).items()}
+    committed = (ROOT / "js" / name).read_text(encoding="utf-8")
+    assert committed == generated[name], (
+        f"js/{name} is out of date: run `python -m nb2pipe.protocol`")
