@@ -164,7 +164,8 @@ def _read_json(buf, tag: str, meta: dict):
 
 # ---------------------------------------------------------------- pickle
 
-def _write_pickle(value, tag: str, path: str, secret: bytes) -> dict:
+def _write_pickle(value, tag: str, path: str, secret) -> dict:
+    secret = secret() if callable(secret) else secret
     try:
         payload = pickle.dumps(value, protocol=5)
     except Exception as e:  # noqa: BLE001 - pickle raises many kinds
@@ -196,16 +197,22 @@ def _read_pickle(buf, tag: str, meta: dict, secret: bytes):
     mac, payload = bytes(data[head:head + 32]), data[head + 32:]
     want = hmac.new(secret, payload, hashlib.sha256).digest()
     if not hmac.compare_digest(mac, want):
-        raise CorruptObjectError("pickled object's signature does not match this store's secret"
-                                 " (tampered, or copied from another store); it will not be loaded")
+        raise CorruptObjectError("pickled object's signature does not match the signing key"
+                                 " (tampered, or signed elsewhere); it will not be loaded")
     return pickle.loads(payload)
 
 
 EXT = {"arrow": ".arrow", "npy": ".npy", "json": ".json", "pickle": ".pkl"}
 
 
-def write_value(value: Any, path: str, secret: bytes) -> tuple[str, str, dict]:
-    """Write ``value`` to ``path`` with the best codec.  Returns (codec, type tag, meta)."""
+ALLOWED_WITHOUT_PICKLE = ("a table (pandas DataFrame or Series, polars DataFrame, pyarrow Table),"
+                          " a numpy array of numbers, or plain JSON (dict with str keys, list, str,"
+                          " int, finite float, bool, None)")
+
+
+def write_value(value: Any, path: str, secret, *, allow_pickle: bool = True) -> tuple[str, str, dict]:
+    """Write ``value`` to ``path`` with the best codec.  Returns (codec, type tag, meta).
+    ``secret``: the signing key (or a function returning it, called only for a pickle)."""
     tag = type_tag(value)
     attempts = []
     if tag in _TABLE_TYPES.values():
@@ -219,6 +226,10 @@ def write_value(value: Any, path: str, secret: bytes) -> tuple[str, str, dict]:
             return codec, tag, fn(value, tag, path)
         except (TypeError, ValueError, ImportError) + _arrow_errors():
             pass  # fall through to pickle, which keeps the value exactly
+    if not allow_pickle:
+        raise StoreError(f"a value of type {tag} can only be stored as a pickle, and this environment"
+                         ' refuses pickles (pickle = "refuse")',
+                         fix=f"make it {ALLOWED_WITHOUT_PICKLE}")
     return "pickle", tag, _write_pickle(value, tag, path, secret)
 
 

@@ -9,6 +9,8 @@
     [envs.prod]
     store = "s3://acme-pipelines/sales"
     params = { min_units = 5 }
+    pickle = "refuse"              # store only Arrow / npy / JSON; never load a pickle
+    signing_key = "PROD_NB2PIPE_SIGNING_KEY"   # variable holding the pickle signing key
     credentials = { AWS_ACCESS_KEY_ID = "PROD_AWS_KEY", AWS_SECRET_ACCESS_KEY = "PROD_AWS_SECRET" }
 
     [envs.explore]                 # the lab on production results, safely
@@ -38,6 +40,8 @@ class Environment:
     credentials: dict = field(default_factory=dict)   # VAR -> name of the variable holding it
     secrets_file: str | None = None
     schedule: str | None = None
+    pickle: str | None = None                  # "refuse": no pickles written or loaded
+    signing_key: str | None = None             # name of the variable holding the signing key
 
 
 def _url(value: str, base: str, where: str) -> str:
@@ -62,10 +66,19 @@ def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, 
         where = f"environment `{name}` in {base}"
         if not isinstance(t, dict):
             raise Nb2pipeError(f"{where} must be a table", fix=f"[envs.{name}] store = \"...\"")
-        unknown = set(t) - {"store", "read_from", "params", "credentials", "secrets_file", "schedule"}
+        settings = ("store", "read_from", "params", "credentials", "secrets_file", "schedule", "pickle",
+                    "signing_key")
+        unknown = set(t) - set(settings)
         if unknown:
             raise Nb2pipeError(f"{where}: unknown setting {sorted(unknown)[0]!r}",
-                               fix="settings: store, read_from, params, credentials, secrets_file, schedule")
+                               fix="settings: " + ", ".join(settings))
+        if t.get("pickle") not in (None, "allow", "refuse"):
+            raise Nb2pipeError(f"{where}: pickle = {t['pickle']!r} is not a pickle mode",
+                               fix='pickle = "refuse" (never store or load pickles) or "allow"')
+        key_ref = t.get("signing_key")
+        if key_ref is not None and (not isinstance(key_ref, str) or not key_ref.replace("_", "").isalnum()):
+            raise Nb2pipeError(f"{where}: signing_key must name an environment variable, not hold a"
+                               " key", fix='e.g. signing_key = "PROD_NB2PIPE_SIGNING_KEY"')
         creds = t.get("credentials") or {}
         for var, ref in creds.items():
             if not isinstance(ref, str) or not ref.replace("_", "").isalnum():
@@ -76,7 +89,8 @@ def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, 
             read_from=tuple(t.get("read_from") or ()), params=dict(t.get("params") or {}),
             credentials=dict(creds),
             secrets_file=_url(t["secrets_file"], base, where) if t.get("secrets_file") else None,
-            schedule=t.get("schedule") or table.get("schedule"))
+            schedule=t.get("schedule") or table.get("schedule"), pickle=t.get("pickle"),
+            signing_key=key_ref)
     for e in envs.values():
         for r in e.read_from:
             if r not in envs:
@@ -127,16 +141,28 @@ def apply_credentials(env: Environment, environ=os.environ) -> list[str]:
     return sorted(values)
 
 
+def _store(env: Environment, read_only: bool = False, environ=os.environ):
+    from .store import Store
+    key = None
+    if env.signing_key:
+        key = environ.get(env.signing_key)
+        if not key:
+            raise Nb2pipeError(f"environment `{env.name}` signs pickles with ${env.signing_key}, which"
+                               " is not set", fix=f"export {env.signing_key}=... (a long random value,"
+                                                  " the same wherever this environment runs)")
+    return Store(env.store, read_only=read_only, signing_key=key, pickle=env.pickle)
+
+
 def open_store(env: Environment, project_dir: str):
     """The environment's store: its own (written) plus read-only layers from ``read_from``."""
-    from .store import LayeredStore, Store
+    from .store import LayeredStore
     envs, _, _ = environments(project_dir)
     apply_credentials(env)
-    own = Store(env.store)
+    own = _store(env)
     if not env.read_from:
         return own
     layers = []
     for r in env.read_from:
         apply_credentials(envs[r])
-        layers.append(Store(envs[r].store, read_only=True))
+        layers.append(_store(envs[r], read_only=True))
     return LayeredStore(own, layers)

@@ -2,7 +2,6 @@
 
 Layout (a directory, or any fsspec URL)::
 
-    secret                      per-store HMAC key for pickled objects
     objects/ab/<oid>.<ext>      values; <oid> is the xxh3-128 of the file's bytes
     entries/ab/<key>.json       step key -> its outputs' object ids (metadata store)
     steps/<pipeline>/<step>.json  the last result of each step of each notebook (staleness reasons)
@@ -13,13 +12,14 @@ PUT straight to their final key (object stores, where a PUT lands whole).  An
 entry is written only after all its objects exist, so readers never see a
 half-written result.  Every read re-hashes the object: a torn, truncated or
 edited file is reported as :class:`CorruptObjectError`, moved aside, and
-treated as a miss.
+treated as a miss.  Pickles are signed with a key kept outside the store
+(:mod:`nb2pipe.signing`); ``pickle="refuse"`` neither writes nor loads them.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
-import secrets
 import time
 import uuid
 from typing import Any
@@ -28,15 +28,22 @@ from . import codecs
 from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
                       content_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
+from .signing import ENV_VAR, PICKLE_VAR, load_key, pickle_mode, signer_id
 from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: F401
 
 
 class Store:
     """A content-addressed store.  Cheap to create; holds no global state."""
 
-    def __init__(self, location: str | os.PathLike, *, read_only: bool = False, **storage_options):
+    def __init__(self, location: str | os.PathLike, *, read_only: bool = False,
+                 signing_key: str | bytes | None = None, pickle: str | None = None, **storage_options):
+        """``signing_key``: the key pickles are signed with (default ``$NB2PIPE_SIGNING_KEY``,
+        else the user's key file); ``pickle="refuse"`` (default ``$NB2PIPE_PICKLE``): values
+        that need pickle cannot be stored, pickled objects are never loaded."""
         location = os.fspath(location)
         self.read_only = read_only
+        self._key_value = signing_key or os.environ.get(ENV_VAR)     # read once, at open
+        self.pickle = pickle_mode(pickle or os.environ.get(PICKLE_VAR), f"the store {location}")
         if "://" in location and not location.startswith("file://"):
             self.backend: Any = _FsspecBackend(location, **storage_options)
         else:
@@ -50,6 +57,8 @@ class Store:
         if not read_only:
             self.backend.sweep_tmp()
         self._secret: bytes | None = None
+        self._signer: str | None = None
+        self._warned_signer = False
         self._entries: dict[str, dict] = {}          # key -> entry: entries never change
         self._verified: dict[str, tuple] = {}        # rel -> (size, mtime, inode) hashed OK
 
@@ -68,19 +77,34 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 
-    # -- secret
+    # -- the pickle signing key: outside the store, loaded on first use
     @property
     def secret(self) -> bytes:
         if self._secret is None:
-            data = self.backend.read_bytes("secret")
-            if data is None and not self.read_only:
-                self.backend.create_exclusive("secret", secrets.token_bytes(32))
-                data = self.backend.read_bytes("secret")
-            if not data or len(data) < 16:
-                raise StoreError(f"the store secret at {self.url}/secret is damaged",
-                                 fix="delete it; pickled objects will then be recomputed")
-            self._secret = data
+            self._secret = load_key(self._key_value)
+            self._signer = signer_id(self._secret)
         return self._secret
+
+    @property
+    def signer(self) -> str:
+        _ = self.secret
+        return self._signer or ""
+
+    def _pickle_problem(self, ref: ObjectRef) -> str | None:
+        """Why a pickled object must not be loaded here (refused, or signed with another
+        key: a miss, recomputed, with one warning), or None."""
+        if ref.codec != "pickle":
+            return None
+        if self.pickle == "refuse":
+            return 'is a pickle, and this environment refuses to load pickles (pickle = "refuse")'
+        if ref.meta.get("signer") != self.signer:
+            if not self._warned_signer:
+                self._warned_signer = True
+                logging.getLogger("nb2pipe.store").warning(
+                    "nb2pipe: pickled results in %s were signed with another signing key (another"
+                    " user, machine or environment); they are not loaded but recomputed", self.url)
+            return "was pickled and signed with another signing key"
+        return None
 
     # -- objects
     _object_rel = staticmethod(object_rel)
@@ -90,7 +114,10 @@ class Store:
         self._writable()
         tmp = self.backend.tmp_path()
         try:
-            codec, tag, meta = codecs.write_value(value, tmp, self.secret)
+            codec, tag, meta = codecs.write_value(value, tmp, lambda: self.secret,
+                                                  allow_pickle=self.pickle != "refuse")
+            if codec == "pickle":
+                meta = {**meta, "signer": self.signer}
             import pyarrow as pa
             size = os.path.getsize(tmp)
             if size:
@@ -181,8 +208,11 @@ class Store:
         except CorruptObjectError as e:
             return e.what
         stamp = self.backend.stamp(rel)
-        if stamp is None:
-            return None if self.backend.exists(rel) else "is missing from the store"
+        if stamp is None and not self.backend.exists(rel):
+            return "is missing from the store"
+        refused = self._pickle_problem(ref)
+        if refused or stamp is None:
+            return refused
         if stamp[0] != ref.nbytes:
             return f"is damaged ({stamp[0]} bytes, expected {ref.nbytes})"
         if self._verified.get(rel) == stamp:
@@ -223,7 +253,11 @@ class Store:
             self.backend.move_aside(rel)
 
     def get(self, ref: ObjectRef) -> Any:
-        """Load a value; a missing or damaged object raises :class:`CorruptObjectError`."""
+        """Load a value; a missing or damaged object raises :class:`CorruptObjectError`, and so
+        does a pickle this store must not load (left in place: it may be another key's)."""
+        refused = self._pickle_problem(ref)
+        if refused:
+            raise CorruptObjectError(f"object {ref.oid[:12]} {refused}")
         rel, buf = self._verified_buffer(ref)
         try:
             value = codecs.read_value(buf, ref.codec, ref.type, ref.meta, self.secret)

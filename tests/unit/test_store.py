@@ -129,7 +129,8 @@ def test_tampered_pickle_is_refused(store):
     forged = data[: len(data) - len(pickle.dumps((1, 2), protocol=5))] + evil
     # rename to the forged content's hash so the checksum passes: only the HMAC can catch it
     from nb2pipe.store import content_hash
-    forged_ref = ObjectRef(content_hash(forged), "pickle", ref.type, len(forged))
+    # the entry may name the right signer (it is public): only the HMAC can catch it
+    forged_ref = ObjectRef(content_hash(forged), "pickle", ref.type, len(forged), ref.meta)
     fpath = _object_path(store, forged_ref)
     os.makedirs(os.path.dirname(fpath), exist_ok=True)
     with open(fpath, "wb") as f:
@@ -138,14 +139,19 @@ def test_tampered_pickle_is_refused(store):
         store.get(forged_ref)
 
 
-def test_pickle_from_another_store_is_refused(tmp_path):
-    a, b = Store(tmp_path / "a"), Store(tmp_path / "b")
+def test_pickle_signed_with_another_key_is_refused(tmp_path):
+    a = Store(tmp_path / "a", signing_key="a" * 32)
+    b = Store(tmp_path / "b", signing_key="b" * 32)
     ref = a.put((1, 2))
     os.makedirs(os.path.dirname(_object_path(b, ref)), exist_ok=True)
     with open(_object_path(a, ref), "rb") as src, open(_object_path(b, ref), "wb") as dst:
         dst.write(src.read())
-    with pytest.raises(CorruptObjectError, match="signature"):
+    assert "another signing key" in b.check(ref)
+    with pytest.raises(CorruptObjectError, match="another signing key"):
         b.get(ref)
+    claims_b = ObjectRef(ref.oid, ref.codec, ref.type, ref.nbytes, {**ref.meta, "signer": b.signer})
+    with pytest.raises(CorruptObjectError, match="signature"):
+        b.get(claims_b)
 
 
 @pytest.mark.parametrize("make", [lambda p: open(p, "w"), lambda p: (i for i in range(3))])

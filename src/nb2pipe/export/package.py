@@ -116,6 +116,20 @@ def _local_files(engine: Engine) -> list[str]:
     return sorted(files)
 
 
+def _exportable(engine: Engine, path: str) -> bool:
+    """A sample file the package may carry: inside the project, and neither the store, a
+    signing key nor another hidden folder (``--src .`` must not export ``.nb2pipe/``)."""
+    root = os.path.realpath(engine.project_dir)
+    full = os.path.realpath(path)
+    if not full.startswith(root + os.sep):
+        return False
+    store = getattr(engine.store, "url", "")
+    if "://" not in store and full.startswith(os.path.realpath(store) + os.sep):
+        return False
+    parts = os.path.relpath(full, root).split(os.sep)
+    return not any(p.startswith(".") for p in parts[:-1]) and parts[-1] != "signing-key"
+
+
 def _sources(engine: Engine) -> list[str]:
     import glob
     out: set[str] = set()
@@ -128,7 +142,7 @@ def _sources(engine: Engine) -> list[str]:
                     out |= {os.path.join(d, f) for d, _, fs in os.walk(m) for f in fs}
                 elif os.path.isfile(m):
                     out.add(m)
-    return sorted(os.path.relpath(p, engine.project_dir) for p in out)
+    return sorted(os.path.relpath(p, engine.project_dir) for p in out if _exportable(engine, p))
 
 
 def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
@@ -221,8 +235,11 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         with open(dst, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         written.append(rel)
+    inside = os.path.realpath(os.path.join(out_dir, pkg)) + os.sep
     for rel in copies:
         dst = os.path.join(out_dir, pkg, rel)
+        if not os.path.realpath(dst).startswith(inside):       # never write outside -o
+            continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(os.path.join(engine.project_dir, rel), dst)
         written.append(f"{pkg}/{rel}")
