@@ -29,6 +29,7 @@ class CodeInfo:
     mutation: mutation.MutationInfo = mutation.MutationInfo(frozenset(), {})
     #                            which reads the code may change in place (see nb2pipe.mutation)
     files: filerefs.FileRefs = filerefs.FileRefs()   # files the code reads (nb2pipe.filerefs)
+    optional: tuple[str, ...] = ()   # writes that exist only if a loop ran (for/with targets)
 
 
 def parse(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> ast.Module:
@@ -128,6 +129,8 @@ class _ModuleVisitor(ast.NodeVisitor):
         self.defines: dict[str, None] = {}
         self.imports: dict[str, None] = {}
         self.import_map: dict[str, str] = {}
+        self.loop_bound: dict[str, None] = {}   # for/with targets: bound only if the code runs
+        self.assigned: dict[str, None] = {}     # bound by an assignment
         self._assigning = False
 
     # -- helpers
@@ -137,11 +140,15 @@ class _ModuleVisitor(ast.NodeVisitor):
         elif name not in self.bound:
             self.reads.setdefault(name)
 
-    def _bind(self, name: str, write: bool = False) -> None:
+    def _bind(self, name: str, write: bool = False, loop: bool = False) -> None:
         self.bound.add(name)
         self.defines.setdefault(name)
         if write:
             self.writes.setdefault(name)
+            if loop:
+                self.loop_bound.setdefault(name)
+            else:
+                self.assigned.setdefault(name)
 
     def _assign_targets(self, targets: list[ast.AST]) -> None:
         old, self._assigning = self._assigning, True
@@ -193,7 +200,7 @@ class _ModuleVisitor(ast.NodeVisitor):
     def visit_For(self, node) -> None:
         self.visit(node.iter)
         for n in _target_names(node.target):
-            self._bind(n)
+            self._bind(n, write=True, loop=True)
         for s in node.body + node.orelse:
             self.visit(s)
 
@@ -203,7 +210,7 @@ class _ModuleVisitor(ast.NodeVisitor):
         self.visit(node.context_expr)
         if node.optional_vars is not None:
             for n in _target_names(node.optional_vars):
-                self._bind(n)
+                self._bind(n, write=True, loop=True)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.type is not None:
@@ -294,9 +301,37 @@ def analyze_tree(tree: ast.Module) -> CodeInfo:
         reads=tuple(reads), writes=tuple(v.writes), defines=tuple(v.defines),
         imports=tuple(v.imports), import_map=dict(v.import_map), normalized=ast.unparse(tree),
         mutation=mutation.find(tree, reads), files=filerefs.find(tree),
+        optional=tuple(n for n in v.loop_bound if n not in v.assigned),
     )
 
 
 def analyze(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> CodeInfo:
     """Analyse Python source.  Raises :class:`AnalysisError` on a syntax error."""
     return analyze_tree(parse(code, filename=filename, line_offset=line_offset))
+
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def definitions_source(code: str) -> str:
+    """The top-level imports, functions and classes of ``code``, as source (empty if none)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    return "\n".join(ast.unparse(n) for n in tree.body if _only_definitions(n))
+
+
+def _only_definitions(node: ast.stmt) -> bool:
+    """An import, function or class — or a ``try``/``if`` made only of those (``try: from a
+    import f`` / ``except ImportError: def f(...)``)."""
+    if isinstance(node, _DEFINITIONS):
+        return True
+    if isinstance(node, ast.Try):
+        blocks = [node.body, node.orelse, node.finalbody] + [h.body for h in node.handlers]
+    elif isinstance(node, ast.If):
+        blocks = [node.body, node.orelse]
+    else:
+        return False
+    stmts = [s for b in blocks for s in b]
+    return bool(stmts) and all(isinstance(s, ast.Pass) or _only_definitions(s) for s in stmts)

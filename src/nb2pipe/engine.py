@@ -14,12 +14,12 @@ import sys
 from typing import Any, Callable, Iterable
 
 from . import capture, keys, records
-from .executor import Executor, _offset_tree, _register_source
+from .executor import ChangedInPlace, Executor, _offset_tree, _register_source
 from .planner import Planner
 from .protocol import (Event, GraphChanged, OutcomeStatus, ProgressMsg, RunEndMsg, RunStartMsg,
                        StateMsg, StepState)
 from .results import Outcome, Result, label
-from .analysis import analyze
+from .analysis import analyze, definitions_source
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed
 from .fingerprint import FileHasher
 from .graph import Graph
@@ -56,6 +56,8 @@ class Engine(Planner, Executor):
         self.env_name: str | None = None                   # the active environment, if any
         self.param_overrides: dict[str, Any] = {}          # values given over the notebook's own
         self.cell_order: dict[str, int] = {}               # cell id -> position, from the frontend
+        self.learn_count = 0                               # in-place changes learned this session
+        self.execute_definitions = True                    # False: only plan (no kernel)
         self.pipeline = pipeline                           # the notebook's name: scopes per-step state
         self.io = io or capture.StepIO()                   # captures and replays a step's outputs
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
@@ -88,17 +90,45 @@ class Engine(Planner, Executor):
             filename = f"<setup {where or cell_key}>"
             _register_source(filename, "\n" * line_offset + code)
             exec(compile(_offset_tree(code, line_offset), filename, "exec"), self.setup_ns)
-        old = self.defs.setup.pop(cell_key, None)
-        if old:
-            for n in old.info.defines:
-                if self.defs.setup_owner.get(n) == cell_key:
-                    del self.defs.setup_owner[n]
+        self._drop_setup(cell_key)
         self.defs.setup[cell_key] = SetupCell(cell_key, code, info)
         for n in info.defines:
             self.defs.setup_owner[n] = cell_key
         self._publish({n: self.setup_ns[n] for n in info.defines if n in self.setup_ns})
         self._emit(GraphChanged())
         return info.defines
+
+    def _drop_setup(self, cell_key: str) -> None:
+        old = self.defs.setup.pop(cell_key, None)
+        if old:
+            for n in old.info.defines:
+                if self.defs.setup_owner.get(n) == cell_key:
+                    del self.defs.setup_owner[n]
+
+    def _feed_definitions(self, step: StepDef, values: dict) -> None:
+        """Functions a step defines see the names it assigned (``save_fig`` reading
+        ``IMAGES_PATH``), also when they are called from steps below."""
+        cell = self.defs.setup.get(f"step:{step.name}")
+        if cell is not None:
+            self.setup_ns.update({n: values[n] for n in cell.info.reads if n in values})
+
+    def _hoist_definitions(self, step: StepDef) -> None:
+        """A step's top-level imports, functions and classes are definitions for the cells
+        below it, as in a notebook: they are kept like a %%setup cell's (their code is part
+        of the keys of the steps that use them)."""
+        key = f"step:{step.name}"
+        code = definitions_source(step.code) if step.sql is None else ""
+        if not code:
+            self._drop_setup(key)
+            return
+        old = self.defs.setup.get(key)
+        if old is not None and old.code == code and not self.execute_definitions:
+            return
+        try:
+            self.run_setup(code, cell_id=key, where=f"step `{step.name}`",
+                           execute=self.execute_definitions)
+        except Exception:  # noqa: BLE001 - e.g. an import that fails: the step's own run says so
+            self._drop_setup(key)
 
     def set_params(self, code: str | None = None, *, values: dict | None = None,
                    overrides: dict | None = None, secret: Iterable[str] = (),
@@ -127,6 +157,9 @@ class Engine(Planner, Executor):
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
         self.defs.check_reads(step, self._provenance)
+        last = self.store.get_last(spec.name, self.pipeline)
+        if last and last.get("code") == step.code_hash and isinstance(last.get("mutates"), list):
+            self.defs.learned[spec.name] = (step.code_hash, frozenset(map(str, last["mutates"])))
         steps: dict[str, StepDef] = {}
         for n, s in self.defs.steps.items():
             if n == spec.name or (cell_id and s.cell_id == cell_id):
@@ -139,6 +172,7 @@ class Engine(Planner, Executor):
         for gone in set(self.defs.steps) - set(steps):
             self.forget(gone, emit=False)
         self.defs.steps = steps
+        self._hoist_definitions(step)
         for name in self.defs.unread_declared(step):
             self._warn(f"nb2pipe: step `{step.name}` declares --in {name} but never reads it")
         if not step.spec.srcs and (step.name, step.code_hash) not in self._told:
@@ -172,6 +206,7 @@ class Engine(Planner, Executor):
         if name not in self.defs.steps:
             raise Nb2pipeError(f"there is no step `{name}`{self.defs.did_you_mean(name)}")
         del self.defs.steps[name]
+        self._drop_setup(f"step:{name}")
         self.results.pop(name, None)
         self.failures.pop(name, None)
         if emit:
@@ -251,8 +286,11 @@ class Engine(Planner, Executor):
                 o = Outcome(name, "skipped", notes=[f"upstream `{blocked[0]}` failed"])
                 self._emit(StateMsg(step=name, state=StepState.SKIPPED))
             else:
+                learned = self.learn_count
                 o = self._run_one(step, graph, done, force=name in forced or not step.spec.cache,
                                   restore=name in targets, retries=retries)
+                if self.learn_count != learned:
+                    graph = self.graph()          # the steps below now read the changed version
                 if o.status == "failed":
                     failed.add(name)
                 else:
@@ -277,6 +315,17 @@ class Engine(Planner, Executor):
                           **records.lineage(comps, res.outputs if res else {})})
         return records.write(self.store, steps, env=self.env_name, **fields)
 
+    def _learn(self, step: StepDef, names: list[str]) -> None:
+        """Remember that ``step`` changes ``names`` in place (kept with its last result, so a
+        headless run of the same code wires the same versions)."""
+        prev = self.defs.learned.get(step.name)
+        known = prev[1] if prev and prev[0] == step.code_hash else frozenset()
+        self.defs.learned[step.name] = (step.code_hash, known | set(names))
+        self.learn_count += 1
+        for name in names:
+            self._warn(f"nb2pipe: step `{step.name}` changed `{name}` in place (through a view or an"
+                       " alias); running it again so the steps below get the changed version")
+
     def _run_one(self, step: StepDef, graph: Graph, parents: dict[str, Result], *,
                  force: bool, restore: bool, retries: int = 0) -> Outcome:
         name = step.name
@@ -293,7 +342,9 @@ class Engine(Planner, Executor):
                 res = Result.from_entry(entry)
                 try:
                     if restore:
-                        self._publish({o: self._load(r) for o, r in res.outputs.items()})
+                        values = {o: self._load(r) for o, r in res.outputs.items()}
+                        self._publish(values)
+                        self._feed_definitions(step, values)
                         self._replay(name, entry)
                     elif self._damage(entry):
                         raise CorruptObjectError(self._damage(entry)[0])
@@ -308,6 +359,10 @@ class Engine(Planner, Executor):
         for attempt in range(attempts):
             try:
                 res = self._execute(step, graph, parents, key, comps)
+            except ChangedInPlace as c:
+                self._learn(step, c.names)
+                return self._run_one(step, self.graph(), parents, force=True, restore=restore,
+                                     retries=retries)
             except StepFailed as e:
                 if attempt + 1 < attempts:
                     self._warn(f"nb2pipe: step `{name}` failed ({e.cause!r}); retry {attempt + 1} of"

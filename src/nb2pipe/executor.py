@@ -17,6 +17,14 @@ from .steps import StepDef
 from .store import ObjectRef
 
 
+class ChangedInPlace(Exception):
+    """A step changed an input in place in a way its code does not show (see Engine._run_one)."""
+
+    def __init__(self, names: list[str]):
+        super().__init__(", ".join(names))
+        self.names = names
+
+
 class Executor:
     """Mixed into :class:`~nb2pipe.engine.Engine`: runs a step and stores what it made."""
 
@@ -67,18 +75,17 @@ class Executor:
         finally:
             self.running.discard(name)
         duration = time.perf_counter() - t0
-        for i, tok in tokens.items():
-            if i in passed or tok is None or i in step.outputs or inplace.token(ns.get(i)) == tok:
-                continue
-            # changed in place in a way the code does not show: the steps below are wired to
-            # the earlier version, so handing it on would be wrong, and so would be hiding it
-            self._values.pop(refs_in[i].oid, None)
-            raise Nb2pipeError(f"step `{name}` changed its input `{i}` in place, in a way nb2pipe"
-                               " could not see from its code, so the steps below would not get the"
-                               " change", where=label(step),
-                               fix=f"assign it explicitly (`{i} = ...`) so the change is a new version"
-                                   f" of `{i}`, or work on a copy (`{i} = {i}.copy()`)")
-        missing = [o for o in step.outputs if o not in ns]
+        hidden = [i for i, tok in tokens.items() if i not in passed and tok is not None
+                  and i not in step.outputs and inplace.token(ns.get(i)) != tok]
+        if hidden:
+            # changed in place in a way the code does not show (a numpy view, an object holding
+            # it): the steps below are wired to the earlier version, so the engine learns it and
+            # runs the step again with those inputs passed on.  The in-memory values it changed
+            # are dropped: the store still holds the versions their producers made.
+            for i in hidden:
+                self._values.pop(refs_in[i].oid, None)
+            raise ChangedInPlace(hidden)
+        missing = [o for o in step.outputs if o not in ns and o not in step.info.optional]
         if missing:
             raise Nb2pipeError(f"step `{name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
                                " (a branch that skipped the assignment?)", where=label(step),
@@ -91,8 +98,23 @@ class Executor:
                 self._warn(f"nb2pipe: step `{name}` changed `{i}` in place; the steps below it get the"
                            " changed version")
             outputs[i] = ref
+        # what no step reads and the %%step line did not ask for (--out) may be left out
+        optional = set() if step.spec.outputs is not None else (
+            set(step.outputs) - {i for p, _, i in graph.edges() if p == name})
         for o in step.outputs:
-            outputs[o] = self._put(step, o, ns[o])
+            if o not in ns:
+                continue              # a loop that did not run bound nothing
+            if o in optional and _display_only(ns[o]):
+                continue              # a figure no step reads: kept as the picture it drew
+            try:
+                outputs[o] = self._put(step, o, ns[o])
+            except Nb2pipeError:
+                if o not in optional:
+                    raise
+                if o not in step.info.optional:       # `with open(..) as f`: nothing to say
+                    self._warn(f"nb2pipe: `{o}` of step `{name}` cannot be stored (a"
+                               f" {type(ns[o]).__name__}); no step reads it, so it is not kept")
+                continue
             if outputs[o].codec in ("arrow", "npy"):
                 self._values[outputs[o].oid] = ns[o]
         broken = [v for o, r in outputs.items()
@@ -108,7 +130,11 @@ class Executor:
         if shown:
             entry["display"] = self.store.put(capture.trim(shown)).to_json()
         self.store.put_entry(key, entry)
-        self.store.put_last(name, {"key": key, "finished": now, "duration": duration}, self.pipeline)
+        last = {"key": key, "finished": now, "duration": duration}
+        learned = self.defs.learned.get(name)
+        if learned and learned[0] == step.code_hash:
+            last.update(code=step.code_hash, mutates=sorted(learned[1]))
+        self.store.put_last(name, last, self.pipeline)
         old = self.results.get(name)
         self.results[name] = res
         if old is not None:
@@ -116,6 +142,7 @@ class Executor:
         if step.spec.saves:
             self._save(step, ns)
         self._publish({o: ns[o] for o in outputs})
+        self._feed_definitions(step, ns)
         self._emit(StateMsg(step=name, state=StepState.FRESH, cached=False, duration=duration))
         return res
 
@@ -166,8 +193,12 @@ class Executor:
             raise StepFailed(step.name, e, where=where, traceback_text=str(e) + "\n") from None
 
     def _save(self, step: StepDef, values: dict[str, Any]) -> None:
-        """``--save out=path``: also write a table output as Parquet, atomically."""
+        """``--save out=path``: also write a table output as Parquet, atomically.  A save is
+        part of the step's success: any failure is a clear error (the step fails, and as its
+        file is missing, the next run runs it again)."""
         from .codecs import to_arrow, type_tag
+        from .saves import save_path
+        import pyarrow as pa
         import pyarrow.parquet as pq
         for out, path in step.spec.saves:
             value = values[out]
@@ -177,16 +208,25 @@ class Executor:
             except TypeError:
                 raise Nb2pipeError(f"--save {out}=... of step `{step.name}`: `{out}` is a {tag}, not a"
                                    " table", where=label(step), fix="save only table outputs") from None
-            if "://" in path:
-                import fsspec
-                with fsspec.open(path, "wb") as f:
-                    pq.write_table(table, f)
-                continue
-            full = os.path.join(self.project_dir, path)
-            os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+            full = save_path(path, self.project_dir, step=step.name, out=out, where=label(step))
             tmp = f"{full}.tmp-{os.getpid()}"
-            pq.write_table(table, tmp)
-            os.replace(tmp, full)
+            try:
+                if "://" in full:
+                    import fsspec
+                    with fsspec.open(full, "wb") as f:
+                        pq.write_table(table, f)
+                    continue
+                os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+                pq.write_table(table, tmp)
+                os.replace(tmp, full)
+            except (OSError, pa.ArrowException, ValueError) as e:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+                raise Nb2pipeError(f"--save {out}={path} of step `{step.name}` failed:"
+                                   f" {type(e).__name__}: {e}", where=label(step),
+                                   fix="make the folder writable (or the path a folder you can write);"
+                                       " the step's result is kept and the file is written on the"
+                                       " next run") from None
 
     def _forget_values(self, replaced: Result) -> None:
         """Drop in-memory values of a replaced result unless a current result still uses them."""
@@ -254,3 +294,8 @@ def _as_table(value: Any, kind: str) -> Any:
         import pyarrow as pa
         return pa.Table.from_pandas(value)
     return value
+
+
+def _display_only(value: Any) -> bool:
+    """Matplotlib figures and axes: their picture is captured with the step's outputs."""
+    return type(value).__module__.startswith("matplotlib.")

@@ -62,5 +62,7 @@ def token(value: Any) -> Any:
             return None
         frame = tag == "pandas.DataFrame"
         return (_Same((value, value.index) + arrays), tuple(value.columns) if frame else (value.name,),
-                value.shape, tuple(map(str, value.dtypes)) if frame else str(value.dtype))
+                value.shape, tuple(map(str, value.dtypes)) if frame else str(value.dtype),
+                tuple(value.index.names), tuple(value.columns.names) if frame else (),
+                repr(value.attrs) if value.attrs else "")
     return array_token(value)

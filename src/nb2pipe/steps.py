@@ -123,32 +123,50 @@ class Definitions:
         self.params: dict[str, Any] = {}
         self.secret_params: set[str] = set()       # never shown (secrets and credentials)
         self.credential_params: set[str] = set()   # never shown, and not part of keys
+        self._written_cache: tuple = (None, frozenset())
+        # step -> (code hash, inputs it was seen changing in place though its code does not
+        # show it): they are passed on like the ones the code shows
+        self.learned: dict[str, tuple[str, frozenset[str]]] = {}
 
     # -- inputs
-    def inputs_of(self, step: StepDef) -> tuple[str, ...]:
+    def inputs_of(self, step: StepDef, steps: dict[str, StepDef] | None = None) -> tuple[str, ...]:
+        """Names the step takes from steps above it.  A name no step writes at all (and no
+        setup cell or parameter defines) is not an input: like a plain cell, the step then
+        fails with a NameError only if that line runs (``unicode`` under ``if PY2:``)."""
         if step.spec.inputs is not None:
             return step.spec.inputs
+        written = self._written(self.steps if steps is None else steps)
         return tuple(r for r in step.external_reads()
-                     if r not in self.setup_owner and r not in self.params)
+                     if r not in self.setup_owner and r not in self.params
+                     and (r in written or step.sql is not None))
 
-    def passthrough(self, step: StepDef) -> tuple[str, ...]:
+    def _written(self, steps: dict[str, StepDef]) -> frozenset[str]:
+        sig = (id(steps), len(steps))
+        if self._written_cache[0] != sig:
+            self._written_cache = (sig, frozenset(o for s in steps.values() for o in s.outputs))
+        return self._written_cache[1]
+
+    def passthrough(self, step: StepDef, steps: dict[str, StepDef] | None = None) -> tuple[str, ...]:
         """Inputs the step may change in place: they become outputs too (a new version of
         the name for the steps below), stored only if the step really changed them."""
         if step.sql is not None:
             return ()
         m = step.info.mutation
+        learned = self.learned.get(step.name)
+        seen = learned[1] if learned and learned[0] == step.code_hash else frozenset()
         out = []
-        for i in self.inputs_of(step):
+        for i in self.inputs_of(step, steps):
             if i in step.outputs:
                 continue
-            if i in m.direct or any(not self._library_callee(root, step) for root in m.passed.get(i, ())):
+            if i in m.direct or i in seen or any(not self._library_callee(root, step)
+                                                 for root in m.passed.get(i, ())):
                 out.append(i)
         return tuple(out)
 
-    def outputs_of(self, step: StepDef) -> tuple[str, ...]:
+    def outputs_of(self, step: StepDef, steps: dict[str, StepDef] | None = None) -> tuple[str, ...]:
         """What the step hands to the steps below it: what it assigns, and the inputs it may
         change in place."""
-        return step.outputs + self.passthrough(step)
+        return step.outputs + self.passthrough(step, steps)
 
     def _library_callee(self, root: str, step: StepDef) -> bool:
         """A call rooted at ``root`` (``len``, ``pd.concat``) is taken not to change its
@@ -216,7 +234,8 @@ class Definitions:
                 if o in self.params:
                     problems.append(f"`{o}` is both an output of step `{s.name}` and a parameter;"
                                     " rename one")
-        nodes = [Node(s.name, self.inputs_of(s), self.outputs_of(s), s.where) for s in steps.values()]
+        nodes = [Node(s.name, self.inputs_of(s, steps), self.outputs_of(s, steps), s.where)
+                 for s in steps.values()]
         try:
             g = Graph(nodes, allow_missing=allow_missing)
         except GraphError as e:

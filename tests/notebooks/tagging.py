@@ -86,7 +86,10 @@ def writes(tree: ast.Module) -> tuple[list[str], list[str]]:
                     if isinstance(n, ast.NamedExpr):
                         bound.append(n.target.id)
                     if (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                            and n.func.attr in MUTATORS and isinstance(n.func.value, ast.Name)):
+                            and isinstance(n.func.value, ast.Name)
+                            and (n.func.attr in MUTATORS or any(
+                                k.arg == "inplace" and isinstance(k.value, ast.Constant)
+                                and k.value.value is True for k in n.keywords))):
                         muts.append(n.func.value.id)
 
     visit(tree.body)

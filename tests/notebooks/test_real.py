@@ -255,7 +255,8 @@ def test_real_notebook(slug, tmp_path):
                   "_nbh_un = get_ipython()._nb2pipe_session.engine.subscribe(_nbh_ev.append)\n"
                   "try:\n    get_ipython().run_line_magic('dag', 'run')\n"
                   "finally:\n    _nbh_un()\n"
-                  "print('@@RAN@@' + repr(sorted(e['step'] for e in _nbh_ev"
+                  "_nbh_js = [e.to_json() for e in _nbh_ev]\n"
+                  "print('@@RAN@@' + repr(sorted(e['step'] for e in _nbh_js"
                   " if e.get('type') == 'progress' and e.get('status') == 'ran')))", timeout=600)
         assert r.status == "ok", f"%dag run after editing `{step_name}` failed:\n{r.error_text}\n{r.text[-3000:]}"
         ran = eval(r.stdout.split("@@RAN@@")[1].splitlines()[0])

@@ -108,6 +108,7 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
         sys.path.insert(0, nb.project_dir)   # local modules resolve as in the kernel
     engine = Engine(store, nb.project_dir, provenance=_explore_provenance(nb), warn=lambda m: None,
                     pipeline=nb.pipeline)
+    engine.execute_definitions = False      # plan only: imports and functions are not run here
     for c in nb.of_kind("setup"):
         engine.run_setup(python_source(c.body), cell_id=c.cell_id, where=c.where, execute=False)
     defaults = default_params(nb)
@@ -144,15 +145,23 @@ def select(engine: Engine, *, only: list[str] = (), start: list[str] = ()) -> tu
 def project_store(nb: PipelineNotebook, url: str | None, env: str | None = None):
     """``--store``; else the environment's store (``--env``, ``$NB2PIPE_ENV`` or the
     configured default); else ``$NB2PIPE_STORE``; else ``.nb2pipe/`` beside the notebook —
-    or in the working directory for an exported package (which may be installed read-only)."""
+    or in the working directory for an exported package (which may be installed read-only).
+    The store's ``origin`` says which of these it came from."""
     from .. import environments
-    from ..config import store_location
+    from ..config import find_config, store_origin
     base = os.getcwd() if nb.manifest else nb.project_dir
     if url:
-        return Store(url)
+        store = Store(url)
+        store.origin = "--store"
+        return store
     e = environments.get(nb.project_dir, env) or (environments.get(base, env) if base != nb.project_dir else None)
     if e is not None:
         store = environments.open_store(e, nb.project_dir)
         store.env = e
+        found = find_config(nb.project_dir) or find_config(base)
+        store.origin = f"environment `{e.name}`" + (f" in {found[0]}" if found else "")
         return store
-    return Store(store_location(base, None))
+    location, origin = store_origin(base, None)
+    store = Store(location)
+    store.origin = origin
+    return store
