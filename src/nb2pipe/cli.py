@@ -56,10 +56,21 @@ def _load(args):
     return nb, engine
 
 
+def _store_line(engine, as_json: bool) -> None:
+    """One line: which store is in use and where that came from (stderr under --json)."""
+    origin = getattr(engine.store, "origin", None)
+    print(f"store: {engine.store.url}" + (f" (from {origin})" if origin else ""),
+          file=sys.stderr if as_json else sys.stdout, flush=True)
+
+
 def cmd_status(args) -> int:
     from .report import StatusTable
+    from .saves import mark_missing_saves
     _, engine = _load(args)
-    statuses = engine.status()
+    states = engine.plan()
+    mark_missing_saves(engine, states)
+    statuses = list(states.values())
+    _store_line(engine, args.json)
     if args.json:
         print(json.dumps([s.to_json() for s in statuses], indent=2))
     else:
@@ -301,8 +312,11 @@ def _run_once(args) -> int:
     nb, engine = _load(args)
     names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
     states = engine.plan()
-    force = set(requested) if args.force else set()
+    from .saves import mark_missing_saves
+    force = (set(requested) if args.force else set()) | mark_missing_saves(engine, states)
     todo = [n for n in names if n in force or states[n].state != "fresh"]
+    if not args.dry_run:
+        _store_line(engine, args.json)
     printer = _Printer(args.json)
     if args.dry_run:
         rows = [{"step": n, "state": states[n].state, "reasons": states[n].reasons,
