@@ -101,6 +101,51 @@ def cmd_verify(args) -> int:
     return 1 if bad else 0
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_gc(args) -> int:
+    """Delete objects, entries and stamps that no notebook's last results nor the last N runs
+    reach (and that are older than the grace window)."""
+    from . import gc
+    _, engine = _load(args)
+    _store_line(engine, False)
+    if args.keep_runs < 0 or args.grace_seconds < 0:
+        raise Nb2pipeError("--keep-runs and --grace-seconds must be 0 or more", fix="e.g. --keep-runs 5")
+    r = gc.collect(engine.store, keep_runs=args.keep_runs, dry_run=args.dry_run, grace=args.grace_seconds)
+    verb = "would delete" if args.dry_run else "deleted"
+    for rel, n in r.deleted if args.dry_run else []:
+        print(f"  {rel} ({_size(n)})")
+    print(f"{verb} {len(r.deleted)} files ({_size(r.freed)}); kept {r.kept_objects} reachable objects"
+          + (f"; {r.young} unreachable files are younger than {args.grace_seconds:g} s and were kept"
+             if r.young else ""))
+    return 0
+
+
+def cmd_store(args) -> int:
+    """The size of each step's last result, per notebook, and of the whole store."""
+    from . import gc
+    _, engine = _load(args)
+    _store_line(engine, args.json)
+    rows = gc.sizes(engine.store)
+    n, total = gc.total_objects(engine.store)
+    if args.json:
+        print(json.dumps({"steps": rows, "objects": n, "bytes": total}, indent=2))
+        return 0
+    width = max([len(f"{r['pipeline']}/{r['step']}") for r in rows] + [4])
+    for r in rows:
+        print(f"{r['pipeline'] + '/' + r['step']:<{width}}  {r['objects']:>3} objects  {_size(r['bytes']):>9}")
+    reach = sum(r["bytes"] for r in rows)
+    print(f"{'all':<{width}}  {n:>3} objects  {_size(total):>9}  ({_size(max(total - reach, 0))} not in a"
+          " last result: `nb2pipe gc` frees what nothing reaches)")
+    return 0
+
+
 def cmd_dag(args) -> int:
     from . import render
     _, engine = _load(args)
@@ -488,6 +533,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--to", required=True, metavar="ENV", help="the environment, e.g. prod")
     pr.add_argument("--rollback", action="store_true", help="return to the previously live version")
     pr.set_defaults(fn=cmd_promote)
+
+    g = sub.add_parser("gc", help="delete what no last result and no recent run reaches")
+    target(g)
+    g.add_argument("--keep-runs", type=int, default=5, metavar="N",
+                   help="also keep what the last N run records reach (default 5)")
+    g.add_argument("--dry-run", action="store_true", help="list what would be deleted")
+    g.add_argument("--grace-seconds", type=float, default=3600.0, metavar="S",
+                   help="never delete a file younger than this: a concurrent run may be writing it"
+                        " (default 3600)")
+    g.set_defaults(fn=cmd_gc)
+
+    st = sub.add_parser("store", help="size of each step's last result, and of the whole store")
+    target(st)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_store)
 
     d = sub.add_parser("dag", help="draw the DAG")
     target(d)

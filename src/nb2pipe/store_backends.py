@@ -66,6 +66,18 @@ class _LocalBackend:
         except FileNotFoundError:
             pass
 
+    def mtime(self, rel: str) -> float | None:
+        try:
+            return os.stat(self.path(rel)).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def size(self, rel: str) -> int:
+        try:
+            return os.stat(self.path(rel)).st_size
+        except FileNotFoundError:
+            return 0
+
     def move_aside(self, rel: str) -> None:
         p = self.path(rel)
         try:
@@ -154,6 +166,23 @@ class _FsspecBackend:
             pass
 
     move_aside = remove
+
+    def mtime(self, rel: str) -> float | None:
+        """When the file was written, where the filesystem says (None: unknown, so gc keeps it)."""
+        try:
+            info = self.fs.info(self._p(rel))
+        except FileNotFoundError:
+            return None
+        when = info.get("mtime") or info.get("LastModified") or info.get("created")
+        if hasattr(when, "timestamp"):
+            return when.timestamp()
+        return float(when) if isinstance(when, (int, float)) else None
+
+    def size(self, rel: str) -> int:
+        try:
+            return int(self.fs.info(self._p(rel)).get("size") or 0)
+        except FileNotFoundError:
+            return 0
 
     def listdir(self, rel: str) -> list[str]:
         try:
