@@ -29,15 +29,29 @@ EPILOG = """examples:
 def _params(values: list[str], files: list[str]) -> dict:
     out: dict = {}
     for f in files or ():
-        with open(f, encoding="utf-8") as fh:
-            text = fh.read()
-        if f.endswith((".yaml", ".yml")):
-            import yaml
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
+        try:
+            with open(f, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise Nb2pipeError(f"cannot read the parameters file {f}: {getattr(e, 'strerror', None) or e}",
+                               where=f"--params {f}", fix="check the path (relative to where you run"
+                                                           " nb2pipe) and that it is a text file") from None
+        try:
+            if f.endswith((".yaml", ".yml")):
+                import yaml
+                data = yaml.safe_load(text) or {}
+            else:
+                data = json.loads(text)
+        except ValueError as e:        # yaml.YAMLError is not a ValueError: see below
+            raise Nb2pipeError(f"the parameters file {f} is not valid JSON: {e}", where=f"--params {f}",
+                               fix="correct it, or name it .yaml for YAML") from None
+        except Exception as e:  # noqa: BLE001 - yaml.YAMLError and its kinds
+            raise Nb2pipeError(f"the parameters file {f} is not valid YAML: "
+                               + " ".join(str(e).split())[:300], where=f"--params {f}",
+                               fix="correct it (e.g. `name: value`, one per line)") from None
         if not isinstance(data, dict):
-            raise Nb2pipeError(f"{f} must hold a mapping of parameter names to values")
+            raise Nb2pipeError(f"{f} must hold a mapping of parameter names to values",
+                               where=f"--params {f}", fix="e.g. min_units: 5")
         out.update(data)
     for item in values or ():
         name, sep, value = item.partition("=")
@@ -562,6 +576,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
+    except BrokenPipeError:
+        # the reader went away (`nb2pipe status | head -1`): stop quietly, as `cat` does; stdout
+        # is pointed at /dev/null so the interpreter's final flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except Nb2pipeError as e:
         print(f"nb2pipe: {e}", file=sys.stderr)
         return 2

@@ -91,9 +91,15 @@ def _write_arrow(value, tag: str, path: str) -> dict:
     table = to_arrow(value, tag)
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
         w.write_table(table)
-    meta = {"schema": [[f.name, str(f.type)] for f in table.schema
-                       if not (f.name or "").startswith("__index_level_")],
-            "rows": table.num_rows, "columns": table.num_columns}
+    # the data columns only: a pandas index stored as a column (``__index_level_0__``, or a
+    # named index listed in the pandas metadata) is not one of the frame's columns
+    index_cols = set()
+    pandas_meta = (table.schema.metadata or {}).get(b"pandas")
+    if pandas_meta:
+        index_cols = {c for c in json.loads(pandas_meta).get("index_columns", []) if isinstance(c, str)}
+    fields = [f for f in table.schema if not (f.name or "").startswith("__index_level_")]
+    meta = {"schema": [[f.name, str(f.type)] for f in fields], "rows": table.num_rows,
+            "columns": len([f for f in fields if f.name not in index_cols])}
     if tag == "pandas.Series":
         name = value.name
         if name is not None and not isinstance(name, (str, int, float, bool)):

@@ -72,6 +72,36 @@ def classify(source: str, tags: list[str]) -> tuple[str, str, str]:
     return "explore", "", source
 
 
+def _check_shape(raw, path: str) -> None:
+    """What nb2pipe reads of the JSON is there and of the right types, or one clear error."""
+    upgrade = f"upgrade it: `jupyter nbconvert --to notebook --nbformat 4 --output {os.path.basename(path)} {path}`"
+    if not isinstance(raw, dict):
+        raise Nb2pipeError(f"{path} is not a notebook: its JSON is a {type(raw).__name__}, not an object",
+                           fix="pass a .ipynb file")
+    major = raw.get("nbformat")
+    if "worksheets" in raw or type(major) is int and major < 4:
+        raise Nb2pipeError(f"{path} is an nbformat {major if type(major) is int else 3} notebook;"
+                           " nb2pipe reads nbformat 4", fix=upgrade)
+    if "cells" not in raw:
+        raise Nb2pipeError(f"{path} is not a notebook (no cells)", fix="pass a .ipynb file")
+    if type(major) is not int:
+        raise Nb2pipeError(f"{path}: \"nbformat\" is {major!r}, not a number", where=path,
+                           fix='it must be the number 4 (`"nbformat": 4`); open and save the notebook'
+                               " in Jupyter to repair it")
+    if not isinstance(raw["cells"], list):
+        raise Nb2pipeError(f"{path}: \"cells\" is a {type(raw['cells']).__name__}, not a list of cells",
+                           where=path, fix="open and save the notebook in Jupyter to repair it")
+    for i, c in enumerate(raw["cells"]):
+        problem = (f"is a {type(c).__name__}, not a cell" if not isinstance(c, dict) else
+                   "has a source that is not text" if not isinstance(c.get("source", ""), (str, list))
+                   or isinstance(c.get("source"), list) and not all(isinstance(x, str) for x in c["source"])
+                   else "has metadata that is not an object"
+                   if not isinstance(c.get("metadata") or {}, dict) else None)
+        if problem:
+            raise Nb2pipeError(f"{path}: cell {i + 1} {problem}", where=f"{path}, cell {i + 1}",
+                               fix="open and save the notebook in Jupyter to repair it")
+
+
 def read(path: str | os.PathLike) -> PipelineNotebook:
     """Parse a notebook file.  Every failure is one clear :class:`Nb2pipeError`."""
     path = os.fspath(path)
@@ -90,12 +120,7 @@ def read(path: str | os.PathLike) -> PipelineNotebook:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise Nb2pipeError(f"{path} is not a notebook: it is not valid JSON ({e})",
                            fix="open it in Jupyter and save it again, or pass the .ipynb file") from None
-    if not isinstance(raw, dict) or "cells" not in raw:
-        raise Nb2pipeError(f"{path} is not a notebook (no cells)", fix="pass a .ipynb file")
-    major = raw.get("nbformat", 0)
-    if major < 4:
-        raise Nb2pipeError(f"{path} uses nbformat {major}, which nb2pipe does not read",
-                           fix="upgrade it: `jupyter nbconvert --to notebook --inplace " + path + "`")
+    _check_shape(raw, path)
     cells = []
     for i, c in enumerate(raw["cells"]):
         src = _source(c)

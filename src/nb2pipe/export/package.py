@@ -32,6 +32,18 @@ def _dumps(obj) -> str:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _json_default(value):
+    """A parameter's default as the manifest shows it: itself when it is JSON, else its repr
+    (a date, a tuple, a set...: the package's own parameters cell keeps the real value)."""
+    if isinstance(value, (tuple, set, frozenset)):
+        return repr(value)
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def pipeline_hash(nb: PipelineNotebook) -> str:
     return hash_json([[c.kind, c.source] for c in nb.cells if c.kind in ("setup", "params", "step")])
 
@@ -150,7 +162,7 @@ def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
     graph = engine.graph()
     secret = engine.defs.secret_params
     params = {k: ({"type": type(v).__name__, "secret": True} if k in secret else
-                  {"type": type(v).__name__, "default": v})
+                  {"type": type(v).__name__, "default": _json_default(v)})
               for k, v in sorted(engine.defs.params.items())}
     contract_map: dict[str, dict] = {}
     for n in graph.order:

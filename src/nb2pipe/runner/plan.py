@@ -87,19 +87,49 @@ def coerce_params(defaults: dict[str, Any], given: dict[str, Any],
             except ValueError:
                 try:
                     value = ast.literal_eval(raw)
-                except (ValueError, SyntaxError):
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                     value = raw
-        if default is not None and not isinstance(value, type(default)):
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            else:
+        if default is not None:
+            value = _as_type_of(default, value)
+            if value is _WRONG:
                 shown = "a value of another type" if name in secret else repr(raw)
                 raise Nb2pipeError(
                     f"parameter `{name}` expects {type(default).__name__}"
                     + ("" if name in secret else f" (default {default!r})") + f", got {shown}",
-                    fix=f"e.g. -p {name}=" + ("..." if name in secret else json.dumps(default)))
+                    fix=f"e.g. -p {name}=" + ("..." if name in secret else _example(default)))
         out[name] = value
     return out
+
+
+_WRONG = object()
+
+
+def _as_type_of(default: Any, value: Any) -> Any:
+    """``value`` as the type of ``default``, or _WRONG: an int is not a bool (nor a bool an
+    int); an int may be a float; a list (JSON has no tuples or sets) a tuple or a set."""
+    want = type(default)
+    if isinstance(value, bool) != isinstance(default, bool):
+        return _WRONG
+    if isinstance(value, want):
+        return value
+    if want is float and isinstance(value, int):
+        return float(value)
+    if want in (tuple, set, frozenset) and isinstance(value, (list, tuple, set, frozenset)):
+        try:
+            return want(value)
+        except TypeError:            # unhashable items for a set
+            return _WRONG
+    return _WRONG
+
+
+def _example(default: Any) -> str:
+    """How to write the default on the command line."""
+    if isinstance(default, (tuple, set, frozenset)) or not isinstance(default, (list, dict, str, int, float)):
+        return repr(default)
+    try:
+        return json.dumps(default)
+    except (TypeError, ValueError):
+        return repr(default)
 
 
 def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None) -> Engine:
