@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from . import capture, keys, records
 from .executor import ChangedInPlace, Executor, _offset_tree, _register_source
+from .namespaces import SetupNamespace
 from .planner import Planner
 from .protocol import (Event, GraphChanged, OutcomeStatus, ProgressMsg, RunEndMsg, RunStartMsg,
                        StateMsg, StepState)
@@ -43,12 +44,15 @@ class Engine(Planner, Executor):
                  publish: Callable[[dict], None] | None = None,
                  provenance: Callable[[str], str | None] | None = None,
                  warn: Callable[[str], None] | None = None, pipeline: str = "",
-                 io: capture.StepIO | None = None):
+                 io: capture.StepIO | None = None,
+                 explore: Callable[[str], Any] | None = None):
         self.store = store
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self.hasher = FileHasher()
         self.defs = Definitions(local_module=lambda m: self.hasher.is_local(m, self.project_dir))
-        self.setup_ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
+        self.setup_ns: dict[str, Any] = SetupNamespace(
+            {"__builtins__": builtins, "__name__": "__main__"}, explore=explore,
+            in_step=lambda: bool(self.running))
         self.results: dict[str, Result] = {}        # last result per step this session
         self.failures: dict[str, tuple[str | None, str]] = {}   # step -> (key, message)
         self.running: set[str] = set()
@@ -301,8 +305,26 @@ class Engine(Planner, Executor):
                                    saved=o.saved,
                                    error=str(o.error) if o.error else ("; ".join(o.notes) or None),
                                    traceback=getattr(o.error, "traceback_text", "") if o.error else ""))
+        self._publish_final_versions(graph, outcomes)
         self._emit(RunEndMsg(outcomes=[(o.step, OutcomeStatus(o.status)) for o in outcomes]))
         return outcomes
+
+    def _publish_final_versions(self, graph: Graph, outcomes: list[Outcome]) -> None:
+        """After a run, each name a re-run step wrote holds what restart-and-run-all leaves in
+        it: the version of the last step (in notebook order) that writes it."""
+        touched = {o for out in outcomes if out.status == "ran"
+                   for o in self.results[out.step].outputs}
+        final: dict[str, Any] = {}
+        for name in touched:
+            last = graph.producer.get(name)
+            res = self.results.get(last) if last else None
+            if res is not None and name in res.outputs:
+                try:
+                    final[name] = self._load(res.outputs[name])
+                except CorruptObjectError:
+                    continue
+        if final:
+            self._publish(final)
 
     def record_run(self, outcomes: list[Outcome], **fields: Any) -> str:
         """Write a run record of ``outcomes`` (see :mod:`nb2pipe.records`)."""

@@ -86,11 +86,15 @@ class Executor:
                 self._values.pop(refs_in[i].oid, None)
             raise ChangedInPlace(hidden)
         missing = [o for o in step.outputs if o not in ns and o not in step.info.optional]
-        if missing:
+        if missing and step.spec.outputs is not None:
             raise Nb2pipeError(f"step `{name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
                                " (a branch that skipped the assignment?)", where=label(step),
-                               fix="make sure every output is assigned on every path")
+                               fix="make sure every --out is assigned on every path")
+        for m in missing:             # as in a cell: a `try` whose line raised binds nothing
+            self._warn(f"nb2pipe: step `{name}` did not assign `{m}` this time (a branch or a"
+                       " `try` skipped it); steps below that read it will say so")
         outputs: dict[str, ObjectRef] = {}
+        kept_live: dict[str, Any] = {}    # shown in the notebook's namespace, not stored
         for i in passed:
             changed = tokens[i] is None or inplace.token(ns[i]) != tokens[i]
             ref = self._put(step, i, ns[i]) if changed else refs_in[i]
@@ -105,12 +109,14 @@ class Executor:
             if o not in ns:
                 continue              # a loop that did not run bound nothing
             if o in optional and _display_only(ns[o]):
-                continue              # a figure no step reads: kept as the picture it drew
+                kept_live[o] = ns[o]  # a figure no step reads: stored as the picture it drew
+                continue
             try:
                 outputs[o] = self._put(step, o, ns[o])
             except Nb2pipeError:
                 if o not in optional:
                     raise
+                kept_live[o] = ns[o]
                 if o not in step.info.optional:       # `with open(..) as f`: nothing to say
                     self._warn(f"nb2pipe: `{o}` of step `{name}` cannot be stored (a"
                                f" {type(ns[o]).__name__}); no step reads it, so it is not kept")
@@ -141,7 +147,7 @@ class Executor:
             self._forget_values(old)
         if step.spec.saves:
             self._save(step, ns)
-        self._publish({o: ns[o] for o in outputs})
+        self._publish({**kept_live, **{o: ns[o] for o in outputs}})
         self._feed_definitions(step, ns)
         self._emit(StateMsg(step=name, state=StepState.FRESH, cached=False, duration=duration))
         return res

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .fingerprint import hash_json
 
-KEY_VERSION = 1
+KEY_VERSION = 2   # 2: notebook-order versions, setup keyed by the statements used
 
 
 def make_key(components: dict) -> str:

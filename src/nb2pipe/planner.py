@@ -25,7 +25,6 @@ class Planner:
     def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
         d = self.defs
         reads = set(step.external_reads())
-        setup_cells = d.setup_cells_for(step)
         modules: dict[str, str] = {}
         for mod in sorted(d.modules_for(step)):
             fp = self.hasher.module(mod, self.project_dir)
@@ -38,7 +37,7 @@ class Planner:
             "inputs": {i: input_versions[i] for i in sorted(input_versions)},
             "params": {p: self._param_fingerprint(step, p)
                        for p in sorted(reads) if p in d.params and p not in d.credential_params},
-            "setup": sorted(c.code_hash for c in setup_cells),
+            "setup": d.setup_hashes_for(step),
             "modules": modules,
             "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in self.sources_of(step)},
         }

@@ -7,6 +7,7 @@ resolving each step's inputs against setup names and parameters.
 from __future__ import annotations
 
 import builtins
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -67,6 +68,29 @@ class SetupCell:
     @property
     def code_hash(self) -> str:
         return hash_bytes(self.info.normalized.encode())
+
+    @functools.cached_property
+    def statements(self) -> tuple[dict[str, tuple[str, tuple[str, ...]]], tuple[str, ...]]:
+        """({name: (hash of the statement that defines it, names that statement reads)},
+        hashes of the statements that define nothing: ``pd.set_option(...)``, ``%matplotlib``).
+        A step's key holds only the definitions it uses, so two cells that both say
+        ``import numpy as np`` are one definition, whichever of them owns the name."""
+        import ast
+        defs: dict[str, tuple[str, tuple[str, ...]]] = {}
+        effects: list[str] = []
+        try:
+            tree = ast.parse(self.code)
+        except SyntaxError:
+            return {}, (self.code_hash,)
+        for stmt in tree.body:
+            text = ast.unparse(stmt)
+            info = analyze(text)
+            h = hash_bytes(text.encode())
+            if not info.defines:
+                effects.append(h)
+            for n in info.defines:
+                defs[n] = (h, info.reads)
+        return defs, tuple(effects)
 
 
 def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
@@ -268,15 +292,24 @@ class Definitions:
                 todo += [r for r in cell.info.reads if r in self.setup_owner]
         return mods
 
-    def setup_cells_for(self, step: StepDef) -> list[SetupCell]:
-        """Setup cells whose definitions the step uses, transitively."""
-        seen: dict[str, SetupCell] = {}
+    def setup_hashes_for(self, step: StepDef) -> list[str]:
+        """The setup definitions the step uses, transitively, as statement hashes; plus the
+        side-effect statements of each setup cell it uses."""
+        hashes: set[str] = set()
+        cells: set[str] = set()
+        seen: set[str] = set()
         todo = [r for r in step.external_reads() if r in self.setup_owner]
         while todo:
-            key = self.setup_owner.get(todo.pop())
-            if key is None or key in seen:
+            name = todo.pop()
+            if name in seen or name not in self.setup_owner:
                 continue
-            cell = self.setup[key]
-            seen[key] = cell
-            todo += [r for r in cell.info.reads if r in self.setup_owner]
-        return list(seen.values())
+            seen.add(name)
+            cell = self.setup[self.setup_owner[name]]
+            cells.add(cell.cell_key)
+            defs, _ = cell.statements
+            h, reads = defs.get(name, (cell.code_hash, cell.info.reads))
+            hashes.add(h)
+            todo += [r for r in reads if r in self.setup_owner]
+        for key in cells:
+            hashes.update(self.setup[key].statements[1])
+        return sorted(hashes)

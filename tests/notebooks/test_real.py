@@ -251,13 +251,18 @@ def test_real_notebook(slug, tmp_path):
         k.ok("%nb2pipe define-only on")
         k.ok(f"{heads[ci]}\n{edited[ci]}", cell_id=tagged[ci]["id"])
         k.ok("%nb2pipe define-only off")
+        # which steps got a new result: run, or served from an identical step's fresh result
+        # (two cells with the same code and inputs share a key)
         r = k.run("_nbh_ev = []\n"
-                  "_nbh_un = get_ipython()._nb2pipe_session.engine.subscribe(_nbh_ev.append)\n"
+                  "_nbh_eng = get_ipython()._nb2pipe_session.engine\n"
+                  "_nbh_old = {n: r.key for n, r in _nbh_eng.results.items()}\n"
+                  "_nbh_un = _nbh_eng.subscribe(_nbh_ev.append)\n"
                   "try:\n    get_ipython().run_line_magic('dag', 'run')\n"
                   "finally:\n    _nbh_un()\n"
                   "_nbh_js = [e.to_json() for e in _nbh_ev]\n"
                   "print('@@RAN@@' + repr(sorted(e['step'] for e in _nbh_js"
-                  " if e.get('type') == 'progress' and e.get('status') == 'ran')))", timeout=600)
+                  " if e.get('type') == 'progress' and (e.get('status') == 'ran' or"
+                  " e.get('key') != _nbh_old.get(e['step'])))))", timeout=600)
         assert r.status == "ok", f"%dag run after editing `{step_name}` failed:\n{r.error_text}\n{r.text[-3000:]}"
         ran = eval(r.stdout.split("@@RAN@@")[1].splitlines()[0])
         assert ran == expect, (f"after editing `{step_name}` ({old!r} -> {new!r}), %dag run ran {ran};"

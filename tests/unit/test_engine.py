@@ -81,7 +81,8 @@ CHANGES = [
     ("parameter read", lambda lab: lab.engine.set_params("n_rows = 2"), {"load"},
      "parameter `n_rows` changed"),
     ("parameter nobody reads", lambda lab: lab.engine.set_params("n_rows = 1000\nunused = 5"), set(), None),
-    ("setup cell", lambda lab: lab.engine.run_setup("import pandas as pd\nimport helpers\nX = 1",
+    # only the definitions a step uses count: `pd`'s statement changed, `helpers`' did not
+    ("setup cell", lambda lab: lab.engine.run_setup("import pandas as pd, json\nimport helpers\nX = 1",
                                                      cell_id="setup"), {"load"},
      "setup code changed"),
     ("local module", lambda lab: lab.write("helpers.py", "def total(df):\n    return 0.0\n"),
