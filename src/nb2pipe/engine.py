@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable
 
 from . import capture, keys, records
 from .executor import ChangedInPlace, Executor, _offset_tree, _register_source
-from .namespaces import SetupNamespace
 from .planner import Planner
 from .protocol import (Event, GraphChanged, OutcomeStatus, ProgressMsg, RunEndMsg, RunStartMsg,
                        StateMsg, StepState)
@@ -44,15 +43,12 @@ class Engine(Planner, Executor):
                  publish: Callable[[dict], None] | None = None,
                  provenance: Callable[[str], str | None] | None = None,
                  warn: Callable[[str], None] | None = None, pipeline: str = "",
-                 io: capture.StepIO | None = None,
-                 explore: Callable[[str], Any] | None = None):
+                 io: capture.StepIO | None = None):
         self.store = store
         self.project_dir = os.path.abspath(os.fspath(project_dir))
         self.hasher = FileHasher()
         self.defs = Definitions(local_module=lambda m: self.hasher.is_local(m, self.project_dir))
-        self.setup_ns: dict[str, Any] = SetupNamespace(
-            {"__builtins__": builtins, "__name__": "__main__"}, explore=explore,
-            in_step=lambda: bool(self.running))
+        self.setup_ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
         self.results: dict[str, Result] = {}        # last result per step this session
         self.failures: dict[str, tuple[str | None, str]] = {}   # step -> (key, message)
         self.running: set[str] = set()

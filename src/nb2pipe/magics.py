@@ -46,8 +46,7 @@ class Session:
         env = environments.get(os.getcwd(), None)      # $NB2PIPE_ENV or the configured default
         store = environments.open_store(env, os.getcwd()) if env else Store.default(os.getcwd())
         self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
-                             warn=lambda m: print(m, file=sys.stderr), io=KernelIO(shell),
-                             explore=shell.user_ns.__getitem__)
+                             warn=lambda m: print(m, file=sys.stderr), io=KernelIO(shell))
         self.engine.env_name = env.name if env else None
         # JupyterLab names the kernel's session after the notebook's path
         self.engine.pipeline = str(shell.user_ns.get("__session__") or "")

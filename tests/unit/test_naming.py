@@ -213,13 +213,3 @@ def test_a_parameter_with_no_canonical_form_is_a_clear_error(tmp_path):
     assert out[0].status == "failed"
     assert "parameter `thing`, read by step `s`, cannot be part of a cache key" in str(out[0].error)
 
-
-def test_setup_helpers_see_notebook_names_only_outside_steps(tmp_path):
-    explore = {"df1": "from an exploration cell"}
-    eng = Engine(Store(tmp_path / ".nb2pipe"), tmp_path, explore=explore.__getitem__)
-    eng.run_setup("def look(name):\n    return eval(name)", cell_id="setup")
-    assert eng.setup_ns["look"]("df1") == "from an exploration cell"      # a plain cell's call
-    eng.define(parse_step_line("s"), "v = look('df1')")
-    out = eng.run()
-    assert out[0].status == "failed"                                       # a step's call
-    assert "NameError: name 'df1' is not defined" in str(out[0].error)
