@@ -142,6 +142,10 @@ class Engine(Planner, Executor):
             exec(compile(code, "<params>", "exec"), ns)
             params.update({k: v for k, v in ns.items() if not k.startswith("_")})
         params.update(values or {})
+        if overrides:           # from JSON (-p, %nb2pipe params): a tuple arrives as a list
+            from .runner.plan import coerce_params
+            known = {k: v for k, v in overrides.items() if k in params}
+            overrides = {**overrides, **coerce_params(params, known, set(secret) | set(credential))}
         params.update(overrides or {})
         self.param_overrides = dict(overrides or {})
         self.defs.params = params
@@ -364,8 +368,9 @@ class Engine(Planner, Executor):
                         self._publish(values)
                         self._feed_definitions(step, values)
                         self._replay(name, entry)
-                    elif self._damage(entry):
-                        raise CorruptObjectError(self._damage(entry)[0])
+                    problems = self._damage(entry, step)
+                    if problems:
+                        raise CorruptObjectError(problems[0])
                 except CorruptObjectError as e:
                     self._warn(f"nb2pipe: cached result of `{name}` is damaged ({e.what}); recomputing")
                 else:

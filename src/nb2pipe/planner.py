@@ -13,6 +13,7 @@ from . import keys
 from .errors import Nb2pipeError
 from .fingerprint import secret_fingerprint, value_fingerprint
 from .graph import Graph, did_you_mean
+from .saves import missing_saves
 from .results import Result, StepStatus, label, summary
 from .steps import StepDef
 from .store import ObjectRef
@@ -88,14 +89,16 @@ class Planner:
                 return res
         return None
 
-    def _damage(self, entry: dict) -> list[str]:
-        """Why a cached entry's outputs cannot be served: missing or damaged objects (a stat
-        for objects verified before, a hash otherwise)."""
+    def _damage(self, entry: dict, step: StepDef | None = None) -> list[str]:
+        """Why a cached entry cannot be served: missing or damaged objects (a stat for
+        objects verified before, a hash otherwise), or a --save file that is gone."""
         out = []
         for o, d in entry["outputs"].items():
             problem = self.store.check(ObjectRef.from_json(d))
             if problem:
                 out.append(f"output `{o}` {problem}; it will be recomputed")
+        if step is not None and step.spec.saves:
+            out += missing_saves(step.spec.saves, self.project_dir)
         return out
 
     # ------------------------------------------------------------ planning
@@ -128,7 +131,7 @@ class Planner:
                     else:
                         key = keys.make_key(comps)
                         entry = self.store.get_entry(key)
-                        damage = self._damage(entry) if entry and step.spec.cache else []
+                        damage = self._damage(entry, step) if entry and step.spec.cache else []
                         if entry and step.spec.cache and not damage:
                             res = Result.from_entry(entry)
                             resolved[name] = res

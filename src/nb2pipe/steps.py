@@ -148,6 +148,8 @@ class Definitions:
         self.secret_params: set[str] = set()       # never shown (secrets and credentials)
         self.credential_params: set[str] = set()   # never shown, and not part of keys
         self._written_cache: tuple = (None, frozenset())
+        self._definers_cache: tuple = (None, {})
+        self._positions_cache: tuple = (None, {})
         # step -> (code hash, inputs it was seen changing in place though its code does not
         # show it): they are passed on like the ones the code shows
         self.learned: dict[str, tuple[str, frozenset[str]]] = {}
@@ -294,22 +296,49 @@ class Definitions:
 
     def setup_hashes_for(self, step: StepDef) -> list[str]:
         """The setup definitions the step uses, transitively, as statement hashes; plus the
-        side-effect statements of each setup cell it uses."""
+        side-effect statements of each setup cell it uses.  A name defined by several cells
+        (``import numpy as np`` in many steps) is taken from the nearest one above the step,
+        as the naming rule says; %%setup cells count as above every step."""
+        where = self._positions()
+        here = where.get(f"step:{step.name}", len(where))
+        definers = self._definers()
         hashes: set[str] = set()
         cells: set[str] = set()
         seen: set[str] = set()
-        todo = [r for r in step.external_reads() if r in self.setup_owner]
+        todo = [r for r in step.external_reads() if r in definers]
         while todo:
             name = todo.pop()
-            if name in seen or name not in self.setup_owner:
+            if name in seen:
                 continue
             seen.add(name)
-            cell = self.setup[self.setup_owner[name]]
+            above = [k for k in definers.get(name, ()) if where.get(k, -1) < here]
+            if not above:
+                continue                  # defined only below: not something this step can use
+            cell = self.setup[max(above, key=lambda k: where.get(k, -1))]
             cells.add(cell.cell_key)
-            defs, _ = cell.statements
-            h, reads = defs.get(name, (cell.code_hash, cell.info.reads))
+            h, reads = cell.statements[0].get(name, (cell.code_hash, cell.info.reads))
             hashes.add(h)
-            todo += [r for r in reads if r in self.setup_owner]
+            todo += [r for r in reads if r in definers]
         for key in cells:
             hashes.update(self.setup[key].statements[1])
         return sorted(hashes)
+
+    def _positions(self) -> dict[str, int]:
+        """Setup cell key -> position: -1 for %%setup cells, the step's index for the
+        definitions a step makes (``step:NAME``)."""
+        sig = (id(self.steps), len(self.steps), tuple(self.setup))
+        if self._positions_cache[0] != sig:
+            index = {n: i for i, n in enumerate(self.steps)}
+            self._positions_cache = (sig, {k: index.get(k[5:], -1) if k.startswith("step:") else -1
+                                           for k in self.setup})
+        return self._positions_cache[1]
+
+    def _definers(self) -> dict[str, list[str]]:
+        sig = tuple(map(id, self.setup.values()))
+        if self._definers_cache[0] != sig:
+            out: dict[str, list[str]] = {}
+            for k, c in self.setup.items():
+                for n in c.statements[0]:
+                    out.setdefault(n, []).append(k)
+            self._definers_cache = (sig, out)
+        return self._definers_cache[1]

@@ -40,5 +40,5 @@ def test_a_deleted_saved_file_is_written_again(tmp_path):
     code, out, err = nb2pipe("run", "nb.ipynb", "--json", cwd=tmp_path)
     assert code == 0, out + err
     steps = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
-    assert steps == {"make": "ran", "use": "fresh"}
+    assert steps == {"make": "ran", "use": "cached"}   # same data: `use` is not run again
     assert (tmp_path / "out" / "x.parquet").is_file()
