@@ -23,12 +23,11 @@ are put into the process environment and never written anywhere.
 """
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 
 from .config import find_config
-from .errors import Nb2pipeError
+from .errors import Nb2pipeError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,7 @@ def get(project_dir: str, name: str | None) -> Environment | None:
     if name is None:
         return None
     if name not in envs:
-        close = difflib.get_close_matches(name, sorted(envs), n=1)
-        raise Nb2pipeError(f"unknown environment `{name}`" + (f" (did you mean `{close[0]}`?)" if close else ""),
+        raise Nb2pipeError(f"unknown environment `{name}`" + did_you_mean(name, envs),
                            fix="environments: " + (", ".join(sorted(envs)) or
                                                    "none declared (add [envs.NAME] to nb2pipe.toml)"))
     return envs[name]

@@ -67,3 +67,16 @@ class StepFailed(Nb2pipeError):
             where=where,
             fix="fix the step's code and run the cell again; earlier cached results are intact",
         )
+
+
+def closest(name: str, candidates) -> str | None:
+    """The candidate closest to a mistyped ``name``, if any is close."""
+    import difflib
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, candidates) -> str:
+    """`` (did you mean `x`?)`` for the closest candidate, or an empty string."""
+    close = closest(name, candidates)
+    return f" (did you mean `{close}`?)" if close else ""

@@ -12,11 +12,10 @@ name no step above writes) and raises them together in one :class:`GraphError`.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import GraphError
+from .errors import GraphError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -25,12 +24,6 @@ class Node:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     where: str = ""          # e.g. "cell [4]"; used in messages
-
-
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean `x`?)`` for the closest candidate, or an empty string."""
-    close = difflib.get_close_matches(name, sorted(candidates), n=1)
-    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 class Graph:

@@ -12,7 +12,8 @@ from typing import Iterable
 from . import keys
 from .errors import Nb2pipeError
 from .fingerprint import secret_fingerprint, value_fingerprint
-from .graph import Graph, did_you_mean
+from .errors import did_you_mean
+from .graph import Graph
 from .saves import missing_saves
 from .results import Result, StepStatus, label, summary
 from .steps import StepDef

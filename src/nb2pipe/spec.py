@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import difflib
 import re
 import shlex
 from dataclasses import dataclass, field
 
-from .errors import SpecError
+from .errors import SpecError, closest
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 USAGE = (
@@ -102,9 +101,9 @@ def parse_step_line(line: str) -> StepSpec:
              "--memory", "--gpu", "--save"}
     for f in flags:
         if f.split("=")[0] not in known:
-            close = difflib.get_close_matches(f, sorted(known), n=1)
+            close = closest(f, known)
             raise SpecError(f"unknown option {f} on the %%step line",
-                            fix=(f"did you mean {close[0]}? " if close else "") + "usage:\n" + USAGE)
+                            fix=(f"did you mean {close}? " if close else "") + "usage:\n" + USAGE)
     ns = _parser().parse_args(argv)
     if not ns.name:
         raise SpecError("%%step needs a name", fix="usage:\n" + USAGE)

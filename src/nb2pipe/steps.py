@@ -14,7 +14,8 @@ from typing import Any, Callable
 from .analysis import CodeInfo, analyze
 from .errors import AnalysisError, GraphError, UntrackedNameError
 from .fingerprint import hash_bytes
-from .graph import Graph, Node, did_you_mean
+from .errors import did_you_mean
+from .graph import Graph, Node
 from .spec import StepSpec
 
 # names a step may read without declaring them: Python's builtins and what

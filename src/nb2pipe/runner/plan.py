@@ -3,7 +3,6 @@ become an :class:`~nb2pipe.engine.Engine` whose keys match the notebook's exactl
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import os
 import sys
@@ -11,7 +10,7 @@ from typing import Any
 
 from ..analysis import analyze
 from ..engine import Engine
-from ..errors import AnalysisError, Nb2pipeError
+from ..errors import AnalysisError, Nb2pipeError, did_you_mean
 from ..notebook import PipelineNotebook
 from ..spec import ParamsSpec, parse_params_line, parse_step_line
 from ..store import Store
@@ -76,8 +75,7 @@ def coerce_params(defaults: dict[str, Any], given: dict[str, Any],
     out = {}
     for name, raw in given.items():
         if name not in defaults:
-            close = difflib.get_close_matches(name, sorted(defaults), n=1)
-            raise Nb2pipeError(f"unknown parameter `{name}`" + (f" (did you mean `{close[0]}`?)" if close else ""),
+            raise Nb2pipeError(f"unknown parameter `{name}`" + did_you_mean(name, defaults),
                                fix="parameters: " + (", ".join(sorted(defaults)) or "none defined"))
         default = defaults[name]
         value = raw
