@@ -5,6 +5,8 @@ Every error a user sees answers three questions: what went wrong, where
 """
 from __future__ import annotations
 
+import pickle
+
 
 class Nb2pipeError(Exception):
     """Root of every error nb2pipe raises on purpose."""
@@ -15,6 +17,11 @@ class Nb2pipeError(Exception):
         self.where = where
         self.fix = fix
 
+    def __reduce__(self):
+        # pickle (Dask moves errors between processes): rebuild from the attributes, not by
+        # calling __init__, whose arguments differ from one subclass to the next
+        return _restore, (type(self), self.args, self.__dict__)
+
     def __str__(self) -> str:
         parts = [self.what]
         if self.where:
@@ -22,6 +29,13 @@ class Nb2pipeError(Exception):
         if self.fix:
             parts.append(f"  fix:   {self.fix}")
         return "\n".join(parts)
+
+
+def _restore(cls: type, args: tuple, state: dict) -> Nb2pipeError:
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class SpecError(Nb2pipeError):
@@ -67,6 +81,14 @@ class StepFailed(Nb2pipeError):
             where=where,
             fix="fix the step's code and run the cell again; earlier cached results are intact",
         )
+
+    def __reduce__(self):
+        fn, (cls, args, state) = super().__reduce__()
+        try:
+            pickle.dumps(self.cause)
+        except Exception:  # noqa: BLE001 - e.g. a class defined in the notebook: keep its text
+            state = {**state, "cause": RuntimeError(f"{type(self.cause).__name__}: {self.cause}")}
+        return fn, (cls, args, state)
 
 
 def closest(name: str, candidates) -> str | None:
