@@ -65,6 +65,12 @@ def _blank_secrets(code: str, secret: set[str]) -> str:
             names = [t.id for t in node.targets if isinstance(t, ast.Name)]
             lines[node.lineno - 1:node.end_lineno] = [
                 f"{' = '.join(names)} = None  # secret: give it at run time with -p {names[0]}=...\n"]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
+                and node.target.id in secret:      # `token: str = "..."`: the annotation stays
+            name = node.target.id
+            lines[node.lineno - 1:node.end_lineno] = [
+                f"{name}: {ast.unparse(node.annotation)} = None  # secret: give it at run time"
+                f" with -p {name}=...\n"]
     return "".join(lines)
 
 
