@@ -224,7 +224,7 @@ def cmd_log(args) -> int:
             print(f"no deployments recorded in {store_url} yet")
             return 0
         rel = duckdb.connect().execute(DEPLOY_SQL.format(where=""), [files, args.limit])
-        return _print_rel(rel, args.json)
+        return _print_rel(rel, args.json, _log_mask(args))
     runs = os.path.join(store_url, "runs", "*.json")
     if not glob.glob(runs):
         print(f"no runs recorded in {store_url} yet")
@@ -232,12 +232,26 @@ def cmd_log(args) -> int:
     where = "WHERE s.step = ?" if args.step else ""
     params = [runs] + ([args.step] if args.step else []) + [args.limit]
     rel = duckdb.connect().execute(LOG_SQL.format(where=where), params)
-    return _print_rel(rel, args.json)
+    return _print_rel(rel, args.json, _log_mask(args))
 
 
-def _print_rel(rel, as_json: bool) -> int:
+def _log_mask(args):
+    """Run records are masked when written; this also masks the environment's credentials
+    (as set here) in records written before that."""
+    from . import environments
+    from .redact import Redactor, environment_secrets
+    try:
+        env = environments.get(os.getcwd(), args.env)
+    except Nb2pipeError:
+        env = None
+    return Redactor(environment_secrets(os.getcwd(), env.name if env else None))
+
+
+def _print_rel(rel, as_json: bool, mask=None) -> int:
     cols = [d[0] for d in rel.description]
     rows = rel.fetchall()
+    if mask:
+        rows = [tuple(mask.text(v) if isinstance(v, str) else v for v in r) for r in rows]
     if as_json:
         print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
         return 0
@@ -271,12 +285,15 @@ LIMIT ?
 
 
 class _Printer:
-    def __init__(self, as_json: bool):
+    def __init__(self, as_json: bool, mask=None):
         self.as_json = as_json
         self.tty = sys.stdout.isatty() and not as_json
+        self.mask = mask
 
     def event(self, kind, rep, n, total):
         from .report import seconds
+        if self.mask is not None and rep is not None:
+            rep.error, rep.traceback = self.mask.text(rep.error), self.mask.text(rep.traceback)
         if self.as_json:
             return
         if kind == "start":
@@ -376,7 +393,7 @@ def _run_once(args) -> int:
     todo = [n for n in names if n in force or states[n].state != "fresh"]
     if not args.dry_run:
         _store_line(engine, args.json)
-    printer = _Printer(args.json)
+    printer = _Printer(args.json, engine.redactor())
     if args.dry_run:
         rows = [{"step": n, "state": states[n].state, "reasons": states[n].reasons,
                  "will_run": n in todo} for n in names]
@@ -418,6 +435,9 @@ def _run_once(args) -> int:
         report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
                         if n not in done] + report.steps
     report.wall = time.perf_counter() - t0
+    mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
+    for s in report.steps:
+        s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
     _record(engine, nb, report, overrides)
     if args.json:
         print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
@@ -454,7 +474,7 @@ def _record(engine, nb, report, overrides) -> None:
          **records.lineage_of_entry(engine.store.get_entry(s.key) if s.key else None)}
         for s in report.steps],
         kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
-        params={k: v for k, v in overrides.items() if k not in secret})
+        params={k: v for k, v in overrides.items() if k not in secret}, redactor=engine.redactor())
 
 
 def _summary(report) -> None:

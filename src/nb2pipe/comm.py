@@ -73,14 +73,18 @@ class CommServer:
         try:
             req = P.request_from_json(data)
         except (ValueError, TypeError) as e:
-            comm.send(P.ReplyMsg(id=data.get("id"), request=str(data.get("type")), ok=False,
-                                 message=str(e)).to_json())
+            self._send(comm, P.ReplyMsg(id=data.get("id"), request=str(data.get("type")), ok=False,
+                                        message=str(e)).to_json())
             return
         try:
             reply = self._handle(comm, req)
         except Nb2pipeError as e:
             reply = P.ReplyMsg(id=req.id, request=req.type.value, ok=False, message=str(e))
-        comm.send(reply.to_json())
+        self._send(comm, reply.to_json())
+
+    def _send(self, comm, data: dict) -> None:
+        """Every message leaves through here, with secret values masked."""
+        comm.send(self.engine.redactor().scrub(data))
 
     def _handle(self, comm, req) -> P.ReplyMsg:
         ok = P.ReplyMsg(id=req.id, request=req.type.value, ok=True)
@@ -111,23 +115,23 @@ class CommServer:
         since the last message they got (a full graph when the structure changed)."""
         msg = message or graph_message(self.engine)
         if not getattr(comm, "_nb2pipe_patch", False):
-            comm.send(msg)
+            self._send(comm, msg)
             return
         steps = {s["step"]: s for s in msg["steps"]}
         shape = (list(steps), msg["edges"], msg["problems"], msg["store"])
         sent = comm._nb2pipe_sent
         comm._nb2pipe_sent = (shape, steps)
         if full or sent is None or sent[0] != shape:
-            comm.send(msg)
+            self._send(comm, msg)
             return
         changed = [s for name, s in steps.items() if sent[1].get(name) != s]
         if changed:
-            comm.send(P.PatchMsg(steps=[P.StepStatus.from_json(s) for s in changed]).to_json())
+            self._send(comm, P.PatchMsg(steps=[P.StepStatus.from_json(s) for s in changed]).to_json())
 
     def _broadcast(self, data: dict) -> None:
         for c in list(self.comms):
             try:
-                c.send(data)
+                self._send(c, data)
             except Exception:  # noqa: BLE001 - a closed comm
                 self.comms.remove(c)
 

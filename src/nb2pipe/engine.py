@@ -65,7 +65,14 @@ class Engine(Planner, Executor):
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
         self._provenance = provenance or (lambda name: None)
-        self._warn = warn or (lambda msg: print(msg, file=sys.stderr))
+        warn = warn or (lambda msg: print(msg, file=sys.stderr))
+        self._warn = lambda msg: warn(self.redactor().text(msg))    # never a secret's value
+
+    def redactor(self):
+        """Masks the values of secret and credential parameters and of the environment's
+        credentials (see :mod:`nb2pipe.redact`)."""
+        from .redact import for_engine
+        return for_engine(self)
 
     # ------------------------------------------------------------ events
     def subscribe(self, fn: Listener) -> Callable[[], None]:
@@ -335,7 +342,7 @@ class Engine(Planner, Executor):
             steps.append({"step": o.step, "status": o.status, "key": o.key, "duration": o.duration,
                           "saved": o.saved, "error": o.error.what if o.error else None,
                           **records.lineage(comps, res.outputs if res else {})})
-        return records.write(self.store, steps, env=self.env_name, **fields)
+        return records.write(self.store, steps, env=self.env_name, redactor=self.redactor(), **fields)
 
     def _learn(self, step: StepDef, names: list[str]) -> None:
         """Remember that ``step`` changes ``names`` in place (kept with its last result, so a

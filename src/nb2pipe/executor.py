@@ -68,10 +68,10 @@ class Executor:
             self.failures[name] = (key, "interrupted")
             self._emit(StateMsg(step=name, state=StepState.FAILED, error="interrupted"))
             raise
-        except StepFailed:
-            raise
+        except StepFailed as e:
+            raise self.redactor().error(e)
         except Exception as e:  # noqa: BLE001 - the user's code may raise anything
-            raise _step_failed(step, e) from None
+            raise self.redactor().error(_step_failed(step, e)) from None
         finally:
             self.running.discard(name)
         duration = time.perf_counter() - t0
@@ -134,7 +134,7 @@ class Executor:
         entry = {"step": name, "components": comps, "duration": duration, "finished": now,
                  "outputs": {o: r.to_json() for o, r in outputs.items()}}
         if shown:
-            entry["display"] = self.store.put(capture.trim(shown)).to_json()
+            entry["display"] = self.store.put(self.redactor().scrub(capture.trim(shown))).to_json()
         self.store.put_entry(key, entry)
         last = {"key": key, "finished": now, "duration": duration}
         learned = self.defs.learned.get(name)

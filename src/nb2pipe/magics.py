@@ -102,6 +102,9 @@ class Session:
 
 def _show_error(shell, etype, value, tb, tb_offset=None):
     """Custom traceback for nb2pipe errors: the message (and the user's frames), not ours."""
+    session = getattr(shell, "_nb2pipe_session", None)
+    if session is not None:
+        session.engine.redactor().error(value)      # never a secret's value
     text = str(value)
     if isinstance(value, StepFailed) and value.traceback_text:
         text = value.traceback_text.rstrip() + "\n\n" + text

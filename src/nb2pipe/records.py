@@ -33,7 +33,8 @@ def lineage_of_entry(entry: dict | None) -> dict:
                    {o: ObjectRef.from_json(d) for o, d in entry["outputs"].items()})
 
 
-def write(store, steps: list[dict], **fields: Any) -> str:
-    """Write one run record to ``store``; returns its id."""
-    return store.put_run({"finished": time.time(), "user": user(), "store": store.url, **fields,
-                          "steps": steps})
+def write(store, steps: list[dict], *, redactor=None, **fields: Any) -> str:
+    """Write one run record to ``store``; returns its id.  ``redactor`` (see
+    :mod:`nb2pipe.redact`) masks secret values in it."""
+    record = {"finished": time.time(), "user": user(), "store": store.url, **fields, "steps": steps}
+    return store.put_run(redactor.scrub(record) if redactor is not None else record)

@@ -115,6 +115,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
 
     report = RunReport(kernel_started=True)
     wanted = set(todo)
+    mask = engine.redactor()          # the kernel masks too; this process knows the same values
     running: list[str] = []
 
     def on_line(line: str) -> None:
@@ -127,7 +128,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
             on_event("start", StepReport(d["step"], "running"), len(report.steps) + 1, len(todo))
             return
         rep = StepReport(d["step"], d["status"], d.get("duration") or 0.0, d.get("saved") or 0.0,
-                         d.get("key"), d.get("error"), d.get("traceback") or "")
+                         d.get("key"), mask.text(d.get("error")), mask.text(d.get("traceback") or ""))
         report.steps.append(rep)
         on_event("end", rep, len(report.steps), len(todo))
 
@@ -154,7 +155,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
             try:
                 client.execute_cell(cell, i)
             except CellExecutionError as e:
-                raise Nb2pipeError(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}",
+                raise Nb2pipeError(mask.text(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}"),
                                    where=cell.source.splitlines()[0][:60],
                                    fix="run `nb2pipe check` and fix what it reports") from None
         cell = _code_cell(run_command(todo, force, retries))
@@ -162,7 +163,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
         try:
             client.execute_cell(cell, len(book.cells) - 1)
         except CellExecutionError as e:
-            raise Nb2pipeError(f"the run failed in the kernel: {e.ename}: {e.evalue}",
+            raise Nb2pipeError(mask.text(f"the run failed in the kernel: {e.ename}: {e.evalue}"),
                                fix="see the traceback above; finished steps are kept") from None
         except DeadKernelError:
             done = {r.step for r in report.steps}
