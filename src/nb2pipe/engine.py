@@ -267,9 +267,11 @@ class Engine(Planner, Executor):
 
 
     def run(self, targets: Iterable[str] = (), *, force: Iterable[str] | bool = (),
-            downstream: bool = False, retries: int = 0) -> list[Outcome]:
+            downstream: bool = False, retries: int = 0, reuse: Iterable[str] = ()) -> list[Outcome]:
         """Bring ``targets`` (default: every step) up to date, running only stale steps.
-        ``force`` re-runs the named steps (or all targets when True) regardless of the cache."""
+        ``force`` re-runs the named steps (or all targets when True) regardless of the cache.
+        ``reuse``: upstream steps this engine ran or restored earlier in the same headless run
+        (one cell per step); their results stand, they are neither looked up nor re-run."""
         graph = self.graph()
         targets = list(targets)
         for t in targets:
@@ -285,9 +287,11 @@ class Engine(Planner, Executor):
                 "cannot run: " + "; ".join(f"step `{n}` needs {', '.join(f'`{i}`' for i in m)}, which no"
                                            " step produces" for n, m in missing.items()),
                 fix="define the steps that produce these names, or correct the inputs")
+        done: dict[str, Result] = {n: self.results[n] for n in reuse
+                                   if n in names and n not in targets and n in self.results}
+        names = [n for n in names if n not in done]
         self._emit(RunStartMsg(steps=list(names)))
         outcomes: list[Outcome] = []
-        done: dict[str, Result] = {}
         failed: set[str] = set()
         for name in names:
             step = self.defs.steps[name]

@@ -16,9 +16,9 @@ from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
 from .kernel_io import KernelIO
-from .protocol import GraphChanged, ProgressMsg, RunStartMsg, StateMsg, StepState
+from .protocol import EVENT_MIME, GraphChanged, ProgressMsg, RunStartMsg, StateMsg, StepState
 from .errors import AnalysisError, Nb2pipeError, StepFailed
-from .report import PROGRESS_PREFIX, START_PREFIX, StatusTable, outcome_line
+from .report import StatusTable, outcome_line
 from .spec import parse_params_line, parse_step_line
 from .store import Store
 
@@ -269,10 +269,13 @@ class PipelineMagics(Magics):
         downstream = "--downstream" in args
         as_json = "--json" in args
         retries = 0
+        reuse: list[str] = []
         rest = []
         for a in args:
             if a.startswith("--force-steps="):
                 force = {x for x in a.split("=", 1)[1].split(",") if x}
+            elif a.startswith("--reuse="):      # headless runs: upstreams done in earlier cells
+                reuse = [x for x in a.split("=", 1)[1].split(",") if x]
             elif a.startswith("--retries="):
                 retries = int(a.split("=", 1)[1])
             elif a.startswith("-") and a not in ("--force", "--downstream", "--json"):
@@ -283,17 +286,15 @@ class PipelineMagics(Magics):
         if force is True and not targets:
             raise Nb2pipeError("%dag run --force needs the steps to re-run",
                                fix="e.g. `%dag run --force clean`")
-        if as_json:   # machine-readable, for the headless runner: one line per event, as it happens
+        if as_json:   # the headless runner: each outcome as a typed event, apart from the steps' prints
+            from IPython.display import publish_display_data
+
             def emit(ev):
-                if isinstance(ev, StateMsg) and ev.state == StepState.RUNNING:
-                    print(START_PREFIX + json.dumps({"step": ev.step}), flush=True)
-                elif isinstance(ev, ProgressMsg):
-                    wire = ev.to_json()
-                    print(PROGRESS_PREFIX + json.dumps({k: wire[k] for k in (
-                        "step", "status", "key", "duration", "saved", "error", "traceback")}), flush=True)
+                if isinstance(ev, ProgressMsg):
+                    publish_display_data({EVENT_MIME: ev.to_json(), "text/plain": outcome_line(_outcome(ev))})
             unsubscribe = self.engine.subscribe(emit)
             try:
-                self.engine.run(targets, force=force, downstream=downstream, retries=retries)
+                self.engine.run(targets, force=force, downstream=downstream, retries=retries, reuse=reuse)
             finally:
                 unsubscribe()
             return
@@ -332,6 +333,10 @@ class PipelineMagics(Magics):
             raise Nb2pipeError(f"unknown format {fmt!r} for %dag show", fix="use svg, mermaid or dot")
 
 
+def _outcome(event: ProgressMsg) -> Outcome:
+    return Outcome(event.step, event.status.value, event.key, event.duration or 0.0, event.saved or 0.0)
+
+
 class _Progress:
     """Progress of a %dag run: an ipywidgets bar where a frontend can show it,
     otherwise one line per step."""
@@ -360,8 +365,7 @@ class _Progress:
         elif isinstance(event, StateMsg) and event.state == StepState.RUNNING and self.bar is not None:
             self.label.value = f"{self.bar.value} / {self.total} · running <b>{event.step}</b>"
         elif isinstance(event, ProgressMsg):
-            line = outcome_line(Outcome(event.step, event.status.value, event.key,
-                                        event.duration or 0.0, event.saved or 0.0))
+            line = outcome_line(_outcome(event))
             print(f"[{event.done}/{event.total}] {line}", flush=True)
             if self.bar is not None:
                 self.bar.value = event.done

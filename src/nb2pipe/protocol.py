@@ -26,6 +26,9 @@ from typing import Any, ClassVar, Union
 
 PROTOCOL_VERSION = 1
 COMM_TARGET = "nb2pipe"
+# headless runs: the kernel publishes engine events (``to_json()``) as display data of this type,
+# one cell per step, so a step's own output can never be mistaken for (or swallow) an event
+EVENT_MIME = "application/vnd.nb2pipe.event+json"
 
 
 class EventType(str, Enum):

@@ -5,10 +5,6 @@ import html
 import time
 from typing import Iterable
 
-# `%dag run --json` lines the headless runner reads as they come
-START_PREFIX = "NB2PIPE_START "
-PROGRESS_PREFIX = "NB2PIPE_PROGRESS "
-
 STATE_COLORS = {
     "fresh": "#2e7d32", "stale": "#ef6c00", "never run": "#757575", "failed": "#c62828",
     "running": "#1565c0", "blocked": "#6a1b9a", "skipped": "#9e9e9e",

@@ -210,3 +210,22 @@ def test_killed_run_leaves_store_consistent_and_next_run_resumes(tmp_path, sig):
     code, out, err = nb2pipe("run", nb.name, "--dry-run", cwd=tmp_path)
     lines = {ln.split()[1]: ln.split()[0] for ln in out.splitlines()}
     assert lines == {"first": "skip", "slow": "RUN", "last": "RUN"}
+
+
+def test_unterminated_print_keeps_the_per_step_report(tmp_path):
+    # a step's output and the runner's events travel apart: a print without its newline
+    # cannot swallow the report of this step or of the next
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step talk --out x\nx = 1\nprint('x', end='')",
+        "%%step after --in x --out y\ny = x + 1\nprint('y', end='')",
+    ])
+    code, out, err = nb2pipe("run", nb.name, "--json", cwd=tmp_path)
+    assert code == 0, err
+    steps = json.loads(out)["steps"]
+    assert [(s["step"], s["status"]) for s in steps] == [("talk", "ran"), ("after", "ran")]
+    assert all(len(s["key"]) > 8 for s in steps)
+    code, out, err = nb2pipe("run", nb.name, "--force", cwd=tmp_path)
+    assert code == 0, err
+    lines = [ln.split()[:3] for ln in out.splitlines() if ln.startswith("[")]
+    assert lines == [["[1/2]", "✓", "talk"], ["[2/2]", "✓", "after"]]

@@ -88,3 +88,16 @@ def test_resources_no_worker_offers(tmp_path):
     nb = write_nb(tmp_path / "p.ipynb", ["%load_ext nb2pipe", "%%step big --gpu 1 --out y\ny = 1"])
     code, rep, err = run_dask(tmp_path, nb)
     assert code == 2 and "needs {'gpu': 1.0}, but no worker offers that" in err
+
+
+def test_unterminated_print_keeps_the_per_step_report(tmp_path):
+    # the step's output and the runner's events travel apart on the worker too
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step talk --out x\nx = 1\nprint('x', end='')",
+        "%%step after --in x --out y\ny = x + 1\nprint('y', end='')",
+    ])
+    code, rep, err = run_dask(tmp_path, nb)
+    assert code == 0, err
+    assert [(s["step"], s["status"]) for s in rep["steps"]] == [("talk", "ran"), ("after", "ran")]
+    assert all(len(s["key"]) > 8 for s in rep["steps"])

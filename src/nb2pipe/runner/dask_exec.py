@@ -19,7 +19,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
-from .local import RunReport, StepReport, parse_line, prelude, run_command
+from .local import RunReport, StepReport, prelude, progress_in, step_cell
 
 PLUGIN = "nb2pipe-kernels"
 
@@ -58,19 +58,20 @@ class WarmKernels(WorkerPlugin):
         return self.kernels[key][1]
 
 
-def execute(kc, code: str, timeout: float | None = None) -> tuple[str, str, str]:
-    out: list[str] = []
+def execute(kc, code: str, timeout: float | None = None) -> tuple[str, list[dict], str]:
+    """Run ``code``: (status, the display-data bundles it published, its error)."""
+    shown: list[dict] = []
     err: list[str] = []
 
     def hook(msg):
         c = msg["content"]
-        if msg["msg_type"] == "stream":
-            out.append(c["text"])
+        if msg["msg_type"] == "display_data":
+            shown.append(c.get("data", {}))
         elif msg["msg_type"] == "error":
             err.append(f"{c['ename']}: {c['evalue']}")
 
     reply = kc.execute_interactive(code, output_hook=hook, timeout=timeout)
-    return reply["content"]["status"], "".join(out), "".join(err)
+    return reply["content"]["status"], shown, "".join(err)
 
 
 def run_step(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, step: str,
@@ -80,14 +81,14 @@ def run_step(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, st
     worker = get_worker()
     kc = worker.plugins[PLUGIN].kernel(pipeline_key, cells, cwd, kernel_name)
     start = time.time()
-    status, out, err = execute(kc, run_command([step], {step} if force else set(), 0))
+    status, shown, err = execute(kc, step_cell(step, force=force))
     end = time.time()
     result = {"step": step, "status": "failed", "error": err or "no outcome reported",
               "start": start, "end": end, "worker": worker.address, "pid": os.getpid()}
-    for line in out.splitlines():
-        parsed = parse_line(line)
-        if parsed and parsed[0] == "end" and parsed[1]["step"] == step:
-            result.update(parsed[1])
+    ev = progress_in(shown, step)
+    if ev is not None:
+        result.update(status=ev.status.value, key=ev.key, duration=ev.duration, saved=ev.saved,
+                      error=ev.error, traceback=ev.traceback)
     return result
 
 

@@ -1,21 +1,24 @@
 """Run the stale steps of a notebook in one kernel, through nbclient.
 
 The kernel gets, in order: ``%load_ext nb2pipe`` in define-only mode, the setup
-cells, the parameters (with overrides), every step definition, and then one
-``%dag run STEP --json`` cell per stale step.  A failing step skips only its
-descendants; everything else that can run still runs.
+cells, the parameters (with overrides) and every step definition; then one cell per
+stale step (``%dag run STEP --json``), so each step's outputs land in its own cell.
+The step's outcome is an engine event (:class:`~nb2pipe.protocol.ProgressMsg`) the
+kernel publishes as display data of type ``EVENT_MIME``; nbclient's ``on_cell_*`` hooks
+read it from the cell's outputs, apart from anything the step prints.  A failing step
+skips only its descendants; everything else that can run still runs.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..engine import Engine
 from ..errors import Nb2pipeError
-from ..report import PROGRESS_PREFIX, START_PREFIX
 from ..notebook import PipelineNotebook
+from ..protocol import EVENT_MIME, EventType, ProgressMsg
 
 
 @dataclass
@@ -68,22 +71,32 @@ def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
     return cells
 
 
-def run_command(todo: list[str], force: set[str], retries: int) -> str:
-    """The one cell that runs the stale steps, reporting each as it starts and ends."""
-    cmd = f"%dag run {' '.join(todo)} --json"
-    forced = [s for s in todo if s in force]
-    if forced:
-        cmd += " --force-steps=" + ",".join(forced)
+def step_cell(step: str, *, force: bool = False, retries: int = 0, reuse: Iterable[str] = ()) -> str:
+    """The cell that runs one step and publishes its outcome.  ``reuse``: its upstream steps
+    this kernel already ran in this run (they are not looked up again)."""
+    cmd = f"%dag run {step} --json"
+    if force:
+        cmd += f" --force-steps={step}"
     if retries:
         cmd += f" --retries={retries}"
+    reuse = list(reuse)
+    if reuse:
+        cmd += " --reuse=" + ",".join(reuse)
     return cmd
 
 
-def parse_line(line: str) -> tuple[str, dict] | None:
-    for kind, prefix in (("start", START_PREFIX), ("end", PROGRESS_PREFIX)):
-        if line.startswith(prefix):
-            return kind, json.loads(line[len(prefix):])
-    return None
+def progress_in(bundles: Iterable[dict], step: str) -> ProgressMsg | None:
+    """The outcome of ``step`` among display-data bundles (MIME type -> data), if any."""
+    found = None
+    for data in bundles:
+        ev = data.get(EVENT_MIME)
+        if isinstance(ev, dict) and ev.get("type") == EventType.PROGRESS.value and ev.get("step") == step:
+            found = ProgressMsg.from_json(ev)
+    return found
+
+
+def _step_of(cell) -> str | None:
+    return cell.get("metadata", {}).get("nb2pipe", {}).get("step")
 
 
 def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
@@ -107,39 +120,57 @@ def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides:
         raise remote.explain(e, url) from None
 
 
+class _StepCells:
+    """nbclient's hooks for the step cells: a step's report comes from the event in its
+    cell's outputs (``on_cell_executed``), or from the cell's error when the run itself
+    failed (``on_cell_error``)."""
+
+    def __init__(self, todo: list[str], on_event: Callable, mask) -> None:
+        self.todo, self.on_event, self.mask = todo, on_event, mask
+        self.report = RunReport(kernel_started=True)
+        self.ok: set[str] = set()
+        self.bad: set[str] = set()       # failed or skipped: their descendants are skipped
+
+    def finish(self, rep: StepReport) -> None:
+        self.report.steps.append(rep)
+        (self.bad if rep.status in ("failed", "skipped") else self.ok).add(rep.step)
+        self.on_event("end", rep, len(self.report.steps), len(self.todo))
+
+    def on_cell_start(self, cell, cell_index):
+        step = _step_of(cell)
+        if step is not None:
+            self.on_event("start", StepReport(step, "running"), len(self.report.steps) + 1, len(self.todo))
+
+    def on_cell_executed(self, cell, cell_index, execute_reply):
+        step = _step_of(cell)
+        ev = step and progress_in((o.get("data", {}) for o in cell.outputs
+                                   if o.get("output_type") == "display_data"), step)
+        if ev:
+            self.finish(StepReport(step, ev.status.value, ev.duration or 0.0, ev.saved or 0.0, ev.key,
+                                   self.mask.text(ev.error), self.mask.text(ev.traceback or "")))
+
+    def on_cell_error(self, cell, cell_index, execute_reply):
+        step = _step_of(cell)
+        if step is not None and step not in self.ok | self.bad:   # the run failed, not the step's code
+            c = execute_reply["content"]
+            self.finish(StepReport(step, "failed", error=self.mask.text(f"{c['ename']}: {c['evalue']}")))
+
+    def kernel_died(self, step: str) -> None:
+        self.finish(StepReport(step, "failed", error="the kernel died while running this step (out of memory?)"))
+        for s in self.todo:
+            if s not in self.ok | self.bad:
+                self.finish(StepReport(s, "skipped", error="the kernel died"))
+
+
 def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,
              kernel_manager_class=None) -> RunReport:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-    report = RunReport(kernel_started=True)
-    wanted = set(todo)
+    graph = engine.graph()
     mask = engine.redactor()          # the kernel masks too; this process knows the same values
-    running: list[str] = []
-
-    def on_line(line: str) -> None:
-        parsed = parse_line(line)
-        if parsed is None or parsed[1]["step"] not in wanted:
-            return
-        kind, d = parsed
-        if kind == "start":
-            running.append(d["step"])
-            on_event("start", StepReport(d["step"], "running"), len(report.steps) + 1, len(todo))
-            return
-        rep = StepReport(d["step"], d["status"], d.get("duration") or 0.0, d.get("saved") or 0.0,
-                         d.get("key"), mask.text(d.get("error")), mask.text(d.get("traceback") or ""))
-        report.steps.append(rep)
-        on_event("end", rep, len(report.steps), len(todo))
-
-    class LiveClient(NotebookClient):
-        def process_message(self, msg, cell, cell_index):
-            out = super().process_message(msg, cell, cell_index)
-            if msg["msg_type"] == "stream":
-                for line in msg["content"].get("text", "").splitlines():
-                    on_line(line)
-            return out
-
+    cells = _StepCells(todo, on_event, mask)
     book = nbformat.v4.new_notebook(cells=[_code_cell(c) for c in prelude(nb, engine, overrides)])
     book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
     env = {**os.environ, "NB2PIPE_STORE": engine.store.url, "NB2PIPE_PROGRESS": "text"}
@@ -148,8 +179,9 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
         env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
     extra = {"kernel_manager_class": kernel_manager_class} if kernel_manager_class else {
         "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
-    client = LiveClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
-                        resources={"metadata": {"path": nb.project_dir}}, **extra)
+    client = NotebookClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
+                            resources={"metadata": {"path": nb.project_dir}}, on_cell_start=cells.on_cell_start,
+                            on_cell_executed=cells.on_cell_executed, on_cell_error=cells.on_cell_error, **extra)
     with client.setup_kernel(env=env, cwd=nb.project_dir):
         for i, cell in enumerate(book.cells):
             try:
@@ -158,23 +190,22 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
                 raise Nb2pipeError(mask.text(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}"),
                                    where=cell.source.splitlines()[0][:60],
                                    fix="run `nb2pipe check` and fix what it reports") from None
-        cell = _code_cell(run_command(todo, force, retries))
-        book.cells.append(cell)
-        try:
-            client.execute_cell(cell, len(book.cells) - 1)
-        except CellExecutionError as e:
-            raise Nb2pipeError(mask.text(f"the run failed in the kernel: {e.ename}: {e.evalue}"),
-                               fix="see the traceback above; finished steps are kept") from None
-        except DeadKernelError:
-            done = {r.step for r in report.steps}
-            for step in todo:
-                if step not in done:
-                    died = running and running[-1] == step
-                    rep = StepReport(step, "failed" if died else "skipped",
-                                     error="the kernel died while running this step (out of memory?)"
-                                     if died else "the kernel died")
-                    report.steps.append(rep)
-                    on_event("end", rep, len(report.steps), len(todo))
-    done = {r.step for r in report.steps}
-    report.steps += [StepReport(s, "skipped", error="not reported by the kernel") for s in todo if s not in done]
-    return report
+        for step in todo:
+            blocked = [p for p in graph.parents(step) if p in cells.bad]
+            if blocked:
+                cells.finish(StepReport(step, "skipped", error=f"upstream `{blocked[0]}` failed"))
+                continue
+            reuse = [s for s in graph.upto(step) if s in cells.ok and s != step]
+            cell = _code_cell(step_cell(step, force=step in force, retries=retries, reuse=reuse))
+            cell.metadata["nb2pipe"] = {"step": step}     # its outputs land in this cell
+            book.cells.append(cell)
+            try:
+                client.execute_cell(cell, len(book.cells) - 1)
+            except CellExecutionError:
+                pass                    # on_cell_error reported it
+            except DeadKernelError:
+                cells.kernel_died(step)
+                break
+            if step not in cells.ok | cells.bad:
+                cells.finish(StepReport(step, "skipped", error="not reported by the kernel"))
+    return cells.report
