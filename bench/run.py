@@ -16,6 +16,8 @@ Sections (all by default):
              one edit vs plain python, one nbclient notebook, papermill per step
   dataplane  (bench/dataplane.py) SQL step overhead vs DuckDB, restore into DuckDB vs direct
              mmap, content_hash GB/s on a store file, peak RSS of a 20M-row pipeline
+  steprun    (bench/steprun.py) in-place detection per input (copy-on-write buffer identity)
+             vs deep copy vs re-hash; output capture and replay of a step with a figure
   dask       (bench/dask_bench.py) --executor dask vs local: per-step cost, fan-out speed-up
 
 The last three start their own subprocesses and kernels and can be run alone
@@ -890,10 +892,12 @@ def summary_markdown(r: dict) -> str:
 
 # ------------------------------------------------------------------ main
 
-SECTIONS = ("cell", "restore", "planning", "isolation", "hashing", "chains", "dataplane", "dask", "remote")
+SECTIONS = ("cell", "restore", "planning", "isolation", "hashing", "steprun", "chains", "dataplane", "dask",
+            "remote")
 # sections that live in their own module (``run(quick) -> dict`` with a ``targets`` list);
 # they start their own subprocesses and kernels, so they run last
-EXTERNAL = {"chains": "chains", "dataplane": "dataplane", "dask": "dask_bench", "remote": "remote"}
+EXTERNAL = {"steprun": "steprun", "chains": "chains", "dataplane": "dataplane", "dask": "dask_bench",
+            "remote": "remote"}
 
 
 def main(argv: list[str] | None = None) -> int:
