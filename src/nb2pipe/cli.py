@@ -9,8 +9,9 @@ import argparse
 import json
 import os
 import sys
-import time
 
+from .cli_common import _load, _store_line
+from .cli_run import cmd_run
 from .errors import Nb2pipeError
 
 EPILOG = """examples:
@@ -26,55 +27,10 @@ EPILOG = """examples:
 """
 
 
-def _params(values: list[str], files: list[str]) -> dict:
-    out: dict = {}
-    for f in files or ():
-        try:
-            with open(f, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as e:
-            raise Nb2pipeError(f"cannot read the parameters file {f}: {getattr(e, 'strerror', None) or e}",
-                               where=f"--params {f}", fix="check the path (relative to where you run"
-                                                           " nb2pipe) and that it is a text file") from None
-        try:
-            if f.endswith((".yaml", ".yml")):
-                import yaml
-                data = yaml.safe_load(text) or {}
-            else:
-                data = json.loads(text)
-        except ValueError as e:        # yaml.YAMLError is not a ValueError: see below
-            raise Nb2pipeError(f"the parameters file {f} is not valid JSON: {e}", where=f"--params {f}",
-                               fix="correct it, or name it .yaml for YAML") from None
-        except Exception as e:  # noqa: BLE001 - yaml.YAMLError and its kinds
-            raise Nb2pipeError(f"the parameters file {f} is not valid YAML: "
-                               + " ".join(str(e).split())[:300], where=f"--params {f}",
-                               fix="correct it (e.g. `name: value`, one per line)") from None
-        if not isinstance(data, dict):
-            raise Nb2pipeError(f"{f} must hold a mapping of parameter names to values",
-                               where=f"--params {f}", fix="e.g. min_units: 5")
-        out.update(data)
-    for item in values or ():
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise Nb2pipeError(f"-p {item!r} is not NAME=VALUE", fix="e.g. -p n_rows=5000")
-        out[name.strip()] = value
-    return out
 
 
-def _load(args):
-    from . import notebook
-    from .runner import plan
-    nb = notebook.read(args.target)
-    store = plan.project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
-    engine = plan.engine_for(nb, store, _params(getattr(args, "param", []), getattr(args, "params", [])))
-    return nb, engine
 
 
-def _store_line(engine, as_json: bool) -> None:
-    """One line: which store is in use and where that came from (stderr under --json)."""
-    origin = getattr(engine.store, "origin", None)
-    print(f"store: {engine.store.url}" + (f" (from {origin})" if origin else ""),
-          file=sys.stderr if as_json else sys.stdout, flush=True)
 
 
 def cmd_status(args) -> int:
@@ -284,210 +240,22 @@ LIMIT ?
 """
 
 
-class _Printer:
-    def __init__(self, as_json: bool, mask=None):
-        self.as_json = as_json
-        self.tty = sys.stdout.isatty() and not as_json
-        self.mask = mask
-
-    def event(self, kind, rep, n, total):
-        from .report import seconds
-        if self.mask is not None and rep is not None:
-            rep.error, rep.traceback = self.mask.text(rep.error), self.mask.text(rep.traceback)
-        if self.as_json:
-            return
-        if kind == "start":
-            if self.tty:
-                print(f"[{n}/{total}] {rep.step} … running", end="\r", flush=True)
-            return
-        mark = {"ran": "✓", "cached": "✓", "fresh": "✓", "failed": "✗", "skipped": "-"}.get(rep.status, "?")
-        detail = {"ran": f"ran in {seconds(rep.duration)}", "cached": f"cached (saved {seconds(rep.saved)})",
-                  "fresh": "fresh", "failed": f"FAILED: {rep.error}", "skipped": f"skipped ({rep.error})"}
-        extra = f" after {rep.attempts} attempts" if rep.attempts > 1 else ""
-        print(f"[{n}/{total}] {mark} {rep.step:<20} {detail.get(rep.status, rep.status)}{extra}"
-              + (" " * 10 if self.tty else ""), flush=True)
 
 
-def cmd_run(args) -> int:
-    if args.watch:
-        return _watch(args)
-    return _run_once(args)
 
 
-def _watched_files(args) -> dict[str, tuple]:
-    """(mtime, size) of the notebook and of every --src file or glob match of its steps."""
-    import glob
-    import os
-    from . import notebook
-    from .spec import parse_step_line
-    nb = notebook.read(args.target)
-    paths = {nb.path}
-    for c in nb.of_kind("step"):
-        try:
-            spec = parse_step_line(c.line)
-        except Nb2pipeError:
-            continue
-        srcs = list(spec.srcs)
-        if spec.sql:
-            from .sql import analyze_sql
-            try:
-                srcs += [f for f in analyze_sql(c.body).files if "://" not in f]
-            except Nb2pipeError:
-                pass
-        for src in srcs:
-            full = os.path.join(nb.project_dir, src)
-            for p in (glob.glob(full, recursive=True) if any(ch in src for ch in "*?[") else [full]):
-                if os.path.isdir(p):
-                    paths |= {os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs}
-                else:
-                    paths.add(p)
-    out = {}
-    for p in paths:
-        try:
-            st = os.stat(p)
-            out[p] = (st.st_mtime_ns, st.st_size)
-        except OSError:
-            out[p] = None
-    return out
 
 
-def _watch(args, poll: float = 0.3, debounce: float = 0.5) -> int:
-    """Run, then re-run the stale part whenever a source file or the notebook changes.
-    One run at a time; changes during a run trigger one more run; Ctrl-C stops cleanly."""
-    print(f"watching {args.target} and its sources (Ctrl-C to stop)", flush=True)
-    try:
-        while True:
-            seen = _watched_files(args)
-            try:
-                _run_once(args)
-            except Nb2pipeError as e:
-                print(f"nb2pipe: {e}", file=sys.stderr, flush=True)
-            print("waiting for changes…", flush=True)
-            while True:
-                time.sleep(poll)
-                now = _watched_files(args)
-                if now != seen:
-                    while True:                  # debounce: until the files stop changing
-                        time.sleep(debounce)
-                        later = _watched_files(args)
-                        if later == now:
-                            break
-                        now = later
-                    changed = sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
-                    print(f"changed: {', '.join(os.path.relpath(p) for p in changed[:5])}"
-                          + (" …" if len(changed) > 5 else ""), flush=True)
-                    break
-    except KeyboardInterrupt:
-        print("stopped watching", flush=True)
-        return 0
 
 
-def _run_once(args) -> int:
-    from .runner import plan
-    t0 = time.perf_counter()
-    nb, engine = _load(args)
-    names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
-    states = engine.plan()
-    from .saves import mark_missing_saves
-    force = (set(requested) if args.force else set()) | mark_missing_saves(engine, states)
-    todo = [n for n in names if n in force or states[n].state != "fresh"]
-    if not args.dry_run:
-        _store_line(engine, args.json)
-    printer = _Printer(args.json, engine.redactor())
-    if args.dry_run:
-        rows = [{"step": n, "state": states[n].state, "reasons": states[n].reasons,
-                 "will_run": n in todo} for n in names]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            for r in rows:
-                print(f"{'RUN ' if r['will_run'] else 'skip'}  {r['step']:<20} {r['state']}"
-                      + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""))
-        return 0
-    blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
-    if blocked:
-        raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
-    overrides = engine.param_overrides      # -p, --params and the environment's, checked by engine_for
-    from .runner import local
-    gateway = None
-    if args.gateway_url or (args.executor == "remote"):
-        gateway = (args.gateway_url, args.token)
-    elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo):
-        _check_kernel(args.kernel or nb.kernel_name)
-    if todo:
-        engine.store.check_writable()      # no permission, no space, unreachable: say so now
-        _terminate_cleanly()
-    if not todo:
-        report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
-    else:
-        if not args.json:
-            print(f"{len(todo)} of {len(names)} steps to run; starting a kernel…", flush=True)
-        if args.executor == "dask":
-            from .runner.dask_exec import execute_dask
-            report = execute_dask(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
-                                  kernel_name=args.kernel, scheduler=args.scheduler,
-                                  n_workers=args.workers, on_event=printer.event)
-        else:
-            report = local.execute(nb, engine, todo, overrides=overrides, force=force,
-                                   retries=args.retries, on_event=printer.event, kernel_name=args.kernel,
-                                   gateway=gateway)
-        done = {s.step for s in report.steps}
-        report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
-                        if n not in done] + report.steps
-    report.wall = time.perf_counter() - t0
-    mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
-    for s in report.steps:
-        s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
-    _record(engine, nb, report, overrides)
-    if args.json:
-        print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
-                          "steps": [s.__dict__ for s in report.steps]}, indent=2))
-    else:
-        _summary(report)
-    return 0 if report.ok else 1
 
 
-def _check_kernel(name: str) -> None:
-    from jupyter_client.kernelspec import KernelSpecManager
-    specs = KernelSpecManager().find_kernel_specs()
-    if name not in specs:
-        raise Nb2pipeError(f"kernel `{name}` is not installed here",
-                           fix=f"pass --kernel with one of: {', '.join(sorted(specs))}"
-                               " (or install it: python -m ipykernel install --user --name NAME)")
 
 
-def _terminate_cleanly() -> None:
-    """SIGTERM (a scheduler stopping the run) unwinds like Ctrl-C: the kernel is shut down,
-    the store keeps every finished step, and the next run resumes after them."""
-    import signal
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, stop)
 
 
-def _record(engine, nb, report, overrides) -> None:
-    from . import records
-    secret = engine.defs.secret_params
-    records.write(engine.store, [
-        {"step": s.step, "status": s.status, "key": s.key, "duration": s.duration, "error": s.error,
-         **records.lineage_of_entry(engine.store.get_entry(s.key) if s.key else None)}
-        for s in report.steps],
-        kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
-        params={k: v for k, v in overrides.items() if k not in secret}, redactor=engine.redactor())
 
 
-def _summary(report) -> None:
-    from .report import seconds
-    counts: dict[str, int] = {}
-    for s in report.steps:
-        counts[s.status] = counts.get(s.status, 0) + 1
-    parts = ", ".join(f"{v} {k}" for k, v in counts.items())
-    kernel = "" if report.kernel_started else " — nothing stale, no kernel started"
-    print(f"{len(report.steps)} steps: {parts} in {seconds(report.wall)}{kernel}")
-    for s in report.steps:
-        if s.status == "failed":
-            print(f"\n✗ step `{s.step}` failed:\n{s.traceback or ''}{s.error}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
