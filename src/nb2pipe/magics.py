@@ -54,6 +54,30 @@ class Session:
         self.define_only = False               # headless runs define all steps, then run stale ones
         self.overrides: dict = {}              # parameter values given to a headless run
 
+    def define_from_notebook(self) -> None:
+        """After a restart the kernel knows no step until their cells run again; `%dag` then
+        reads them from the notebook file JupyterLab named the session after (as saved)."""
+        from . import notebook
+        from .runner.plan import python_source
+        name = self.engine.pipeline
+        candidates = [name, os.path.basename(name)] if name.endswith(".ipynb") else []
+        path = next((c for c in candidates if os.path.isfile(c)), None)
+        if path is None:
+            return
+        nb = notebook.read(path)
+        for c in nb.of_kind("setup"):
+            self.engine.run_setup(python_source(c.body), cell_id=c.cell_id, where=c.where)
+        for c in nb.of_kind("params"):
+            ps = parse_params_line(c.line)
+            self.engine.set_params(python_source(c.body), overrides=self.overrides,
+                                   secret=ps.secret, credential=ps.credential)
+        for c in nb.of_kind("step"):
+            spec = parse_step_line(c.line)
+            self.engine.define(spec, c.body if spec.sql else python_source(c.body), cell_id=c.cell_id,
+                               where=c.where, line_offset=1, cell_text=c.source)
+        print(f"nb2pipe: this kernel had no steps (restarted?); read {len(nb.of_kind('step'))} from"
+              f" {path} as last saved")
+
     # -- engine callbacks
     def _publish(self, mapping: dict) -> None:
         for k in mapping:
@@ -283,6 +307,8 @@ class PipelineMagics(Magics):
             else:
                 rest.append(a)
         targets = [a for a in rest if not a.startswith("-")]
+        if not self.engine.defs.steps and not as_json:
+            self.session.define_from_notebook()
         if force is True and not targets:
             raise Nb2pipeError("%dag run --force needs the steps to re-run",
                                fix="e.g. `%dag run --force clean`")

@@ -116,3 +116,17 @@ def test_sql_step_in_the_kernel(kernel):
     assert "revenue  cached" in again.stdout
     bad = kernel.fails("%%step broken --sql\nSELECT region\nFROM df\nWHERE")
     assert "SQL syntax error" in bad.error_text and "line 4" in bad.error_text
+
+
+def test_dag_run_after_a_restart_reads_the_steps_from_the_notebook(kernel, project):
+    import json
+    cells = CELLS
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": c, "outputs": [],
+                     "execution_count": None} for i, c in enumerate(cells)]}
+    (project / "flow.ipynb").write_text(json.dumps(nb))
+    kernel.ok("__session__ = 'work/flow.ipynb'")       # as JupyterLab names the kernel's session
+    kernel.ok("%load_ext nb2pipe")
+    out = kernel.ok("%dag run --force clean").stdout
+    assert "read 3 from flow.ipynb as last saved" in out
+    assert "clean  ran in" in out and "load  ran in" in out
