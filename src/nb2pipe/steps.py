@@ -151,6 +151,7 @@ class Definitions:
         self._written_cache: tuple = (None, frozenset())
         self._definers_cache: tuple = (None, {})
         self._positions_cache: tuple = (None, {})
+        self._index_cache: tuple = (None, {})
         # step -> (code hash, inputs it was seen changing in place though its code does not
         # show it): they are passed on like the ones the code shows
         self.learned: dict[str, tuple[str, frozenset[str]]] = {}
@@ -301,7 +302,7 @@ class Definitions:
         (``import numpy as np`` in many steps) is taken from the nearest one above the step,
         as the naming rule says; %%setup cells count as above every step."""
         where = self._positions()
-        here = where.get(f"step:{step.name}", len(where))
+        here = self._step_index().get(step.name, len(self.steps))
         definers = self._definers()
         hashes: set[str] = set()
         cells: set[str] = set()
@@ -329,10 +330,16 @@ class Definitions:
         definitions a step makes (``step:NAME``)."""
         sig = (id(self.steps), len(self.steps), tuple(self.setup))
         if self._positions_cache[0] != sig:
-            index = {n: i for i, n in enumerate(self.steps)}
+            index = self._step_index()
             self._positions_cache = (sig, {k: index.get(k[5:], -1) if k.startswith("step:") else -1
                                            for k in self.setup})
         return self._positions_cache[1]
+
+    def _step_index(self) -> dict[str, int]:
+        sig = (id(self.steps), len(self.steps))
+        if self._index_cache[0] != sig:
+            self._index_cache = (sig, {n: i for i, n in enumerate(self.steps)})
+        return self._index_cache[1]
 
     def _definers(self) -> dict[str, list[str]]:
         sig = tuple(map(id, self.setup.values()))

@@ -213,3 +213,13 @@ def test_a_parameter_with_no_canonical_form_is_a_clear_error(tmp_path):
     assert out[0].status == "failed"
     assert "parameter `thing`, read by step `s`, cannot be part of a cache key" in str(out[0].error)
 
+
+
+def test_a_name_imported_again_below_does_not_change_a_step_above(tmp_path):
+    cells = [("a", "import math\nx = math.pi"), ("b", "y = math.floor(x)")]
+    eng, ns, _ = notebook(tmp_path, cells)
+    eng.run()
+    key = eng.plan()["b"].key
+    eng.define(parse_step_line("c"), "import math, os\nz = os.sep", cell_id="c9")
+    assert eng.plan()["b"].key == key
+    assert eng.plan()["b"].state == "fresh"
