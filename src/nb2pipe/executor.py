@@ -9,7 +9,7 @@ import traceback
 from typing import Any
 
 from . import capture, contracts, inplace
-from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
+from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError, did_you_mean
 from .graph import Graph
 from .protocol import StateMsg, StepState
 from .results import Result, label
@@ -71,7 +71,7 @@ class Executor:
         except StepFailed as e:
             raise self.redactor().error(e)
         except Exception as e:  # noqa: BLE001 - the user's code may raise anything
-            raise self.redactor().error(_step_failed(step, e)) from None
+            raise self.redactor().error(self._explain_name_error(_step_failed(step, e))) from None
         finally:
             self.running.discard(name)
         duration = time.perf_counter() - t0
@@ -151,6 +151,18 @@ class Executor:
         self._feed_definitions(step, ns)
         self._emit(StateMsg(step=name, state=StepState.FRESH, cached=False, duration=duration))
         return res
+
+    def _explain_name_error(self, err: StepFailed) -> StepFailed:
+        """A NameError for a name nothing in the notebook defines reads like the naming rule."""
+        name = getattr(err.cause, "name", None) if isinstance(err.cause, NameError) else None
+        d = self.defs
+        known = set(d._written(d.steps)) | set(d.setup_owner) | set(d.params)
+        if name and name not in known:
+            err.what = (f"step `{err.step}` reads `{name}`, which no step above it writes and no"
+                        " %%setup or %%params cell defines" + did_you_mean(name, known))
+            err.fix = ("run the cell that defines it first, keeping it above this one (a step, or"
+                       " a %%setup cell for an import), or correct the name")
+        return err
 
     def _exec_python(self, step: StepDef, ns: dict, shown: list) -> None:
         """Run a step's code as a cell runs: the value of a last bare expression is shown."""
