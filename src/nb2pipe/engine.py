@@ -20,7 +20,7 @@ from .protocol import (Event, GraphChanged, OutcomeStatus, ProgressMsg, RunEndMs
                        StateMsg, StepState)
 from .results import Outcome, Result, label
 from .analysis import analyze, definitions_source
-from .errors import CorruptObjectError, Nb2pipeError, StepFailed
+from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
 from .fingerprint import FileHasher
 from .graph import Graph
 from .spec import StepSpec
@@ -168,9 +168,9 @@ class Engine(Planner, Executor):
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
         self.defs.check_reads(step, self._provenance)
-        last = self.store.get_last(spec.name, self.pipeline)
-        if last and last.get("code") == step.code_hash and isinstance(last.get("mutates"), list):
-            self.defs.learned[spec.name] = (step.code_hash, frozenset(map(str, last["mutates"])))
+        learned = self.store.get_learned(step.code_hash) if step.sql is None else []
+        if learned:
+            self.defs.learned[spec.name] = (step.code_hash, frozenset(learned))
         steps: dict[str, StepDef] = {}
         for n, s in self.defs.steps.items():
             if n == spec.name or (cell_id and s.cell_id == cell_id):
@@ -355,6 +355,10 @@ class Engine(Planner, Executor):
         known = prev[1] if prev and prev[0] == step.code_hash else frozenset()
         self.defs.learned[step.name] = (step.code_hash, known | set(names))
         self.learn_count += 1
+        try:
+            self.store.put_learned(step.code_hash, sorted(known | set(names)))
+        except StoreError:
+            pass          # a read-only store: this session still knows it
         for name in names:
             self._warn(f"nb2pipe: step `{step.name}` changed `{name}` in place (through a view or an"
                        " alias); running it again so the steps below get the changed version")

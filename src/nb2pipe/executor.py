@@ -137,9 +137,6 @@ class Executor:
             entry["display"] = self.store.put(self.redactor().scrub(capture.trim(shown))).to_json()
         self.store.put_entry(key, entry)
         last = {"key": key, "finished": now, "duration": duration}
-        learned = self.defs.learned.get(name)
-        if learned and learned[0] == step.code_hash:
-            last.update(code=step.code_hash, mutates=sorted(learned[1]))
         self.store.put_last(name, last, self.pipeline)
         old = self.results.get(name)
         self.results[name] = res

@@ -338,6 +338,22 @@ class Store:
     def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
         self._write(self._last_rel(pipeline, step), _dumps(info))
 
+    # -- what a step's code was seen doing that its text does not show (in-place changes):
+    # keyed by the code's hash, so every notebook, kernel and headless run wires the same way
+    def get_learned(self, code_hash: str) -> list[str]:
+        if not KEY_RE.fullmatch(code_hash):
+            return []
+        data = self.backend.read_bytes(f"learned/{code_hash}.json")
+        try:
+            names = json.loads(data) if data else []
+        except ValueError:
+            return []
+        return [n for n in names if isinstance(n, str) and n.isidentifier()] if isinstance(names, list) else []
+
+    def put_learned(self, code_hash: str, names: list[str]) -> None:
+        if KEY_RE.fullmatch(code_hash):
+            self._write(f"learned/{code_hash}.json", _dumps(sorted(names)))
+
     # -- run records
     def put_run(self, record: dict) -> str:
         run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -418,6 +434,12 @@ class LayeredStore:
 
     def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
         self.own.put_last(step, info, pipeline)
+
+    def get_learned(self, code_hash: str) -> list[str]:
+        return sorted({n for s in self.layers for n in s.get_learned(code_hash)})
+
+    def put_learned(self, code_hash: str, names: list[str]) -> None:
+        self.own.put_learned(code_hash, names)
 
     def put_run(self, record: dict) -> str:
         return self.own.put_run(record)

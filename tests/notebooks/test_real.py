@@ -273,6 +273,8 @@ def test_real_notebook(slug, tmp_path):
         for i, b in enumerate(edited):
             for n in (x for x in want_e[i] if x[0] != "~"):
                 last[n] = i
+            for n in _unbound_by(b):        # `except E as e:` / `del x` leave no value behind
+                last.pop(n, None)
         check = sorted(n for n, i in last.items() if is_step[i])
         now = fingerprints(k.ok(f"_nbh_record({check!r})"))
         diffs = [f"`{n}` (last written by cell {last[n]}): edited original {want_e[last[n]][n]} != session {now.get(n)}"
@@ -292,3 +294,19 @@ def test_real_notebook(slug, tmp_path):
     steps = json.loads(p.stdout[p.stdout.index("{"):])["steps"]
     ran = sorted(st["step"] for st in steps if st["status"] == "ran")
     assert ran == [], f"nb2pipe run executed {ran} after the session had run every step:\n{p.stdout[-3000:]}"
+
+
+def _unbound_by(src: str) -> set[str]:
+    """Names a cell leaves unbound at top level: ``except ... as NAME`` and ``del NAME``."""
+    import ast
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            out.add(node.name)
+        elif isinstance(node, ast.Delete):
+            out.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return out
