@@ -110,14 +110,13 @@ def test_server_dying_mid_run(tmp_path):
             time.sleep(0.2)
         time.sleep(1)
         g.proc.kill()
-        t0 = time.time()
         out, err = proc.communicate(timeout=120)
-        waited = time.time() - t0
     finally:
         g.stop()
     assert proc.returncode != 0
-    assert "Traceback" not in err and ("lost" in err or "failed" in err), err
-    assert waited < 60, f"took {waited:.0f} s to notice"
+    assert "Traceback" not in err, err
+    assert f"nb2pipe: lost the kernel server at {g.url}" in err, err
+    # a hang would end in communicate()'s TimeoutExpired above, not in a wall-time check
     code, out, _ = nb2pipe("run", nb.name, "--dry-run", cwd=tmp_path)
     assert {ln.split()[1]: ln.split()[0] for ln in out.splitlines()} == {"first": "skip", "slow": "RUN"}
 
