@@ -22,17 +22,20 @@ MAX_TOTAL = 4_000_000         # bytes of outputs kept per step (figures included
 class _Tee(io.TextIOBase):
     """Writes through to ``target`` and records what was written."""
 
-    def __init__(self, target, record: list, name: str):
-        self._target, self._record, self._name = target, record, name
+    def __init__(self, target, record: list, name: str, mask=None):
+        self._target, self._record, self._name, self._mask = target, record, name, mask
 
     def write(self, s: str) -> int:
+        n = len(s)
+        if self._mask is not None and isinstance(s, str):
+            s = self._mask(s)          # a secret printed by the step is not shown, even live
         self._target.write(s)
         if self._record and self._record[-1].get("name") == self._name and \
                 self._record[-1]["output_type"] == "stream":
             self._record[-1]["text"] += s
         else:
             self._record.append({"output_type": "stream", "name": self._name, "text": s})
-        return len(s)
+        return n
 
     def flush(self) -> None:
         self._target.flush()
@@ -45,22 +48,25 @@ class StepIO:
     """Capture and replay of a step's outputs."""
 
     @contextlib.contextmanager
-    def capture(self) -> Iterator[list]:
+    def capture(self, mask=None) -> Iterator[list]:
         """Run the step inside this; the list it yields receives the outputs.  Figures left
-        open by earlier code are closed first, so each step draws on a fresh state."""
+        open by earlier code are closed first, so each step draws on a fresh state.  ``mask``
+        (a :class:`nb2pipe.redact.Redactor`, when there are secrets) masks secret values in
+        what the step prints and displays, as it is shown."""
         self._close_figures()
         outputs: list = []
+        text = mask.text if mask else None
         old_out, old_err = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _Tee(old_out, outputs, "stdout"), _Tee(old_err, outputs, "stderr")
+        sys.stdout, sys.stderr = _Tee(old_out, outputs, "stdout", text), _Tee(old_err, outputs, "stderr", text)
         try:
-            with self._recording_displays(outputs):
+            with self._recording_displays(outputs, mask if mask else None):
                 yield outputs
         finally:
             sys.stdout, sys.stderr = old_out, old_err
             self._take_figures(outputs)
 
     @contextlib.contextmanager
-    def _recording_displays(self, outputs: list) -> Iterator[None]:
+    def _recording_displays(self, outputs: list, mask=None) -> Iterator[None]:
         yield
 
     def result(self, value: Any, outputs: list) -> None:

@@ -59,7 +59,7 @@ class Executor:
         t0 = time.perf_counter()
         shown: list = []
         try:
-            with self.io.capture() as shown:
+            with self.io.capture(self.redactor()) as shown:
                 if step.sql is not None:
                     ns[step.outputs[0]] = self._run_sql(step, {i: ns[i] for i in refs_in})
                 else:

@@ -14,11 +14,13 @@ class KernelIO(StepIO):
         self.shell = shell
 
     @contextlib.contextmanager
-    def _recording_displays(self, outputs: list) -> Iterator[None]:
+    def _recording_displays(self, outputs: list, mask=None) -> Iterator[None]:
         pub = self.shell.display_pub
         original = pub.publish
 
         def publish(data, metadata=None, *args, **kwargs):
+            if mask is not None:       # a secret in a table or a repr is not shown either
+                data, metadata = mask.scrub(data), mask.scrub(metadata)
             outputs.append({"output_type": "display_data", "data": _jsonable(data),
                             "metadata": _jsonable(metadata or {})})
             return original(data, metadata, *args, **kwargs)
