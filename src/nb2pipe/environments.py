@@ -118,11 +118,7 @@ def apply_credentials(env: Environment, environ=os.environ) -> list[str]:
     if env.secrets_file:
         try:
             with open(env.secrets_file, encoding="utf-8") as f:
-                for line in f:
-                    line = line.strip()
-                    if line and not line.startswith("#") and "=" in line:
-                        k, v = line.split("=", 1)
-                        values[k.strip().removeprefix("export ").strip()] = v.strip().strip('"').strip("'")
+                values = _read_secrets(f)
         except OSError as e:
             raise Nb2pipeError(f"environment `{env.name}`: cannot read its secrets file ({e.strerror})",
                                where=env.secrets_file, fix="create it, or fix secrets_file") from None
@@ -137,6 +133,13 @@ def apply_credentials(env: Environment, environ=os.environ) -> list[str]:
     for k, v in values.items():
         environ[k] = v
     return sorted(values)
+
+
+def _read_secrets(f) -> dict[str, str]:
+    """A dotenv file (python-dotenv: quotes, escapes, inline comments, ``export``); no
+    ``${VAR}`` expansion, so a secret holding ``$`` stays as written."""
+    from dotenv import dotenv_values
+    return {k: v for k, v in dotenv_values(stream=f, interpolate=False).items() if v is not None}
 
 
 def _store(env: Environment, read_only: bool = False, environ=os.environ):

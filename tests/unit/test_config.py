@@ -15,3 +15,21 @@ def test_store_resolution_order(tmp_path, monkeypatch):
     monkeypatch.setenv("NB2PIPE_STORE", "/elsewhere")
     assert store_location(str(proj)) == "/elsewhere"
     assert store_location(str(proj), "s3://explicit") == "s3://explicit"
+
+
+def test_secrets_file_is_a_dotenv_file(tmp_path):
+    """Quoted values keep a `#`, escapes are decoded, inline comments dropped, `$` kept."""
+    from nb2pipe.environments import apply_credentials, environments
+    (tmp_path / "nb2pipe.toml").write_text(
+        '[envs.prod]\nstore = "prod-store"\nsecrets_file = "prod.env"\n'
+        '[envs.prod.credentials]\nDB_PASSWORD = "PROD_DB_PASSWORD"\n')
+    (tmp_path / "prod.env").write_text(
+        '# the production secrets\n'
+        'PROD_DB_PASSWORD="pa#ss\\nword"   # rotated monthly\n'
+        "export API_TOKEN='tok$en' # read by the client\n"
+        'PLAIN=abc # a comment\n')
+    env = environments(str(tmp_path))[0]["prod"]
+    environ: dict[str, str] = {}
+    assert apply_credentials(env, environ) == ["API_TOKEN", "DB_PASSWORD", "PLAIN", "PROD_DB_PASSWORD"]
+    assert environ == {"PROD_DB_PASSWORD": "pa#ss\nword", "DB_PASSWORD": "pa#ss\nword",
+                       "API_TOKEN": "tok$en", "PLAIN": "abc"}
