@@ -8,7 +8,6 @@ Data versions of step *outputs* are content hashes of their stored bytes (see
 from __future__ import annotations
 
 import functools
-import glob
 import importlib.util
 import json
 import os
@@ -19,6 +18,7 @@ from typing import Any
 import xxhash
 
 from .errors import Nb2pipeError
+from .sources import expand_source, is_glob
 
 HASH_CHUNK = 1 << 24
 
@@ -138,16 +138,13 @@ class FileHasher:
     def source(self, spec: str, base: str, step: str) -> str:
         """Fingerprint a ``--src``: a file, a directory (all files in it) or a glob."""
         full = os.path.join(base, spec)
-        if any(c in spec for c in "*?["):
-            files = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
-        elif os.path.isdir(full):
-            files = sorted(os.path.join(d, f) for d, _, fs in os.walk(full) for f in fs)
-        elif os.path.isfile(full):
+        if os.path.isfile(full) and not is_glob(spec):
             return self.file(full)
-        else:
+        if not is_glob(spec) and not os.path.isdir(full):
             raise Nb2pipeError(f"--src {spec} of step `{step}` does not exist",
                                where=f"step `{step}` (looked in {os.path.relpath(full)})",
                                fix="create the file, or correct the path on the %%step line")
+        files = expand_source(spec, base)
         return hash_json([[os.path.relpath(p, full if os.path.isdir(full) else base), self.file(p)]
                           for p in files])
 

@@ -149,17 +149,9 @@ def _exportable(engine: Engine, path: str) -> bool:
 
 
 def _sources(engine: Engine) -> list[str]:
-    import glob
-    out: set[str] = set()
-    for step in engine.defs.steps.values():
-        for s in step.spec.srcs:
-            full = os.path.join(engine.project_dir, s)
-            matches = glob.glob(full, recursive=True) if any(c in s for c in "*?[") else [full]
-            for m in matches:
-                if os.path.isdir(m):
-                    out |= {os.path.join(d, f) for d, _, fs in os.walk(m) for f in fs}
-                elif os.path.isfile(m):
-                    out.add(m)
+    from ..sources import expand_sources
+    out = expand_sources((s for step in engine.defs.steps.values() for s in step.spec.srcs),
+                         engine.project_dir)
     return sorted(os.path.relpath(p, engine.project_dir) for p in out if _exportable(engine, p))
 
 
