@@ -53,7 +53,41 @@ def cmd_check(args) -> int:
     g = engine.graph()
     print(f"ok: {len(g)} steps, {len(g.edges())} edges, {len(engine.defs.params)} parameters,"
           f" {len(engine.defs.setup)} setup cells — the DAG is closed and every name resolves")
+    if args.sample is not None:
+        return _check_sample(nb, engine, args)
     return 0
+
+
+def _check_sample(nb, engine, args) -> int:
+    from . import samplecheck
+    from .cli_run import _check_kernel
+    if args.sample < 1:
+        raise Nb2pipeError(f"--sample takes a number of rows of 1 or more (got {args.sample})",
+                           fix="e.g. --sample 1000")
+    _check_kernel(args.kernel or nb.kernel_name)
+    check = samplecheck.run(nb, engine, rows=args.sample, kernel_name=args.kernel)
+    print(engine.redactor().text(samplecheck.render(check, engine.graph())))
+    return 0 if check.ok else 1
+
+
+def cmd_contract(args) -> int:
+    """`nb2pipe contract accept STEP`: the step's last result's types become its contract."""
+    from . import contracts
+    _, engine = _load(args)
+    for step in args.steps:
+        engine.graph()[step]              # an unknown step: did-you-mean
+        c = contracts.accept(engine.store, step, engine.pipeline)
+        print(f"contract of step `{step}` pinned: " + "; ".join(
+            f"`{o}` {_contract_text(v)}" for o, v in c.items()))
+    return 0
+
+
+def _contract_text(c: dict) -> str:
+    if "schema" in c:
+        return "(" + ", ".join(f"{n} {t}" for n, t in c["schema"]) + ")"
+    if "dtype" in c:
+        return f"{c['type']} {c['dtype']} {c['ndim']}-d"
+    return c.get("type", "?")
 
 
 def cmd_verify(args) -> int:
@@ -300,9 +334,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_status)
 
-    c = sub.add_parser("check", help="validate without running: DAG closed, names resolve")
+    c = sub.add_parser("check", help="validate without running: DAG closed, names resolve;"
+                                     " --sample runs every step on the first rows of its sources")
     target(c)
+    c.add_argument("--sample", type=int, nargs="?", const=1000, metavar="ROWS",
+                   help="run every step headless on the first ROWS rows (default 1000) of each source"
+                        " file, in a store of its own, and report every output that breaks its"
+                        " contract (exit status 1)")
+    c.add_argument("--kernel", help="kernel name for --sample (default: the notebook's)")
     c.set_defaults(fn=cmd_check)
+
+    ct = sub.add_parser("contract", help="pin output contracts: `contract accept NB STEP`: the"
+                                         " step's last result's types become its contract")
+    ct.add_argument("action", choices=["accept"])
+    ct.add_argument("target", help="the notebook (.ipynb)")
+    ct.add_argument("steps", nargs="+", metavar="STEP")
+    ct.add_argument("--store", help="store location")
+    ct.add_argument("--env", help="environment")
+    ct.set_defaults(fn=cmd_contract, param=[], params=[])
 
     v = sub.add_parser("verify", help="re-hash every object in the store; move damaged ones aside")
     target(v)

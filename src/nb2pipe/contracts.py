@@ -1,9 +1,16 @@
 """Output contracts: the type (and for tables the Arrow schema) each step output
 had when last seen.  Checked right after a step runs, so a type change breaks at
-the step that made it, not hours later downstream."""
+the step that made it, not hours later downstream.
+
+A contract is the step's last real result's, unless one was pinned with
+``nb2pipe contract accept STEP`` (kept in the store, per notebook): then that one."""
 from __future__ import annotations
 
-from .store import ObjectRef
+import json
+from dataclasses import dataclass
+
+from .entries import KEY_RE
+from .store import ObjectRef, pipeline_slug
 
 
 def contract_of(ref: ObjectRef) -> dict:
@@ -16,26 +23,99 @@ def contract_of(ref: ObjectRef) -> dict:
     return c
 
 
-def violations(step: str, output: str, contract: dict, ref: ObjectRef) -> list[str]:
-    """Every way ``ref`` breaks ``contract``, each naming the step, output and column."""
-    where = f"step `{step}` output `{output}`"
+@dataclass(frozen=True)
+class Break:
+    """One way an output differs from its contract."""
+    step: str
+    output: str
+    column: str | None       # None: the whole output (its type, dtype or dimensions)
+    got: str                 # what the output is now ("missing" for a dropped column)
+    want: str                # what the contract says ("absent" for a new column)
+
+    def __str__(self) -> str:
+        where = f"step `{self.step}` output `{self.output}`"
+        if self.column is None:
+            return f"{where}: {self.got}, the contract says {self.want}"
+        if self.got == "missing":
+            return f"{where} column `{self.column}` ({self.want}) is missing"
+        if self.want == "absent":
+            return f"{where} column `{self.column}` ({self.got}) is not in the contract"
+        return f"{where} column `{self.column}`: {self.got}, the contract says {self.want}"
+
+
+def breaks(step: str, output: str, contract: dict, ref: ObjectRef) -> list[Break]:
+    """Every way ``ref`` breaks ``contract``."""
     if contract.get("type") and contract["type"] != ref.type:
-        return [f"{where} is a {ref.type}, the contract says {contract['type']}"]
+        return [Break(step, output, None, ref.type, contract["type"])]
     out = []
     if "schema" in contract:
         want = {c: t for c, t in contract["schema"]}
         got = {c: t for c, t in (ref.meta.get("schema") or [])}
         for col, t in want.items():
             if col not in got:
-                out.append(f"{where}: column `{col}` ({t}) is missing")
+                out.append(Break(step, output, col, "missing", t))
             elif got[col] != t:
-                out.append(f"{where}: column `{col}` is {got[col]}, the contract says {t}")
-        for col in got:
-            if col not in want:
-                out.append(f"{where}: column `{col}` ({got[col]}) is not in the contract")
+                out.append(Break(step, output, col, got[col], t))
+        out += [Break(step, output, col, got[col], "absent") for col in got if col not in want]
     if "dtype" in contract and contract["dtype"] != ref.meta.get("dtype"):
-        out.append(f"{where}: dtype is {ref.meta.get('dtype')}, the contract says {contract['dtype']}")
+        out.append(Break(step, output, None, f"dtype {ref.meta.get('dtype')}", f"dtype {contract['dtype']}"))
     if "ndim" in contract and contract["ndim"] != len(ref.meta.get("shape") or []):
-        out.append(f"{where}: has {len(ref.meta.get('shape') or [])} dimensions, the contract says"
-                   f" {contract['ndim']}")
+        out.append(Break(step, output, None, f"{len(ref.meta.get('shape') or [])} dimensions",
+                         f"{contract['ndim']} dimensions"))
     return out
+
+
+def violations(step: str, output: str, contract: dict, ref: ObjectRef) -> list[str]:
+    """Every way ``ref`` breaks ``contract``, each naming the step, output and column."""
+    return [str(b) for b in breaks(step, output, contract, ref)]
+
+
+# ------------------------------------------------------------ last seen and pinned
+def _own(store):
+    return getattr(store, "own", store)      # a LayeredStore writes to its own store
+
+
+def _pinned_rel(pipeline: str, step: str) -> str:
+    return f"contracts/{pipeline_slug(pipeline)}/{step}.json"
+
+
+def pinned(store, step: str, pipeline: str) -> dict[str, dict] | None:
+    """The contract pinned for ``step`` (output -> contract), if any."""
+    data = _own(store).backend.read_bytes(_pinned_rel(pipeline, step))
+    try:
+        c = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return c if isinstance(c, dict) else None
+
+
+def last_seen(store, step: str, pipeline: str) -> dict[str, dict] | None:
+    """Output -> contract of the step's last result in ``store``, if it has one."""
+    last = store.get_last(step, pipeline)
+    key = last and last.get("key")
+    entry = store.get_entry(key) if key and KEY_RE.fullmatch(key) else None
+    if not entry:
+        return None
+    return {o: contract_of(ObjectRef.from_json(r)) for o, r in sorted(entry["outputs"].items())}
+
+
+def current(store, steps, pipeline: str) -> dict[str, dict[str, dict]]:
+    """step -> output -> contract: pinned where pinned, else as last seen (steps never run
+    have none)."""
+    out = {}
+    for s in steps:
+        c = pinned(store, s, pipeline) or last_seen(store, s, pipeline)
+        if c:
+            out[s] = c
+    return out
+
+
+def accept(store, step: str, pipeline: str) -> dict[str, dict]:
+    """Pin the contract of the step's last result (an intended change becomes the contract)."""
+    c = last_seen(store, step, pipeline)
+    if c is None:
+        from .errors import Nb2pipeError
+        raise Nb2pipeError(f"step `{step}` has no result in {store.url} to take its contract from",
+                           fix=f"run it first (`nb2pipe run NB --only {step}`), then accept")
+    _own(store)._write(_pinned_rel(pipeline, step), json.dumps(c, indent=1, sort_keys=True).encode())
+    return c

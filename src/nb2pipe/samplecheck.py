@@ -1,0 +1,209 @@
+"""``nb2pipe check --sample``: run every step headless on the first rows of each source
+file and compare every output with its contract, to find a type break in seconds.
+
+The run happens in a mirror of the project (``.nb2pipe/sample/tree``): the folders on the
+way to a sampled file are real folders, the sampled files are their first ROWS rows
+(:mod:`nb2pipe.sampling`), everything else is a link to the project's own file.  Results go
+to a store of their own (``.nb2pipe/sample/store``), so a sample result is never served to a
+real run, and a real one never to a check.  Breaks are found after the run, all at once,
+by comparing each output with its contract (:mod:`nb2pipe.contracts`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+
+from . import contracts, sampling
+from .contracts import Break
+
+SAMPLED_KINDS = ("csv", "lines", "parquet")
+_NO_ROW_CAP = 1 << 62       # the cut is by rows only: a wide sample is still a sample
+
+
+@dataclass
+class SampleCheck:
+    rows: int
+    sampled: dict[str, int] = field(default_factory=dict)       # path -> rows kept
+    full: dict[str, str] = field(default_factory=dict)          # path -> why it is read in full
+    breaks: list[Break] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)        # step -> error on the sample
+    skipped: dict[str, str] = field(default_factory=dict)       # step -> why
+    no_contract: list[str] = field(default_factory=list)        # steps never run for real
+    unsampled_steps: dict[str, float] = field(default_factory=dict)   # step -> seconds on full data
+    durations: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.breaks or self.failed or self.skipped)
+
+
+def sample_root(project_dir: str) -> str:
+    return os.path.join(project_dir, ".nb2pipe", "sample")
+
+
+def sources(engine) -> dict[str, list[str]]:
+    """step -> the project files it reads (``--src``, SQL files, literal paths)."""
+    out = {}
+    for name, step in engine.defs.steps.items():
+        try:
+            out[name] = list(engine.sources_of(step))
+        except Exception:  # noqa: BLE001 - a glob or folder --src: read in full
+            out[name] = list(step.sources)
+    return out
+
+
+def build_mirror(project_dir: str, tree: str, files: list[str], rows: int,
+                 keep_real: list[str] = ()) -> tuple[dict[str, int], dict[str, str]]:
+    """Write the mirror of ``project_dir`` at ``tree`` with the first ``rows`` rows of each of
+    ``files`` that can be cut; (path -> rows kept, path -> why read in full).  The folders
+    of ``keep_real`` paths (e.g. --save targets) are real, so writes stay in the mirror."""
+    if os.path.isdir(tree):
+        shutil.rmtree(tree)
+    os.makedirs(tree)
+    sampled: dict[str, int] = {}
+    full: dict[str, str] = {}
+    cut = []
+    for rel in files:
+        full_path = os.path.join(project_dir, rel)
+        if not os.path.isfile(full_path):
+            full[rel] = "a folder or pattern, not one file"
+        elif sampling.kind_of(rel) not in SAMPLED_KINDS:
+            full[rel] = f"a {os.path.splitext(rel)[1] or 'file without extension'} file cannot be cut"
+        else:
+            cut.append(rel)
+    real_dirs = {""}
+    for rel in cut + [os.path.join(os.path.dirname(p), "x") for p in keep_real]:
+        parts = rel.replace("\\", "/").split("/")[:-1]
+        for i in range(len(parts)):
+            real_dirs.add("/".join(parts[:i + 1]))
+    for d in sorted(real_dirs):
+        _link_entries(project_dir, tree, d, real_dirs, set(cut))
+    for rel in cut:
+        s = sampling.head(os.path.join(project_dir, rel), os.path.join(tree, rel), max_rows=rows,
+                          max_bytes=_NO_ROW_CAP)
+        sampled[rel] = s.rows if s is not None else 0
+    return sampled, full
+
+
+def _link_entries(project_dir: str, tree: str, d: str, real_dirs: set[str], cut: set[str]) -> None:
+    src_dir = os.path.join(project_dir, d)
+    dst_dir = os.path.join(tree, d)
+    os.makedirs(dst_dir, exist_ok=True)
+    if not os.path.isdir(src_dir):
+        return
+    for name in os.listdir(src_dir):
+        rel = f"{d}/{name}" if d else name
+        if rel in real_dirs or rel in cut or (not d and name == ".nb2pipe"):
+            continue
+        os.symlink(os.path.join(src_dir, name), os.path.join(dst_dir, name))
+
+
+def steps_on_samples(graph, reads: dict[str, list[str]], sampled: dict[str, int]) -> set[str]:
+    """Steps that read a sampled file, themselves or through a step above them."""
+    on = set()
+    for name in graph.order:
+        if any(p in sampled for p in reads.get(name, ())) or any(p in on for p in graph.parents(name)):
+            on.add(name)
+    return on
+
+
+def shadow(nb, tree: str):
+    """The notebook as seen from the mirror (same cells, same pipeline name)."""
+    from dataclasses import replace
+    return replace(nb, path=os.path.join(tree, os.path.basename(nb.path)))
+
+
+def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
+        on_event=lambda *a: None) -> SampleCheck:
+    """Run every step of ``nb`` on samples of its sources; compare with the contracts of
+    ``engine``'s store (pinned, else last seen)."""
+    import time
+
+    from .runner import local, plan
+    from .store import Store
+    t0 = time.perf_counter()
+    root = sample_root(nb.project_dir)
+    reads = sources(engine)
+    keep_real = [p for s in engine.defs.steps.values() for _, p in s.spec.saves]
+    files = list(dict.fromkeys(p for ps in reads.values() for p in ps))
+    check = SampleCheck(rows)
+    check.sampled, check.full = build_mirror(nb.project_dir, os.path.join(root, "tree"), files, rows,
+                                             keep_real)
+    shadow_nb = shadow(nb, os.path.join(root, "tree"))
+    store = Store(os.path.join(root, "store"))
+    sample_engine = plan.engine_for(shadow_nb, store, engine.param_overrides)
+    graph = sample_engine.graph()
+    report = local.execute(shadow_nb, sample_engine, list(graph.order), overrides=engine.param_overrides,
+                           force=set(), kernel_name=kernel_name, on_event=on_event)
+    wanted = contracts.current(engine.store, graph.order, nb.pipeline)
+    on_samples = steps_on_samples(graph, reads, check.sampled)
+    for rep in report.steps:
+        check.durations[rep.step] = rep.duration
+        if rep.step not in on_samples:
+            check.unsampled_steps[rep.step] = rep.duration
+        if rep.status == "failed":
+            check.failed[rep.step] = rep.error or "failed"
+        elif rep.status == "skipped":
+            check.skipped[rep.step] = rep.error or "skipped"
+        elif rep.step not in wanted:
+            check.no_contract.append(rep.step)
+        else:
+            check.breaks += _breaks_of(store, rep, wanted[rep.step])
+    check.wall = time.perf_counter() - t0
+    return check
+
+
+def _breaks_of(store, rep, wanted: dict[str, dict]) -> list[Break]:
+    from .store import ObjectRef
+    entry = store.get_entry(rep.key) if rep.key else None
+    if entry is None:
+        return []
+    got = {o: ObjectRef.from_json(r) for o, r in entry["outputs"].items()}
+    out = []
+    for o, c in sorted(wanted.items()):
+        if o not in got:
+            out.append(Break(rep.step, o, None, "not produced", f"a {c.get('type')}"))
+        else:
+            out += contracts.breaks(rep.step, o, c, got[o])
+    return out
+
+
+def origin(check: SampleCheck, graph) -> dict[str, str]:
+    """For each broken step, the first broken step above it (the break's likely maker)."""
+    broken = {b.step for b in check.breaks}
+    out = {}
+    for s in broken:
+        above = [p for p in graph.order if p in broken and p != s and s in graph.downfrom(p)]
+        if above:
+            out[s] = above[0]
+    return out
+
+
+def render(check: SampleCheck, graph) -> str:
+    """The report: what was sampled, every break at once, steps that ran on full data."""
+    from .report import seconds
+    lines = []
+    for p, n in sorted(check.sampled.items()):
+        lines.append(f"sampled: {p} (first {n} rows)")
+    for p, why in sorted(check.full.items()):
+        lines.append(f"read in full: {p} ({why})")
+    made_by = origin(check, graph)
+    if check.breaks:
+        lines.append(f"{len(check.breaks)} contract break{'s' if len(check.breaks) != 1 else ''}:")
+        for b in check.breaks:
+            lines.append(f"  ✗ {b}" + (f" (follows from step `{made_by[b.step]}`)" if b.step in made_by else ""))
+    for s, err in check.failed.items():
+        lines.append(f"  ✗ step `{s}` failed on the sample: {err}")
+    for s, why in check.skipped.items():
+        lines.append(f"  - step `{s}` skipped: {why}")
+    if check.no_contract:
+        lines.append("no contract yet (never run for real): " + ", ".join(f"`{s}`" for s in check.no_contract))
+    if check.unsampled_steps:
+        lines.append("ran on full data (they read no sampled source): " + ", ".join(
+            f"`{s}` ({seconds(d)})" for s, d in check.unsampled_steps.items()))
+    verdict = "ok: no break" if check.ok else "BROKEN"
+    lines.append(f"{verdict} — {len(check.durations)} steps checked on samples of {check.rows} rows"
+                 f" in {seconds(check.wall)}")
+    return "\n".join(lines)
