@@ -123,6 +123,10 @@ class Executor:
                 continue
             if outputs[o].codec in ("arrow", "npy"):
                 self._values[outputs[o].oid] = ns[o]
+        if step.spec.expects:          # --expect: must hold before the result counts as good
+            from .expectations import check_all
+            check_all(step, {o: ns[o] for o in step.outputs if o in ns},
+                      {**self.setup_ns, **self.defs.params}, label(step))
         broken = [v for o, r in outputs.items()
                   for v in contracts.violations(name, o, self.contracts.get(name, {}).get(o, {}), r)]
         if broken:

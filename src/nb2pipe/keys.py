@@ -41,4 +41,6 @@ def explain(old: dict | None, new: dict) -> list[str]:
     reasons += _diff_map("modules", "module", old.get("modules", {}), new.get("modules", {}))
     if old.get("setup") != new.get("setup"):
         reasons.append("setup code changed")
+    if old.get("expects") != new.get("expects"):
+        reasons.append("expectations changed")
     return reasons or ["key format changed"]

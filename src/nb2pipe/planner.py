@@ -32,7 +32,9 @@ class Planner:
             fp = self.hasher.module(mod, self.project_dir)
             if fp is not None:
                 modules[mod] = fp
+        extra = {"expects": list(step.spec.expects)} if step.spec.expects else {}
         return {
+            **extra,                     # --expect: a result is good only if they held
             "kind": "sql" if step.spec.sql else "python",
             "code": step.code_hash,
             "outputs": sorted(d.outputs_of(step)),

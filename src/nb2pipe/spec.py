@@ -13,6 +13,7 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 USAGE = (
     "%%step NAME [--in A B ...] [--out X Y ...] [--src PATH ...] [--sql]\n"
     "            (--in NAME:pandas or NAME:arrow converts a table input)\n"
+    "            [--expect EXPR ...]  (checks on the outputs, e.g. --expect \"len(df) > 0\")\n"
     "            [--no-cache] [--retries N] [--cpu N] [--memory SIZE] [--gpu N]\n"
     "            [--save OUTPUT=PATH]\n"
     "examples:\n"
@@ -36,6 +37,7 @@ class StepSpec:
     resources: tuple[tuple[str, str], ...] = ()
     saves: tuple[tuple[str, str], ...] = ()
     input_types: tuple[tuple[str, str], ...] = ()   # ("revenue", "pandas"): convert on the way in
+    expects: tuple[str, ...] = ()                   # expressions that must hold on the outputs
     line: str = field(default="", compare=False)
 
 
@@ -58,6 +60,7 @@ def _parser() -> _Parser:
     p.add_argument("--memory")
     p.add_argument("--gpu")
     p.add_argument("--save", dest="saves", nargs="+", action="extend", default=[])
+    p.add_argument("--expect", dest="expects", action="append", default=[])
     return p
 
 
@@ -99,6 +102,7 @@ def parse_step_line(line: str) -> StepSpec:
     flags = [a for a in argv if a.startswith("--")]
     known = {"--in", "--out", "--src", "--sql", "--no-cache", "--retries", "--cpu",
              "--memory", "--gpu", "--save"}
+    known.add("--expect")
     for f in flags:
         if f.split("=")[0] not in known:
             close = closest(f, known)
@@ -135,12 +139,24 @@ def parse_step_line(line: str) -> StepSpec:
             raise SpecError(f"--save {s!r} is not OUTPUT=PATH", where=f"step `{ns.name}`",
                             fix="e.g. --save df=exports/df.parquet")
         saves.append((out, path))
+    for e in ns.expects:
+        _check_expression(e, ns.name)
     return StepSpec(
         name=ns.name, inputs=inputs, outputs=outputs,
         srcs=tuple(dict.fromkeys(ns.srcs)), sql=ns.sql, cache=not ns.no_cache,
         retries=ns.retries, resources=resources, saves=tuple(saves), input_types=tuple(input_types),
+        expects=tuple(ns.expects),
         line=line.strip(),
     )
+
+
+def _check_expression(expr: str, step: str) -> None:
+    import ast
+    try:
+        ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as e:
+        raise SpecError(f"--expect {expr!r} of step `{step}` is not a Python expression ({e.msg})",
+                        where=f"step `{step}`", fix='e.g. --expect "df.amount.ge(0).all()"') from None
 
 
 @dataclass(frozen=True)
