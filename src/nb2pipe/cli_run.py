@@ -41,14 +41,14 @@ def cmd_run(args) -> int:
     return _run_once(args)
 
 
-def _watched_files(args) -> dict[str, tuple]:
-    """(mtime, size) of the notebook and of every --src file or glob match of its steps."""
-    import glob
-    import os
+def _watched_paths(args) -> tuple[str, list[str]]:
+    """The notebook's project directory and the paths a run reads: the notebook, every --src
+    of its steps and the local files its SQL steps read (existing or not)."""
     from . import notebook
+    from .sources import expand_source
     from .spec import parse_step_line
     nb = notebook.read(args.target)
-    paths = {nb.path}
+    paths = [nb.path]
     for c in nb.of_kind("step"):
         try:
             spec = parse_step_line(c.line)
@@ -62,13 +62,12 @@ def _watched_files(args) -> dict[str, tuple]:
             except Nb2pipeError:
                 pass
         for src in srcs:
-            full = os.path.join(nb.project_dir, src)
-            for p in (glob.glob(full, recursive=True) if any(ch in src for ch in "*?[") else [full]):
-                if os.path.isdir(p):
-                    paths |= {os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs}
-                else:
-                    paths.add(p)
-    out = {}
+            paths += expand_source(src, nb.project_dir) or [os.path.join(nb.project_dir, src)]
+    return nb.project_dir, paths
+
+
+def _snapshot(paths: list[str]) -> dict[str, tuple | None]:
+    out: dict[str, tuple | None] = {}
     for p in paths:
         try:
             st = os.stat(p)
@@ -78,32 +77,59 @@ def _watched_files(args) -> dict[str, tuple]:
     return out
 
 
-def _watch(args, poll: float = 0.3, debounce: float = 0.5) -> int:
-    """Run, then re-run the stale part whenever a source file or the notebook changes.
-    One run at a time; changes during a run trigger one more run; Ctrl-C stops cleanly."""
+def _watch_roots(project_dir: str, paths: list[str]) -> list[str]:
+    """Directories to watch (recursively): the project's and, for a path outside it, the
+    nearest existing directory above it."""
+    roots = {os.path.realpath(project_dir)}
+    for p in paths:
+        d = os.path.dirname(os.path.realpath(p))
+        while d and not os.path.isdir(d):
+            d = os.path.dirname(d)
+        if d and not any(d == r or d.startswith(r + os.sep) for r in roots):
+            roots.add(d)
+    return sorted(r for r in roots if not any(r.startswith(o + os.sep) for o in roots))
+
+
+def _changed(args, seen: dict) -> tuple[dict, list[str]]:
+    project_dir, paths = _watched_paths(args)
+    now = _snapshot(paths)
+    return now, sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
+
+
+def _watch(args) -> int:
+    """Run, then re-run the stale part whenever a source file or the notebook changes
+    (watchfiles: OS notifications, debounced).  One run at a time; changes during a run
+    trigger one more run; Ctrl-C stops cleanly."""
+    import watchfiles
     print(f"watching {args.target} and its sources (Ctrl-C to stop)", flush=True)
+
+    def relevant(change, path: str) -> bool:     # not the store, .git, checkpoints...
+        rel = os.path.relpath(path, project_dir).split(os.sep)
+        return not any(part.startswith(".") and part != ".." for part in rel[:-1])
     try:
+        project_dir, paths = _watched_paths(args)
+        seen = _snapshot(paths)
         while True:
-            seen = _watched_files(args)
             try:
                 _run_once(args)
             except Nb2pipeError as e:
                 print(f"nb2pipe: {e}", file=sys.stderr, flush=True)
-            print("waiting for changes…", flush=True)
-            while True:
-                time.sleep(poll)
-                now = _watched_files(args)
-                if now != seen:
-                    while True:                  # debounce: until the files stop changing
-                        time.sleep(debounce)
-                        later = _watched_files(args)
-                        if later == now:
+            now, changed = _changed(args, seen)
+            if not changed:
+                project_dir, paths = _watched_paths(args)
+                first = True     # yielded (empty) once the watcher runs: say so, look once more
+                for events in watchfiles.watch(*_watch_roots(project_dir, paths), watch_filter=relevant,
+                                               yield_on_timeout=True, rust_timeout=500):
+                    if first:
+                        print("waiting for changes…", flush=True)
+                    if first or events:
+                        first = False
+                        now, changed = _changed(args, seen)
+                        if changed:
                             break
-                        now = later
-                    changed = sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
-                    print(f"changed: {', '.join(os.path.relpath(p) for p in changed[:5])}"
-                          + (" …" if len(changed) > 5 else ""), flush=True)
-                    break
+            print(f"changed: {', '.join(os.path.relpath(p) for p in changed[:5])}"
+                  + (" …" if len(changed) > 5 else ""), flush=True)
+            seen = now
     except KeyboardInterrupt:
         print("stopped watching", flush=True)
         return 0

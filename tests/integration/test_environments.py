@@ -207,11 +207,21 @@ def test_watch_reruns_when_a_file_arrives(tmp_path):
         wait_for("changed: data/b.csv")
         wait_for("files")                 # the step re-ran
         wait_for("waiting for changes")
+        (tmp_path / "data" / "a.csv").write_text("x\n3\n")    # a write to a watched source
+        wait_for("changed: data/a.csv")
+        wait_for("waiting for changes")
+        (tmp_path / "later.txt").write_text("not a source")   # no run: not read by any step
+        (tmp_path / "data" / "c.csv").write_text("x\n4\n")    # the last change: its run ends the test
+        wait_for("changed: data/c.csv")
+        wait_for("waiting for changes")
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
     out = "".join(lines)
-    assert out.count("✓ files") == 2, out
+    # each change made exactly one run (a second run would print its own `changed:` line first)
+    assert [ln.strip() for ln in lines if ln.startswith("changed:")] == [
+        "changed: data/b.csv", "changed: data/a.csv", "changed: data/c.csv"], out
+    assert out.count("✓ files") == 4, out
     assert proc.returncode == 0
