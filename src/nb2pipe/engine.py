@@ -163,8 +163,10 @@ class Engine(Planner, Executor):
         return params
 
     def define(self, spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
-               line_offset: int = 1, cell_text: str = "") -> StepDef:
-        """Add or replace a step.  Nothing changes if the new definition is invalid."""
+               line_offset: int = 1, cell_text: str = "", validate: bool = True) -> StepDef:
+        """Add or replace a step.  Nothing changes if the new definition is invalid.
+        ``validate=False`` (headless planning, which defines every step of a notebook and then
+        checks the whole graph once) skips the per-step graph check, which is O(steps)."""
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
         self.defs.check_reads(step, self._provenance)
@@ -179,7 +181,8 @@ class Engine(Planner, Executor):
                 steps[n] = s
         steps.setdefault(spec.name, step)
         steps = self._in_cell_order(steps)
-        self.defs.graph(steps)            # raises GraphError with every problem
+        if validate:
+            self.defs.graph(steps)        # raises GraphError with every problem
         for gone in set(self.defs.steps) - set(steps):
             self.forget(gone, emit=False)
         self.defs.steps = steps

@@ -150,8 +150,8 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
     for c in nb.of_kind("step"):
         spec = parse_step_line(c.line)
         engine.define(spec, c.body if spec.sql else python_source(c.body), cell_id=c.cell_id,
-                      where=c.where, line_offset=1, cell_text=c.source)
-    engine.defs.graph(allow_missing=False)
+                      where=c.where, line_offset=1, cell_text=c.source, validate=False)
+    engine.defs.graph(allow_missing=False)      # every problem of the notebook, at once
     if nb.manifest:
         engine.contracts = nb.manifest.get("contracts", {})
     return engine
