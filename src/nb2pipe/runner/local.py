@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from . import jupyter_imports
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
@@ -164,7 +165,7 @@ class _StepCells:
 
 def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,
              kernel_manager_class=None) -> RunReport:
-    import nbformat
+    nbformat = jupyter_imports.nbformat()      # without the optional packages that cost seconds
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
