@@ -315,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="re-run the selected steps even if cached")
     r.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     r.add_argument("--retries", type=int, default=0, help="retry a failing step N times")
+    r.add_argument("--timeout", help="stop the run after this long (90s, 30m, 2h); steps still"
+                                      " running or not started fail as timed out")
     r.add_argument("--kernel", help="kernel name (default: the notebook's)")
     r.add_argument("--gateway-url", help="run on a kernel of this Jupyter Server / Kernel Gateway"
                                          " (default $JUPYTER_GATEWAY_URL with --executor remote)")

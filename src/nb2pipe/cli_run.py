@@ -161,6 +161,8 @@ def _run_once(args) -> int:
     if blocked:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
     overrides = engine.param_overrides      # -p, --params and the environment's, checked by engine_for
+    from .durations import parse_duration
+    timeout = parse_duration(args.timeout) if getattr(args, "timeout", None) else None
     from .runner import local
     gateway = None
     if args.gateway_url or (args.executor == "remote"):
@@ -179,11 +181,11 @@ def _run_once(args) -> int:
             from .runner.dask_exec import execute_dask
             report = execute_dask(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
                                   kernel_name=args.kernel, scheduler=args.scheduler,
-                                  n_workers=args.workers, on_event=printer.event)
+                                  n_workers=args.workers, on_event=printer.event, timeout=timeout)
         else:
             report = local.execute(nb, engine, todo, overrides=overrides, force=force,
                                    retries=args.retries, on_event=printer.event, kernel_name=args.kernel,
-                                   gateway=gateway)
+                                   gateway=gateway, timeout=timeout)
         done = {s.step for s in report.steps}
         report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
                         if n not in done] + report.steps

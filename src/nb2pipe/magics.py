@@ -7,33 +7,22 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import sys
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from . import sessionmagic
 from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
 from .kernel_io import KernelIO
-from .protocol import EVENT_MIME, GraphChanged, ProgressMsg, RunStartMsg, StateMsg, StepState
 from .errors import AnalysisError, Nb2pipeError, StepFailed
-from .report import StatusTable, outcome_line
+from .report import outcome_line
 from .spec import parse_params_line, parse_step_line
 from .store import Store
 
 TRACKED_MAGICS = ("%%step", "%%setup", "%%params")
-DAG_HELP = """\
-%dag status                    every step: fresh / stale (and why) / never run / failed, timings
-%dag run [STEP ...]            run what is stale (for STEPs: what they need, then them)
-%dag run --force STEP          re-run STEP even if cached
-%dag run --downstream STEP     re-run STEP's stale closure and everything downstream of it
-%dag show [--format svg|mermaid|dot] [--direction TB|LR]   draw the DAG, coloured by state
-%dag forget STEP               drop a step whose cell you deleted
-examples:
-  %dag run summary
-  %dag run --force clean
-"""
 
 
 class Session:
@@ -205,6 +194,9 @@ class PipelineMagics(Magics):
                                credential=ps.credential)
 
     @line_magic
+    @magic_arguments()
+    @argument("command", choices=tuple(sessionmagic.COMMANDS))
+    @argument("value", nargs="*", help="the command's value (JSON for params and contracts)")
     def nb2pipe(self, line):
         """Session settings, used by headless runs.
 
@@ -217,46 +209,8 @@ class PipelineMagics(Magics):
         %nb2pipe pipeline NAME          the notebook this session runs (scopes per-step state)
         """
         cmd, _, rest = line.strip().partition(" ")
-        if cmd == "define-only":
-            self.session.define_only = rest.strip() != "off"
-        elif cmd == "params":
-            self.session.overrides = json.loads(rest or "{}")
-        elif cmd == "use-params":   # exported notebooks: a `parameters` cell, then this line
-            names = rest.split()
-            ns = self.shell.user_ns
-            self.engine.set_params(values={n: ns[n] for n in names if n in ns},
-                                   overrides=self.session.overrides)
-        elif cmd == "env":
-            from . import environments
-            e = environments.get(self.engine.project_dir, rest.strip() or None)
-            if e is None:
-                raise Nb2pipeError("this project declares no environments",
-                                   fix="add [envs.NAME] tables to nb2pipe.toml (see `nb2pipe --help`)")
-            self.engine.store = environments.open_store(e, self.engine.project_dir)
-            self.engine.env_name = e.name
-            self.engine.results.clear()
-            self.session.overrides = {**e.params}
-            d = self.engine.defs
-            self.engine.set_params(values=d.params, overrides=e.params,
-                                   secret=d.secret_params - d.credential_params,
-                                   credential=d.credential_params)
-            print(f"env: {e.name} · store: {self.engine.store!r}")
-        elif cmd == "store":
-            url = rest.strip()
-            if not url:
-                print(self.engine.store.url)
-                return
-            self.engine.store = Store(url)
-            self.engine.results.clear()
-            self.engine._emit(GraphChanged())
-            print(f"store: {self.engine.store.url}")
-        elif cmd == "pipeline":    # headless runs: the notebook's name scopes per-step state
-            self.engine.pipeline = rest.strip()
-            self.engine.results.clear()
-        elif cmd == "contracts":
-            self.engine.contracts = json.loads(rest or "{}")
-        else:
-            raise Nb2pipeError(f"unknown %nb2pipe command {cmd!r}", fix="see `%nb2pipe?`")
+        parse_argstring(self.nb2pipe, cmd)      # the command alone: a value may be JSON
+        sessionmagic.COMMANDS[cmd](self.session, rest.strip())
 
     @cell_magic
     def nb2pipe_define(self, line, cell):
@@ -270,138 +224,9 @@ class PipelineMagics(Magics):
 
     @line_magic
     def dag(self, line):
-        """The pipeline DAG: status, run, show.  `%dag help` lists the commands."""
-        argv = shlex.split(line)
-        cmd, args = (argv[0], argv[1:]) if argv else ("status", [])
-        if cmd == "status":
-            from IPython.display import display
-            display(StatusTable(self.engine.status(), self.engine.store.url, self.engine.env_name))
-        elif cmd == "run":
-            self._run(args)
-        elif cmd == "show":
-            self._show(args)
-        elif cmd == "forget":
-            for name in args:
-                self.engine.forget(name)
-        elif cmd in ("help", "-h", "--help"):
-            print(DAG_HELP)
-        else:
-            raise Nb2pipeError(f"unknown %dag command {cmd!r}", fix="commands:\n" + DAG_HELP)
-
-    def _run(self, args: list[str]) -> None:
-        force: bool | set = "--force" in args
-        downstream = "--downstream" in args
-        as_json = "--json" in args
-        retries = 0
-        reuse: list[str] = []
-        rest = []
-        for a in args:
-            if a.startswith("--force-steps="):
-                force = {x for x in a.split("=", 1)[1].split(",") if x}
-            elif a.startswith("--reuse="):      # headless runs: upstreams done in earlier cells
-                reuse = [x for x in a.split("=", 1)[1].split(",") if x]
-            elif a.startswith("--retries="):
-                retries = int(a.split("=", 1)[1])
-            elif a.startswith("-") and a not in ("--force", "--downstream", "--json"):
-                raise Nb2pipeError(f"unknown option {a} for %dag run", fix=DAG_HELP)
-            else:
-                rest.append(a)
-        targets = [a for a in rest if not a.startswith("-")]
-        if not self.engine.defs.steps and not as_json:
-            self.session.define_from_notebook()
-        if force is True and not targets:
-            raise Nb2pipeError("%dag run --force needs the steps to re-run",
-                               fix="e.g. `%dag run --force clean`")
-        if as_json:   # the headless runner: each outcome as a typed event, apart from the steps' prints
-            from IPython.display import publish_display_data
-
-            def emit(ev):
-                if isinstance(ev, ProgressMsg):
-                    publish_display_data({EVENT_MIME: ev.to_json(), "text/plain": outcome_line(_outcome(ev))})
-            unsubscribe = self.engine.subscribe(emit)
-            try:
-                self.engine.run(targets, force=force, downstream=downstream, retries=retries, reuse=reuse)
-            finally:
-                unsubscribe()
-            return
-        progress = _Progress()
-        unsubscribe = self.engine.subscribe(progress.on_event)
-        try:
-            outcomes = self.engine.run(targets, force=force, downstream=downstream)
-        finally:
-            unsubscribe()
-            progress.close()
-        self.engine.record_run(outcomes, kind="notebook", targets=targets)
-        failed = [o for o in outcomes if o.status == "failed"]
-        ran = sum(o.status == "ran" for o in outcomes)
-        hit = sum(o.status in ("cached", "fresh") for o in outcomes)
-        print(f"{len(outcomes)} steps: {ran} ran, {hit} cached, {len(failed)} failed,"
-              f" {sum(o.status == 'skipped' for o in outcomes)} skipped")
-        if failed:
-            raise failed[0].error
-
-    def _show(self, args: list[str]) -> None:
-        from IPython.display import SVG, Markdown, display
-
-        from . import render
-        fmt = args[args.index("--format") + 1] if "--format" in args else "svg"
-        direction = args[args.index("--direction") + 1] if "--direction" in args else "TB"
-        graph = self.engine.graph()
-        steps = [s.to_json() for s in self.engine.plan(graph).values()]
-        edges = graph.edges()
-        if fmt == "svg":
-            display(SVG(render.to_svg(steps, edges, direction=direction)))
-        elif fmt == "mermaid":
-            display(Markdown("```mermaid\n" + render.to_mermaid(steps, edges, direction=direction) + "\n```"))
-        elif fmt == "dot":
-            print(render.to_dot(steps, edges, direction=direction))
-        else:
-            raise Nb2pipeError(f"unknown format {fmt!r} for %dag show", fix="use svg, mermaid or dot")
-
-
-def _outcome(event: ProgressMsg) -> Outcome:
-    return Outcome(event.step, event.status.value, event.key, event.duration or 0.0, event.saved or 0.0)
-
-
-class _Progress:
-    """Progress of a %dag run: an ipywidgets bar where a frontend can show it,
-    otherwise one line per step."""
-
-    def __init__(self) -> None:
-        self.bar = None
-        self.total = 0
-
-    def _make_bar(self, total: int) -> None:
-        if os.environ.get("NB2PIPE_PROGRESS", "auto") == "text":
-            return
-        try:
-            import ipywidgets as w
-            from IPython.display import display
-        except ImportError:
-            return
-        self.bar = w.IntProgress(value=0, min=0, max=max(total, 1), description="pipeline")
-        self.label = w.HTML(f"0 / {total}")
-        display(w.HBox([self.bar, self.label]))
-
-    def on_event(self, event) -> None:
-        if isinstance(event, RunStartMsg):
-            self.total = len(event.steps)
-            if self.total > 1:
-                self._make_bar(self.total)
-        elif isinstance(event, StateMsg) and event.state == StepState.RUNNING and self.bar is not None:
-            self.label.value = f"{self.bar.value} / {self.total} · running <b>{event.step}</b>"
-        elif isinstance(event, ProgressMsg):
-            line = outcome_line(_outcome(event))
-            print(f"[{event.done}/{event.total}] {line}", flush=True)
-            if self.bar is not None:
-                self.bar.value = event.done
-                self.label.value = f"{event.done} / {self.total}"
-                if event.status == "failed":
-                    self.bar.bar_style = "danger"
-
-    def close(self) -> None:
-        if self.bar is not None and self.bar.bar_style != "danger":
-            self.bar.bar_style = "success"
+        """The pipeline DAG: status, run, show, check, forget.  `%dag help` lists the commands."""
+        from .dagmagic import dag
+        dag(self.session, line)
 
 
 def _follow_notebook_directory() -> None:

@@ -15,7 +15,7 @@ USAGE = (
     "            (--in NAME:pandas or NAME:arrow converts a table input)\n"
     "            [--expect EXPR ...]  (checks on the outputs, e.g. --expect \"len(df) > 0\")\n"
     "            [--no-cache] [--retries N] [--cpu N] [--memory SIZE] [--gpu N]\n"
-    "            [--save OUTPUT=PATH]\n"
+    "            [--save OUTPUT=PATH] [--timeout 30m]\n"
     "examples:\n"
     "  %%step load --src data/sales.csv --out raw\n"
     "  %%step clean --in raw --out df\n"
@@ -38,6 +38,7 @@ class StepSpec:
     saves: tuple[tuple[str, str], ...] = ()
     input_types: tuple[tuple[str, str], ...] = ()   # ("revenue", "pandas"): convert on the way in
     expects: tuple[str, ...] = ()                   # expressions that must hold on the outputs
+    timeout: float | None = None                    # seconds; the runner stops the step after it
     line: str = field(default="", compare=False)
 
 
@@ -61,6 +62,7 @@ def _parser() -> _Parser:
     p.add_argument("--gpu")
     p.add_argument("--save", dest="saves", nargs="+", action="extend", default=[])
     p.add_argument("--expect", dest="expects", action="append", default=[])
+    p.add_argument("--timeout")
     return p
 
 
@@ -101,7 +103,7 @@ def parse_step_line(line: str) -> StepSpec:
         raise SpecError(f"bad %%step line {line!r}: {e}", fix="check the quoting") from None
     flags = [a for a in argv if a.startswith("--")]
     known = {"--in", "--out", "--src", "--sql", "--no-cache", "--retries", "--cpu",
-             "--memory", "--gpu", "--save"}
+             "--memory", "--gpu", "--save", "--timeout"}
     known.add("--expect")
     for f in flags:
         if f.split("=")[0] not in known:
@@ -141,12 +143,14 @@ def parse_step_line(line: str) -> StepSpec:
         saves.append((out, path))
     for e in ns.expects:
         _check_expression(e, ns.name)
+    from .durations import parse_duration
+    timeout = None if ns.timeout is None else parse_duration(ns.timeout, where=f"step `{ns.name}`")
     return StepSpec(
         name=ns.name, inputs=inputs, outputs=outputs,
         srcs=tuple(dict.fromkeys(ns.srcs)), sql=ns.sql, cache=not ns.no_cache,
         retries=ns.retries, resources=resources, saves=tuple(saves), input_types=tuple(input_types),
         expects=tuple(ns.expects),
-        line=line.strip(),
+        timeout=timeout, line=line.strip(),
     )
 
 

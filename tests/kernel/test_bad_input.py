@@ -31,7 +31,12 @@ BAD = [
      ["reads `df` (output of step `clean`) but --in lists only raw"]),
     ("unknown option", ["%%step s --inn raw\nq = raw"], ["did you mean --in"]),
     ("user exception", ["%%step s\nq = df['no_such_column']"], ["step `s` failed: KeyError", "line 2"]),
-    ("unknown %dag command", ["%dag stauts"], ["unknown %dag command 'stauts'"]),
+    ("unknown %dag command", ["%dag stauts"], ["unknown %dag command 'stauts' (did you mean `status`?)"]),
+    ("%dag option without its value", ["%dag show --format"],
+     ["UsageError: %dag show: argument --format: expected one argument",
+      "usage: %dag show [--format {svg,mermaid,dot}] [--direction {TB,LR}]"]),
+    ("%nb2pipe value not JSON", ["%nb2pipe params {n_rows: 5}"],
+     ["UsageError: %nb2pipe params: the value is not JSON", 'e.g. %nb2pipe params {"n_rows": 5}']),
 ]
 
 
@@ -42,10 +47,11 @@ def test_bad_input(kernel, label, cells, fragments):
     for c in setup_cells:
         kernel.run(c)
     r = kernel.fails(bad)
+    shown = r.error_text + r.stderr       # IPython prints a UsageError to stderr, without frames
     for f in fragments:
-        assert f in r.error_text, r.error_text
-    assert "Traceback (most recent call last)" not in r.error_text  # our message, not our frames
-    assert "nb2pipe/engine.py" not in r.error_text
+        assert f in shown, shown
+    assert "Traceback (most recent call last)" not in shown  # our message, not our frames
+    assert "nb2pipe/engine.py" not in shown
     assert fresh_everywhere(kernel)
     assert "cached" in kernel.ok(STEP_CLEAN, cell_id="c4").stdout
 

@@ -14,89 +14,14 @@ import os
 import time
 from typing import Callable
 
-from distributed.diagnostics.plugin import WorkerPlugin
-
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
-from .local import RunReport, StepReport, prelude, progress_in, step_cell
+from .dask_kernels import WarmKernels, plugin_name, run_step, warm
+from .deadline import Deadline
+from .local import RunReport, StepReport, prelude
 
-PLUGIN = "nb2pipe-kernels"
-
-
-class WarmKernels(WorkerPlugin):
-    """Worker plugin: one kernel per (worker, pipeline), started on first use, reused."""
-
-    name = PLUGIN
-
-    def __init__(self) -> None:
-        self.kernels: dict[str, tuple] = {}
-
-    def setup(self, worker=None) -> None:
-        self.worker = worker
-
-    def teardown(self, worker=None) -> None:
-        for km, kc in self.kernels.values():
-            try:
-                kc.stop_channels()
-                km.shutdown_kernel(now=True)
-            except Exception:  # noqa: BLE001 - the worker is going away anyway
-                pass
-        self.kernels.clear()
-
-    def kernel(self, key: str, cells: list[str], cwd: str, kernel_name: str):
-        if key not in self.kernels:
-            from jupyter_client.manager import start_new_kernel
-            km, kc = start_new_kernel(kernel_name=kernel_name, cwd=cwd,
-                                      extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                                      env={**os.environ, "NB2PIPE_PROGRESS": "text"})
-            self.kernels[key] = (km, kc)
-            for code in cells:
-                status, _, err = execute(kc, code)
-                if status != "ok":
-                    raise RuntimeError(f"pipeline definitions failed in the worker's kernel: {err}")
-        return self.kernels[key][1]
-
-
-def execute(kc, code: str, timeout: float | None = None) -> tuple[str, list[dict], str]:
-    """Run ``code``: (status, the display-data bundles it published, its error)."""
-    shown: list[dict] = []
-    err: list[str] = []
-
-    def hook(msg):
-        c = msg["content"]
-        if msg["msg_type"] == "display_data":
-            shown.append(c.get("data", {}))
-        elif msg["msg_type"] == "error":
-            err.append(f"{c['ename']}: {c['evalue']}")
-
-    reply = kc.execute_interactive(code, output_hook=hook, timeout=timeout)
-    return reply["content"]["status"], shown, "".join(err)
-
-
-def run_step(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, step: str,
-             force: bool) -> dict:
-    """The Dask task: run one step on this worker's warm kernel."""
-    from distributed import get_worker
-    worker = get_worker()
-    kc = worker.plugins[PLUGIN].kernel(pipeline_key, cells, cwd, kernel_name)
-    start = time.time()
-    status, shown, err = execute(kc, step_cell(step, force=force))
-    end = time.time()
-    result = {"step": step, "status": "failed", "error": err or "no outcome reported",
-              "start": start, "end": end, "worker": worker.address, "pid": os.getpid()}
-    ev = progress_in(shown, step)
-    if ev is not None:
-        result.update(status=ev.status.value, key=ev.key, duration=ev.duration, saved=ev.saved,
-                      error=ev.error, traceback=ev.traceback)
-    return result
-
-
-def warm(pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, dask_worker=None) -> bool:
-    """Start this worker's kernel and give it the pipeline's definitions, before any step
-    arrives (run on every worker at once, so no branch waits for a cold kernel)."""
-    dask_worker.plugins[PLUGIN].kernel(pipeline_key, cells, cwd, kernel_name)
-    return True
+STUCK_GRACE = 60.0   # a task past its time limit by this much is on a stuck worker: stop waiting
 
 
 def _resources(engine: Engine, step: str) -> dict:
@@ -120,81 +45,138 @@ def _check_resources(engine: Engine, todo: list[str], workers: dict) -> None:
                                "--resources \"gpu=1\"`), or lower the step's --cpu/--memory/--gpu")
 
 
+def _local_cluster(engine: Engine, todo: list[str], n_workers: int | None):
+    """A cluster on 127.0.0.1 whose workers offer what the steps ask for: one task at a time
+    each, with as many cpus as the biggest --cpu (a step asking for 2 can run)."""
+    import psutil
+    from distributed import LocalCluster
+    n = n_workers or 2
+    cpu = max([1.0] + [_resources(engine, s).get("cpu", 0.0) for s in todo])
+    return LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", processes=True,
+                        resources={"cpu": cpu, "memory": psutil.virtual_memory().total // n})
+
+
 def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
                  force: set[str], retries: int = 0, kernel_name: str | None = None,
                  scheduler: str | None = None, n_workers: int | None = None,
-                 on_event: Callable = lambda *a: None) -> RunReport:
-    from distributed import Client, LocalCluster, as_completed
+                 on_event: Callable = lambda *a: None, timeout: float | None = None) -> RunReport:
+    """Run ``todo`` on Dask; ``timeout``: seconds the whole run may take."""
+    from distributed import Client
 
     cells = prelude(nb, engine, overrides)
     key = hashlib.sha256(json.dumps(cells).encode()).hexdigest()[:16]
-    kname = kernel_name or nb.kernel_name
-    cluster = None
-    if scheduler:
-        client = Client(scheduler, timeout="30s")
-    else:
-        import psutil
-        n = n_workers or 2
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0", processes=True,
-                               resources={"cpu": 1, "memory": psutil.virtual_memory().total // n})
-        client = Client(cluster)
-    report = RunReport(kernel_started=True)
+    name = plugin_name(os.urandom(6).hex())       # this run's kernels, apart from any other run's
+    cluster = None if scheduler else _local_cluster(engine, todo, n_workers)
+    client = Client(scheduler or cluster, timeout="30s")
     try:
-        client.register_plugin(WarmKernels(), name=PLUGIN)
+        client.register_plugin(WarmKernels(name), name=name)
         _check_resources(engine, todo, client.scheduler_info()["workers"])
+        task = (name, key, cells, nb.project_dir, kernel_name or nb.kernel_name)
         if len(todo) > 1:
-            client.run(warm, key, cells, nb.project_dir, kname)
-        graph = engine.graph()
-        wanted = set(todo)
-        done: set[str] = set()
-        failed: set[str] = set()
-        submitted: dict = {}
-        n_total = len(todo)
-
-        def ready():
-            for s in todo:
-                if s in submitted or s in done or s in failed:
-                    continue
-                parents = [p for p in graph.parents(s) if p in wanted]
-                if any(p in failed for p in parents):
-                    failed.add(s)
-                    rep = StepReport(s, "skipped", error=f"upstream `{next(p for p in parents if p in failed)}` failed")
-                    report.steps.append(rep)
-                    on_event("end", rep, len(report.steps), n_total)
-                    continue
-                if all(p in done for p in parents):
-                    yield s
-
-        def submit(s):
-            on_event("start", StepReport(s, "running"), len(report.steps) + 1, n_total)
-            fut = client.submit(run_step, key, cells, nb.project_dir, kname, s, s in force,
-                                key=f"nb2pipe-{s}-{os.urandom(4).hex()}", pure=False,
-                                resources=_resources(engine, s) or None, retries=retries)
-            submitted[s] = fut
-            return fut
-
-        pending = as_completed([submit(s) for s in list(ready())])
-        for fut in pending:
-            try:
-                r = fut.result()
-            except Exception as e:  # noqa: BLE001 - a task that died on every worker
-                step = next(s for s, f in submitted.items() if f is fut)
-                r = {"step": step, "status": "failed", "error": f"{type(e).__name__}: {e}"}
-            step = r["step"]
-            rep = StepReport(step, r["status"], r.get("duration") or 0.0, r.get("saved") or 0.0,
-                             r.get("key"), r.get("error"), r.get("traceback") or "", 1)
-            rep.start, rep.end, rep.worker = r.get("start"), r.get("end"), r.get("worker")
-            report.steps.append(rep)
-            (failed if rep.status == "failed" else done).add(step)
-            on_event("end", rep, len(report.steps), n_total)
-            for s in list(ready()):
-                pending.add(submit(s))
-        for s in todo:       # skipped because an ancestor failed, found after the last completion
-            if s not in done and s not in failed and s not in submitted:
-                report.steps.append(StepReport(s, "skipped", error="an upstream step failed"))
+            client.run(warm, *task)
+        run = _Run(client, engine, todo, task, force=force, retries=retries,
+                   deadline=Deadline.of(engine, timeout), on_event=on_event)
+        return run.loop()
     finally:
+        try:
+            client.unregister_worker_plugin(name)    # shuts the run's kernels down on every worker
+        except Exception:  # noqa: BLE001 - a scheduler gone away took them with it
+            pass
         client.close()
         if cluster is not None:
             cluster.close()
-    return report
+
+
+class _Run:
+    """Submit steps as their parents finish; collect outcomes; resubmit a step whose kernel
+    died (per --retries); never wait on a future without a limit."""
+
+    def __init__(self, client, engine: Engine, todo: list[str], task: tuple, *, force: set[str],
+                 retries: int, deadline: Deadline, on_event: Callable) -> None:
+        self.client, self.engine, self.todo, self.task = client, engine, todo, task
+        self.force, self.retries, self.deadline, self.on_event = force, retries, deadline, on_event
+        self.graph = engine.graph()
+        self.report = RunReport(kernel_started=True)
+        self.done: set[str] = set()
+        self.failed: set[str] = set()
+        self.futures: dict = {}        # future -> (step, attempt, time after which it is stuck)
+        self.started: set[str] = set()
+
+    def finish(self, rep: StepReport) -> None:
+        self.report.steps.append(rep)
+        (self.failed if rep.status in ("failed", "skipped") else self.done).add(rep.step)
+        self.on_event("end", rep, len(self.report.steps), len(self.todo))
+
+    def ready(self) -> list[str]:
+        out = []
+        for s in self.todo:
+            if s in self.started or s in self.done or s in self.failed:
+                continue
+            parents = [p for p in self.graph.parents(s) if p in self.todo]
+            bad = [p for p in parents if p in self.failed]
+            if bad:
+                self.finish(StepReport(s, "skipped", error=f"upstream `{bad[0]}` failed"))
+            elif all(p in self.done for p in parents):
+                out.append(s)
+        return out
+
+    def submit(self, step: str, attempt: int = 1) -> None:
+        if attempt == 1:
+            self.started.add(step)
+            self.on_event("start", StepReport(step, "running"), len(self.report.steps) + 1, len(self.todo))
+        if self.deadline.expired():
+            self.finish(StepReport(step, "failed", error=self.deadline.not_started(), timed_out=True))
+            return
+        limit = self.deadline.limit(step)
+        fut = self.client.submit(run_step, *self.task, step, step in self.force, self.retries, limit,
+                                 self.deadline.reason(step), key=f"nb2pipe-{step}-{os.urandom(4).hex()}",
+                                 pure=False, resources=_resources(self.engine, step) or None,
+                                 retries=self.retries)
+        stuck = None if limit is None else time.monotonic() + limit + STUCK_GRACE
+        self.futures[fut] = (step, attempt, stuck)
+
+    def collect(self, fut) -> None:
+        step, attempt, _ = self.futures.pop(fut)
+        try:
+            r = fut.result(timeout=60)
+        except Exception as e:  # noqa: BLE001 - a task that died on every worker
+            r = {"step": step, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+        allowed = max(self.retries, self.engine.defs.steps[step].spec.retries)
+        if r.get("died") and attempt <= allowed:
+            self.submit(step, attempt + 1)        # a new kernel on whichever worker is free
+            return
+        rep = StepReport(step, r["status"], r.get("duration") or 0.0, r.get("saved") or 0.0,
+                         r.get("key"), r.get("error"), r.get("traceback") or "", attempt,
+                         timed_out=bool(r.get("timed_out")))
+        rep.start, rep.end, rep.worker = r.get("start"), r.get("end"), r.get("worker")
+        self.finish(rep)
+
+    def give_up_stuck(self) -> None:
+        """A task far past its time limit: its worker does not answer; report, stop waiting."""
+        now = time.monotonic()
+        for fut, (step, attempt, stuck) in list(self.futures.items()):
+            if stuck is not None and now > stuck:
+                del self.futures[fut]
+                fut.cancel()
+                self.finish(StepReport(step, "failed", error=self.deadline.reason(step)
+                                       + " (its worker did not answer)", attempts=attempt, timed_out=True))
+
+    def loop(self) -> RunReport:
+        from distributed import wait
+        for s in self.ready():
+            self.submit(s)
+        while self.futures:
+            try:
+                done = wait(list(self.futures), timeout=5, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
+            for fut in done:
+                self.collect(fut)
+            self.give_up_stuck()
+            for s in self.ready():
+                self.submit(s)
+        for s in self.todo:       # skipped because an ancestor failed, found after the last completion
+            if s not in self.done and s not in self.failed:
+                self.report.steps.append(StepReport(s, "skipped", error="an upstream step failed"))
+        return self.report

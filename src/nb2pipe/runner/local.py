@@ -35,6 +35,7 @@ class StepReport:
     start: float | None = None
     end: float | None = None
     worker: str | None = None
+    timed_out: bool = False
 
 
 @dataclass
@@ -105,7 +106,8 @@ def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides:
             on_event: Callable[[str, StepReport | None, int, int], None] = lambda *a: None,
             timeout: float | None = None, gateway: tuple[str, str] | None = None) -> RunReport:
     """Execute ``todo`` (stale steps, in order) in one fresh kernel — local, or on the
-    Jupyter server / Kernel Gateway ``gateway = (url, token)``."""
+    Jupyter server / Kernel Gateway ``gateway = (url, token)``.  ``timeout``: seconds the
+    whole run may take (steps' own ``--timeout`` apply too)."""
     if gateway is None:
         return _execute(nb, engine, todo, overrides=overrides, force=force, retries=retries,
                         kernel_name=kernel_name, on_event=on_event, timeout=timeout)
@@ -156,6 +158,9 @@ class _StepCells:
             c = execute_reply["content"]
             self.finish(StepReport(step, "failed", error=self.mask.text(f"{c['ename']}: {c['evalue']}")))
 
+    def timed_out(self, step: str, message: str) -> None:
+        self.finish(StepReport(step, "failed", error=message, timed_out=True))
+
     def kernel_died(self, step: str) -> None:
         self.finish(StepReport(step, "failed", error="the kernel died while running this step (out of memory?)"))
         for s in self.todo:
@@ -167,10 +172,12 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
              kernel_manager_class=None) -> RunReport:
     nbformat = jupyter_imports.nbformat()      # without the optional packages that cost seconds
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, DeadKernelError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from .deadline import Deadline
 
     graph = engine.graph()
     mask = engine.redactor()          # the kernel masks too; this process knows the same values
+    deadline = Deadline.of(engine, timeout)
     cells = _StepCells(todo, on_event, mask)
     book = nbformat.v4.new_notebook(cells=[_code_cell(c) for c in prelude(nb, engine, overrides)])
     book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
@@ -180,33 +187,85 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
         env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
     extra = {"kernel_manager_class": kernel_manager_class} if kernel_manager_class else {
         "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
-    client = NotebookClient(book, timeout=timeout, kernel_name=kernel_name or nb.kernel_name,
+    client = NotebookClient(book, timeout=_whole(deadline.remaining()), kernel_name=kernel_name or nb.kernel_name,
                             resources={"metadata": {"path": nb.project_dir}}, on_cell_start=cells.on_cell_start,
                             on_cell_executed=cells.on_cell_executed, on_cell_error=cells.on_cell_error, **extra)
+    n_defs = len(book.cells)
     with client.setup_kernel(env=env, cwd=nb.project_dir):
-        for i, cell in enumerate(book.cells):
-            try:
-                client.execute_cell(cell, i)
-            except CellExecutionError as e:
-                raise Nb2pipeError(mask.text(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}"),
-                                   where=cell.source.splitlines()[0][:60],
-                                   fix="run `nb2pipe check` and fix what it reports") from None
+        _define(client, book.cells[:n_defs], mask, deadline)
+        lost: set[str] = set()         # steps run in a kernel since restarted: not in memory
         for step in todo:
             blocked = [p for p in graph.parents(step) if p in cells.bad]
             if blocked:
                 cells.finish(StepReport(step, "skipped", error=f"upstream `{blocked[0]}` failed"))
                 continue
-            reuse = [s for s in graph.upto(step) if s in cells.ok and s != step]
+            if deadline.expired():
+                cells.timed_out(step, deadline.not_started())
+                continue
+            reuse = [s for s in graph.upto(step) if s in cells.ok - lost and s != step]
             cell = _code_cell(step_cell(step, force=step in force, retries=retries, reuse=reuse))
             cell.metadata["nb2pipe"] = {"step": step}     # its outputs land in this cell
+            # sent with stop_on_error off: a step stopped at its time limit must not abort the
+            # cells queued behind it (on_cell_error still reports its error)
+            cell.metadata["tags"] = ["raises-exception"]
             book.cells.append(cell)
+            client.timeout, why = _whole(deadline.limit(step)), deadline.reason(step)
             try:
                 client.execute_cell(cell, len(book.cells) - 1)
             except CellExecutionError:
                 pass                    # on_cell_error reported it
+            except CellTimeoutError:
+                cells.timed_out(step, why)
+                if _stop(client):
+                    lost |= cells.ok
+                    _define(client, book.cells[:n_defs], mask, deadline)
             except DeadKernelError:
                 cells.kernel_died(step)
                 break
             if step not in cells.ok | cells.bad:
                 cells.finish(StepReport(step, "skipped", error="not reported by the kernel"))
     return cells.report
+
+
+def _whole(seconds: float | None) -> int | None:
+    """nbclient takes whole seconds."""
+    import math
+    return None if seconds is None else max(1, math.ceil(seconds))
+
+
+def _define(client, defs, mask, deadline) -> None:
+    """Give the kernel the pipeline's definitions (the prelude cells)."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    client.timeout = _whole(deadline.remaining())
+    for i, cell in enumerate(defs):
+        try:
+            client.execute_cell(cell, i)
+        except CellExecutionError as e:
+            raise Nb2pipeError(mask.text(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}"),
+                               where=cell.source.splitlines()[0][:60],
+                               fix="run `nb2pipe check` and fix what it reports") from None
+        except CellTimeoutError:
+            raise Nb2pipeError(deadline.not_started().replace("not started: ", "") +
+                               " while the kernel read the notebook's definitions",
+                               fix="raise --timeout") from None
+
+
+def _stop(client, grace: float = 10.0) -> bool:
+    """Stop the step a time limit cut short: interrupt the kernel and wait for the reply of
+    the interrupted cell (so the next cell is not queued behind it); a kernel that does not
+    answer within ``grace`` seconds (a step stuck in native code) is restarted.  True when
+    it was restarted (it lost the pipeline's definitions and every value)."""
+    import queue
+    import time
+    from nbclient.util import run_sync
+    run_sync(client.km.interrupt_kernel)()
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        try:
+            msg = run_sync(client.kc.shell_channel.get_msg)(timeout=max(0.1, end - time.monotonic()))
+        except queue.Empty:
+            break
+        if msg.get("msg_type") == "execute_reply":
+            return False
+    run_sync(client.km.restart_kernel)(now=True)
+    return True

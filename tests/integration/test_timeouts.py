@@ -1,0 +1,55 @@
+"""Time limits: a step's `%%step … --timeout` and the run's `--timeout` stop a step that
+hangs and report it as timed out (a distinct failure), on the local kernel and on Dask.
+The durations here are hang-guards, never measured."""
+import json
+
+import distributed  # noqa: F401 - a test dependency: missing fails, never skips
+import pytest
+
+from nbfiles import nb2pipe, write_nb
+
+HANG = "import time\ntime.sleep(600)\n"
+
+
+def hanging(tmp_path, step_flags="--timeout 3s"):
+    return write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step root --out r\nr = 1",
+        f"%%step slow {step_flags} --in r --out s\n{HANG}s = r + 1",
+        "%%step after_slow --in s --out t\nt = s",
+        "%%step other --in r --out o\no = r * 2",
+    ])
+
+
+def run(tmp_path, nb, *extra):
+    code, out, err = nb2pipe("run", nb.name, "--json", *extra, cwd=tmp_path)
+    assert out.strip().startswith("{"), err
+    return code, {s["step"]: s for s in json.loads(out)["steps"]}
+
+
+@pytest.mark.parametrize("executor", [[], ["--executor", "dask", "--workers", "1"]], ids=["local", "dask"])
+def test_step_timeout_fails_that_step_only(tmp_path, executor):
+    code, steps = run(tmp_path, hanging(tmp_path), *executor)
+    assert code == 1
+    assert steps["slow"]["status"] == "failed"
+    assert steps["slow"]["timed_out"] is True
+    assert steps["slow"]["error"] == "step `slow` timed out after 3s"
+    assert steps["after_slow"]["status"] == "skipped"
+    # the kernel was interrupted, not lost: the independent step still ran after it
+    assert steps["other"]["status"] == "ran"
+
+
+def test_run_timeout_stops_the_run(tmp_path):
+    code, steps = run(tmp_path, hanging(tmp_path, step_flags=""), "--timeout", "45s")
+    assert code == 1
+    assert steps["slow"]["timed_out"] is True
+    assert steps["slow"]["error"] == "step `slow` stopped: the run timed out after 45s (--timeout)"
+    assert steps["root"]["status"] == "ran"
+
+
+def test_bad_timeout_is_one_clear_error(tmp_path):
+    nb = hanging(tmp_path, step_flags="--timeout soon")
+    code, out, err = nb2pipe("run", nb.name, cwd=tmp_path)
+    assert code == 2
+    assert "--timeout 'soon' is not a duration" in err
+    assert "Traceback" not in err
