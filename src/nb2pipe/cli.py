@@ -53,9 +53,15 @@ def cmd_check(args) -> int:
     g = engine.graph()
     print(f"ok: {len(g)} steps, {len(g.edges())} edges, {len(engine.defs.params)} parameters,"
           f" {len(engine.defs.setup)} setup cells — the DAG is closed and every name resolves")
+    code = 0
+    if args.schema:
+        from . import schemacheck
+        check = schemacheck.run(engine)
+        print(schemacheck.render(check))
+        code = 0 if check.ok else 1
     if args.sample is not None:
-        return _check_sample(nb, engine, args)
-    return 0
+        code = max(code, _check_sample(nb, engine, args))
+    return code
 
 
 def _check_sample(nb, engine, args) -> int:
@@ -194,35 +200,55 @@ LIMIT ?
 
 
 def cmd_log(args) -> int:
-    import glob
-    import os
-
+    from . import records
+    run_id = _run_id_target(args)
+    store = _log_store(args)
+    if run_id or args.run:
+        from .runbook import show_run
+        return show_run(store, run_id or args.run, args.step, figures=args.figures,
+                        notebook=args.notebook, mask=_log_mask(args))
+    recs = records.deployments(store, args.env) if args.deployments else records.runs(store)
+    if not recs:
+        print(f"no {'deployments' if args.deployments else 'runs'} recorded in {store.url} yet")
+        return 0
     import duckdb
+    path = records.as_json_lines(recs)
+    try:
+        if args.deployments:
+            rel = duckdb.connect().execute(DEPLOY_SQL.format(where=""), [path, args.limit])
+        else:
+            where = "WHERE s.step = ?" if args.step else ""
+            params = [path] + ([args.step] if args.step else []) + [args.limit]
+            rel = duckdb.connect().execute(LOG_SQL.format(where=where), params)
+        return _print_rel(rel, args.json, _log_mask(args))
+    finally:
+        os.remove(path)
+
+
+def _run_id_target(args) -> str | None:
+    """`nb2pipe log RUN`: a positional that is no file or folder but a run id."""
+    from .records import RUN_ID
+    t = args.target
+    if t and not os.path.exists(t) and not t.endswith(".ipynb") and RUN_ID.fullmatch(t):
+        args.target = None
+        return t
+    return None
+
+
+def _log_store(args):
+    """The store `log` reads (never created or swept: it is opened read-only)."""
+    from .store import Store
     if args.target:
         from . import notebook
         from .runner import plan
-        store_url = plan.project_store(notebook.read(args.target), args.store, args.env).url
+        store = plan.project_store(notebook.read(args.target), args.store, args.env)
     elif args.env and not args.store:
         from . import environments
-        store_url = environments.open_store(environments.get(os.getcwd(), args.env), os.getcwd()).url
+        store = environments.open_store(environments.get(os.getcwd(), args.env), os.getcwd())
     else:
         from .config import store_location
-        store_url = store_location(os.getcwd(), args.store)
-    if args.deployments:
-        files = os.path.join(store_url, "deployments", args.env or "*", "*.json")
-        if not glob.glob(files):
-            print(f"no deployments recorded in {store_url} yet")
-            return 0
-        rel = duckdb.connect().execute(DEPLOY_SQL.format(where=""), [files, args.limit])
-        return _print_rel(rel, args.json, _log_mask(args))
-    runs = os.path.join(store_url, "runs", "*.json")
-    if not glob.glob(runs):
-        print(f"no runs recorded in {store_url} yet")
-        return 0
-    where = "WHERE s.step = ?" if args.step else ""
-    params = [runs] + ([args.step] if args.step else []) + [args.limit]
-    rel = duckdb.connect().execute(LOG_SQL.format(where=where), params)
-    return _print_rel(rel, args.json, _log_mask(args))
+        return Store(store_location(os.getcwd(), args.store), read_only=True)
+    return getattr(store, "own", store)
 
 
 def _log_mask(args):
@@ -329,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.add_argument("--watch", action="store_true",
                    help="keep running: re-run what is stale whenever a --src file or the notebook changes")
+    r.add_argument("--output-notebook", metavar="PATH",
+                   help="write the executed notebook (each step cell with its outputs) here; also kept"
+                        " with the run record (`nb2pipe log RUN --notebook PATH`)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("status", help="what is fresh / stale and why (no kernel)")
@@ -343,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run every step headless on the first ROWS rows (default 1000) of each source"
                         " file, in a store of its own, and report every output that breaks its"
                         " contract (exit status 1)")
+    c.add_argument("--schema", action="store_true",
+                   help="without running Python: plan SQL steps with DuckDB on zero-row tables of their"
+                        " inputs' contracts, and list Python steps whose inputs' schemas changed since"
+                        " their cached run (exit status 1 on any break)")
     c.add_argument("--kernel", help="kernel name for --sample (default: the notebook's)")
     c.set_defaults(fn=cmd_check)
 
@@ -379,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--json", action="store_true")
     lg.add_argument("--env", help="the environment whose store to read")
     lg.add_argument("--deployments", action="store_true", help="promotion history instead of runs")
+    lg.add_argument("--run", metavar="RUN", help="one run: its steps' outputs (also `nb2pipe log RUN`)")
+    lg.add_argument("--figures", metavar="DIR", help="with a run: write its figures as PNG files here")
+    lg.add_argument("--notebook", metavar="PATH", help="with a run: write its executed notebook here")
     lg.set_defaults(fn=cmd_log)
 
     pr = sub.add_parser("promote", help="make an exported package version live in an environment")

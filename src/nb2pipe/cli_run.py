@@ -172,6 +172,7 @@ def _run_once(args) -> int:
     if todo:
         engine.store.check_writable()      # no permission, no space, unreachable: say so now
         _terminate_cleanly()
+        printer.event = _with_lineage(engine, nb, printer.event)   # the executors call it
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
     else:
@@ -193,12 +194,14 @@ def _run_once(args) -> int:
     mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
     for s in report.steps:
         s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
-    _record(engine, nb, report, overrides)
+    run_id = _record(engine, nb, report, overrides, getattr(args, "output_notebook", None))
     if args.json:
         print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
-                          "steps": [s.__dict__ for s in report.steps]}, indent=2))
+                          "run_id": run_id, "steps": [s.__dict__ for s in report.steps]}, indent=2))
     else:
         _summary(report)
+        print(f"run {run_id}: `nb2pipe log {run_id} --step STEP` shows what a step printed and drew"
+              + (f"; executed notebook: {args.output_notebook}" if getattr(args, "output_notebook", None) else ""))
     return 0 if report.ok else 1
 
 
@@ -211,6 +214,13 @@ def _check_kernel(name: str) -> None:
                                " (or install it: python -m ipykernel install --user --name NAME)")
 
 
+def _with_lineage(engine, nb, on_event):
+    """``on_event`` that also sends OpenLineage events, when the environment asks for them."""
+    from .lineage import emitter
+    sender = emitter(engine, nb)
+    return sender.wrap(on_event) if sender else on_event
+
+
 def _terminate_cleanly() -> None:
     """SIGTERM (a scheduler stopping the run) unwinds like Ctrl-C: the kernel is shut down,
     the store keeps every finished step, and the next run resumes after them."""
@@ -221,15 +231,31 @@ def _terminate_cleanly() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _record(engine, nb, report, overrides) -> None:
-    from . import records
+def _record(engine, nb, report, overrides, output_notebook: str | None = None) -> str:
+    """Write the run record: per step its status, lineage and the outputs it showed (kept
+    for audit); with ``output_notebook``, the executed notebook too (written and kept)."""
+    from . import records, runbook
     secret = engine.defs.secret_params
-    records.write(engine.store, [
-        {"step": s.step, "status": s.status, "key": s.key, "duration": s.duration, "error": s.error,
-         **records.lineage_of_entry(engine.store.get_entry(s.key) if s.key else None)}
-        for s in report.steps],
-        kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
-        params={k: v for k, v in overrides.items() if k not in secret}, redactor=engine.redactor())
+    mask = engine.redactor()
+    steps = []
+    for s in report.steps:
+        entry = engine.store.get_entry(s.key) if s.key else None
+        shown = (entry or {}).get("display") if s.status != "failed" else runbook.keep(
+            engine.store, [runbook.error_output(s.error, s.traceback)], mask)
+        steps.append({"step": s.step, "status": s.status, "key": s.key, "duration": s.duration,
+                      "error": s.error, **({"display": shown} if shown else {}),
+                      **records.lineage_of_entry(entry)})
+    fields = dict(kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
+                  params={k: v for k, v in overrides.items() if k not in secret})
+    if output_notebook:
+        import time
+        import uuid
+        fields["run_id"] = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        book = mask.scrub(runbook.executed_notebook(nb, engine.store, {   # its cells may hold a secret
+            **fields, "steps": steps, "store": engine.store.url, "user": records.user()}))
+        runbook.write_notebook(book, output_notebook)
+        fields["executed_notebook"] = engine.store.put(book).to_json()
+    return records.write(engine.store, steps, redactor=mask, **fields)
 
 
 def _summary(report) -> None:

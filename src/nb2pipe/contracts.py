@@ -45,24 +45,30 @@ class Break:
 
 def breaks(step: str, output: str, contract: dict, ref: ObjectRef) -> list[Break]:
     """Every way ``ref`` breaks ``contract``."""
-    if contract.get("type") and contract["type"] != ref.type:
-        return [Break(step, output, None, ref.type, contract["type"])]
+    return differences(step, output, contract, contract_of(ref))
+
+
+def differences(step: str, output: str, contract: dict, got: dict) -> list[Break]:
+    """Every way an output of contract ``got`` breaks ``contract``."""
+    if contract.get("type") and contract["type"] != got.get("type"):
+        return [Break(step, output, None, str(got.get("type")), contract["type"])]
     out = []
     if "schema" in contract:
-        want = {c: t for c, t in contract["schema"]}
-        got = {c: t for c, t in (ref.meta.get("schema") or [])}
-        for col, t in want.items():
-            if col not in got:
-                out.append(Break(step, output, col, "missing", t))
-            elif got[col] != t:
-                out.append(Break(step, output, col, got[col], t))
-        out += [Break(step, output, col, got[col], "absent") for col in got if col not in want]
-    if "dtype" in contract and contract["dtype"] != ref.meta.get("dtype"):
-        out.append(Break(step, output, None, f"dtype {ref.meta.get('dtype')}", f"dtype {contract['dtype']}"))
-    if "ndim" in contract and contract["ndim"] != len(ref.meta.get("shape") or []):
-        out.append(Break(step, output, None, f"{len(ref.meta.get('shape') or [])} dimensions",
-                         f"{contract['ndim']} dimensions"))
+        out += [Break(step, output, col, g, w)
+                for col, g, w in schema_diff(contract["schema"], got.get("schema") or [])]
+    if "dtype" in contract and contract["dtype"] != got.get("dtype"):
+        out.append(Break(step, output, None, f"dtype {got.get('dtype')}", f"dtype {contract['dtype']}"))
+    if "ndim" in contract and contract["ndim"] != got.get("ndim"):
+        out.append(Break(step, output, None, f"{got.get('ndim')} dimensions", f"{contract['ndim']} dimensions"))
     return out
+
+
+def schema_diff(want: list, got: list) -> list[tuple[str, str, str]]:
+    """(column, type now or "missing", contract's type or "absent") for each difference."""
+    w = {c: t for c, t in want}
+    g = {c: t for c, t in got}
+    out = [(col, g.get(col, "missing"), t) for col, t in w.items() if g.get(col) != t]
+    return out + [(col, t, "absent") for col, t in g.items() if col not in w]
 
 
 def violations(step: str, output: str, contract: dict, ref: ObjectRef) -> list[str]:

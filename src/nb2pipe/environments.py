@@ -41,6 +41,7 @@ class Environment:
     schedule: str | None = None
     pickle: str | None = None                  # "refuse": no pickles written or loaded
     signing_key: str | None = None             # name of the variable holding the signing key
+    lineage: dict = field(default_factory=dict)   # OpenLineage transport (see nb2pipe.lineage)
 
 
 def _url(value: str, base: str, where: str) -> str:
@@ -52,6 +53,11 @@ def _url(value: str, base: str, where: str) -> str:
             raise Nb2pipeError(f"{where}: {value!r} is not a valid URL", fix='e.g. "s3://bucket/prefix"')
         return value
     return os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+
+
+def _lineage(table, base: str, where: str) -> dict:
+    from .lineage import settings
+    return settings(table, base, where)
 
 
 def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, str | None]:
@@ -66,7 +72,7 @@ def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, 
         if not isinstance(t, dict):
             raise Nb2pipeError(f"{where} must be a table", fix=f"[envs.{name}] store = \"...\"")
         settings = ("store", "read_from", "params", "credentials", "secrets_file", "schedule", "pickle",
-                    "signing_key")
+                    "signing_key", "lineage")
         unknown = set(t) - set(settings)
         if unknown:
             raise Nb2pipeError(f"{where}: unknown setting {sorted(unknown)[0]!r}",
@@ -89,7 +95,7 @@ def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, 
             credentials=dict(creds),
             secrets_file=_url(t["secrets_file"], base, where) if t.get("secrets_file") else None,
             schedule=t.get("schedule") or table.get("schedule"), pickle=t.get("pickle"),
-            signing_key=key_ref)
+            signing_key=key_ref, lineage=_lineage(t.get("lineage"), base, where))
     for e in envs.values():
         for r in e.read_from:
             if r not in envs:

@@ -19,14 +19,9 @@ from .errors import Nb2pipeError
 
 
 def _history(store, env: str) -> list[dict]:
-    out = []
-    for name in store.backend.listdir(f"deployments/{env}"):
-        data = store.backend.read_bytes(f"deployments/{env}/{name}")
-        try:
-            out.append(json.loads(data))
-        except (TypeError, ValueError):
-            continue
-    return sorted(out, key=lambda r: (r["when"], r["id"]))
+    """Every deployment record of ``env``, oldest first (any store: folder or fsspec URL)."""
+    from .records import deployments
+    return deployments(store, env)
 
 
 def live(store, env: str) -> dict | None:

@@ -3,10 +3,15 @@ every output (its inputs' data versions, code hash, sources).  One writer for th
 runs and headless runs; DuckDB queries them (``nb2pipe log``)."""
 from __future__ import annotations
 
+import json
+import os
+import re
 import time
 from typing import Any
 
 from .store import ObjectRef
+
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")     # a file name under runs/
 
 
 def user() -> str:
@@ -38,3 +43,61 @@ def write(store, steps: list[dict], *, redactor=None, **fields: Any) -> str:
     :mod:`nb2pipe.redact`) masks secret values in it."""
     record = {"finished": time.time(), "user": user(), "store": store.url, **fields, "steps": steps}
     return store.put_run(redactor.scrub(record) if redactor is not None else record)
+
+
+# -- reading records back, from any store (a local folder or any fsspec URL)
+def _read_json(store, rels: list[str]) -> list[dict]:
+    backend = store.backend
+    fs = getattr(backend, "fs", None)
+    if fs is not None and rels:          # one batched, concurrent request on object stores
+        blobs = fs.cat([backend._p(r) for r in rels], on_error="omit")
+        data = [blobs.get(backend._p(r)) for r in rels]
+    else:
+        data = [backend.read_bytes(r) for r in rels]
+    out = []
+    for blob in data:
+        try:
+            rec = json.loads(blob) if blob is not None else None
+        except ValueError:
+            continue                     # a half-written or foreign file is not a record
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+def runs(store) -> list[dict]:
+    """Every run record in ``store``, oldest first."""
+    names = [n for n in store.backend.listdir("runs") if n.endswith(".json")]
+    recs = _read_json(store, [f"runs/{n}" for n in names])
+    return sorted(recs, key=lambda r: (_number(r.get("finished")), str(r.get("run_id"))))
+
+
+def run(store, run_id: str) -> dict | None:
+    if not RUN_ID.fullmatch(run_id):
+        return None
+    found = _read_json(store, [f"runs/{run_id}.json"])
+    return found[0] if found else None
+
+
+def deployments(store, env: str | None = None) -> list[dict]:
+    """Promotion records of ``env`` (every environment when None), oldest first."""
+    envs = [env] if env else store.backend.listdir("deployments")
+    rels = [f"deployments/{e}/{n}" for e in envs for n in store.backend.listdir(f"deployments/{e}")
+            if n.endswith(".json")]
+    recs = _read_json(store, rels)
+    return sorted(recs, key=lambda r: (_number(r.get("when")), str(r.get("id"))))
+
+
+def _number(v) -> float:
+    return float(v) if isinstance(v, (int, float)) else 0.0
+
+
+def as_json_lines(recs: list[dict]) -> str:
+    """A temporary newline-delimited JSON file of ``recs`` (for DuckDB's read_json_auto);
+    the caller removes it."""
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix="nb2pipe-records-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        for r in recs:
+            f.write(json.dumps(r, default=str) + "\n")
+    return path

@@ -135,8 +135,14 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     store = Store(os.path.join(root, "store"))
     sample_engine = plan.engine_for(shadow_nb, store, engine.param_overrides)
     graph = sample_engine.graph()
-    report = local.execute(shadow_nb, sample_engine, list(graph.order), overrides=engine.param_overrides,
-                           force=set(), kernel_name=kernel_name, on_event=on_event)
+    states = sample_engine.plan(graph)       # a sample result of the same code and rows is reused
+    todo = [n for n in graph.order if states[n].state != "fresh"]
+    report = local.RunReport()
+    if todo:
+        report = local.execute(shadow_nb, sample_engine, todo, overrides=engine.param_overrides,
+                               force=set(), kernel_name=kernel_name, on_event=on_event)
+    report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
+                                     key=states[n].key) for n in graph.order if n not in todo] + report.steps
     wanted = contracts.current(engine.store, graph.order, nb.pipeline)
     on_samples = steps_on_samples(graph, reads, check.sampled)
     for rep in report.steps:
@@ -207,3 +213,21 @@ def render(check: SampleCheck, graph) -> str:
     lines.append(f"{verdict} — {len(check.durations)} steps checked on samples of {check.rows} rows"
                  f" in {seconds(check.wall)}")
     return "\n".join(lines)
+
+
+def in_kernel(session, rows: int) -> None:
+    """`%dag check --sample [ROWS]`: the notebook as last saved (the file JupyterLab named
+    the kernel's session after), every step run in a separate headless kernel on samples."""
+    from . import notebook
+    from .errors import Nb2pipeError
+    from .runner.plan import engine_for
+    path = session.engine.pipeline
+    if not (path.endswith(".ipynb") and os.path.isfile(path)):
+        raise Nb2pipeError("this kernel does not know its notebook's file",
+                           fix="run `nb2pipe check NOTEBOOK --sample` in a terminal")
+    if rows < 1:
+        raise Nb2pipeError(f"--sample takes a number of rows of 1 or more (got {rows})", fix="e.g. --sample 1000")
+    nb = notebook.read(path)
+    saved = engine_for(nb, session.engine.store, session.overrides)
+    check = run(nb, saved, rows=rows)
+    print(f"{path} as last saved:\n" + saved.redactor().text(render(check, saved.graph())))

@@ -64,3 +64,68 @@ def test_type_break_at_the_source_is_found_downstream_on_a_sample(tmp_path):
     code, out, err = nb2pipe("run", "flow.ipynb", cwd=p)
     assert code == 0, out + err
     assert "4 of 5 steps to run" in out
+
+
+def test_a_failing_expectation_fails_the_step_in_a_kernel_sample_check_and_real_run(tmp_path):
+    from kernelharness import Kernel
+    (tmp_path / "data").mkdir()
+    rows = [f"{i},{-2.5 if i == 3 else i * 1.5}" for i in range(3000)]
+    (tmp_path / "data" / "pay.csv").write_text("id,amount\n" + "\n".join(rows) + "\n")
+    cells = ["%load_ext nb2pipe\n%nb2pipe pipeline pay.ipynb",
+             "%%setup\nimport pandas as pd",
+             '%%step load --expect "len(raw) > 0" --expect "raw.amount.ge(0).all()"\n'
+             "raw = pd.read_csv('data/pay.csv')",
+             "%%step total\nt = raw.amount.sum()"]
+    write_nb(tmp_path / "pay.ipynb", cells, **KERNEL)
+    failed = ("step `load`: expectation `raw.amount.ge(0).all()` failed: {} of {} rows break it;"
+              " the first:\n     id  amount\n  3   3    -2.5")
+    k = Kernel(str(tmp_path))
+    try:
+        k.ok(cells[0])
+        r = k.ok("%dag check --sample 50")
+        assert f"  ✗ step `load` failed on the sample: {failed.format(1, 50)}" in r.stdout
+        assert "  - step `total` skipped: upstream `load` failed" in r.stdout
+        k.ok(cells[1], cell_id="c1")
+        r = k.fails(cells[2], cell_id="c2")
+        assert r.error["evalue"].startswith(failed.format(1, 3000))
+    finally:
+        k.shutdown()
+    assert not (tmp_path / ".nb2pipe" / "steps").exists()
+
+
+def test_schema_check_plans_sql_on_contracts_and_lists_python_inputs_that_changed(tmp_path):
+    p = _project(tmp_path)
+    nb = p / "flow.ipynb"
+    text = nb.read_text().replace("SELECT count(*) AS n FROM df", "SELECT count(*) AS n, sum(older) AS s FROM df")
+    nb.write_text(text)
+    code, out, err = nb2pipe("run", "flow.ipynb", cwd=p)
+    assert code == 0, out + err
+    code, out, err = nb2pipe("check", "flow.ipynb", "--schema", cwd=p)
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == "ok: no schema break — 1 SQL step planned on zero-row tables, no Python run"
+    code, out, err = nb2pipe("contract", "accept", "flow.ipynb", "clean", cwd=p)
+    assert code == 0, out + err
+    assert out == "contract of step `clean` pinned: `df` (id int64, age int64, amount double, older int64)\n"
+
+    # `clean` now drops `older` and runs; the steps below it have not run since
+    nb.write_text(text.replace("df['older'] = df.age + 1", "df['ratio'] = df.age / 2"))
+    code, out, err = nb2pipe("run", "flow.ipynb", "--only", "clean", cwd=p)
+    assert code == 0, out + err
+    code, out, err = nb2pipe("check", "flow.ipynb", "--schema", cwd=p)
+    assert code == 1, out + err
+    report = out.splitlines()
+    sql_error = [ln for ln in report if ln.startswith("  ✗ SQL step `total`")]
+    assert sql_error[0].startswith("  ✗ SQL step `total` cannot be planned on its inputs' schemas:"
+                                   " Binder Error: Referenced column \"older\" not found")
+    assert ("  ! step `features`: input schema changed: `df` column `older`: int64 at its cached run,"
+            " missing now; `df` column `ratio`: absent at its cached run, double now") in report
+    pinned = ["  ✗ step `clean` output `df` column `older` (int64) is missing",
+              "  ✗ step `clean` output `df` column `ratio` (double) is not in the contract"]
+    assert report[1:3] == pinned
+
+    # the change was intended: one command makes it the contract
+    assert nb2pipe("contract", "accept", "flow.ipynb", "clean", cwd=p)[0] == 0
+    code, out, err = nb2pipe("check", "flow.ipynb", "--schema", cwd=p)
+    assert code == 1, out + err
+    assert [ln for ln in out.splitlines() if ln in pinned] == []
+    assert len([ln for ln in out.splitlines() if ln.startswith("  ✗ SQL step `total`")]) == 1
