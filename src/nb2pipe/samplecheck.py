@@ -124,7 +124,8 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     from .runner import local, plan
     from .store import Store
     t0 = time.perf_counter()
-    root = sample_root(nb.project_dir)
+    # an exported package may be installed read-only: its samples go beside where it runs
+    root = sample_root(os.getcwd() if nb.manifest else nb.project_dir)
     reads = sources(engine)
     keep_real = [p for s in engine.defs.steps.values() for _, p in s.spec.saves]
     files = list(dict.fromkeys(p for ps in reads.values() for p in ps))
@@ -134,6 +135,7 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     shadow_nb = shadow(nb, os.path.join(root, "tree"))
     store = Store(os.path.join(root, "store"))
     sample_engine = plan.engine_for(shadow_nb, store, engine.param_overrides)
+    sample_engine.contracts = {}      # compared after the run, all at once, not step by step
     graph = sample_engine.graph()
     states = sample_engine.plan(graph)       # a sample result of the same code and rows is reused
     todo = [n for n in graph.order if states[n].state != "fresh"]
@@ -143,7 +145,8 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
                                force=set(), kernel_name=kernel_name, on_event=on_event)
     report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
                                      key=states[n].key) for n in graph.order if n not in todo] + report.steps
-    wanted = contracts.current(engine.store, graph.order, nb.pipeline)
+    # an exported package's contracts are its manifest's (what its tests check)
+    wanted = {**contracts.current(engine.store, graph.order, nb.pipeline), **engine.contracts}
     on_samples = steps_on_samples(graph, reads, check.sampled)
     for rep in report.steps:
         check.durations[rep.step] = rep.duration
