@@ -101,3 +101,75 @@ def test_unterminated_print_keeps_the_per_step_report(tmp_path):
     assert code == 0, err
     assert [(s["step"], s["status"]) for s in rep["steps"]] == [("talk", "ran"), ("after", "ran")]
     assert all(len(s["key"]) > 8 for s in rep["steps"])
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """An external cluster on 127.0.0.1 that several runs share."""
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      processes=True) as cluster, Client(cluster) as client:
+        yield cluster.scheduler_address, client
+
+
+def _kernels_on_workers(client):
+    def kernels(dask_worker):
+        import psutil
+        return ([n for n in dask_worker.plugins if n.startswith("nb2pipe")],
+                [p.pid for p in psutil.Process().children(recursive=True)
+                 if "ipykernel" in " ".join(p.cmdline())])
+    return client.run(kernels)
+
+
+def test_two_runs_share_a_scheduler_and_leave_no_kernel(tmp_path, scheduler):
+    address, client = scheduler
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        nb = fan_out(tmp_path / name, body="import time\ntime.sleep(3)\n", n=2)
+        runs.append(subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name, "--executor", "dask",
+                                      "--scheduler", address, "--json"], cwd=tmp_path / name,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in runs:
+        out, err = proc.communicate(timeout=300)       # a hang-guard: before, run A waited forever
+        assert proc.returncode == 0, err
+        assert {s["step"]: s["status"] for s in json.loads(out)["steps"]} == {
+            "root": "ran", "b0": "ran", "b1": "ran", "join": "ran"}
+    # the runs' kernels were released: no plugin, no kernel process left on any worker
+    assert {w: v for w, v in _kernels_on_workers(client).items()} == {
+        w: ([], []) for w in client.scheduler_info()["workers"]}
+
+
+def test_kernel_killed_inside_a_worker_is_reported_and_retried(tmp_path, scheduler):
+    address, client = scheduler
+    body = ("import os, time\nopen(f'pid-{os.getpid()}', 'w').close()\n"
+            "if len([f for f in os.listdir('.') if f.startswith('pid-')]) == 1:\n    time.sleep(600)\n")
+    nb = fan_out(tmp_path, body=body, n=1)
+    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name, "--executor", "dask",
+                             "--scheduler", address, "--retries", "1", "--json"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while not list(tmp_path.glob("pid-*")):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    kernel_pid = int(next(tmp_path.glob("pid-*")).name[4:])
+    workers = client.run(os.getpid)
+    assert _ppid(kernel_pid) in workers.values()          # a kernel inside a worker
+    os.kill(kernel_pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=180)               # a hang-guard: before, it never returned
+    assert proc.returncode == 0, err
+    steps = {s["step"]: s for s in json.loads(out)["steps"]}
+    assert (steps["b0"]["status"], steps["b0"]["attempts"]) == ("ran", 2)
+    assert len(list(tmp_path.glob("pid-*"))) == 2          # killed, then a new kernel
+
+
+def test_retries_and_cpu_on_the_local_cluster(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step flaky --out x\nimport os\nif not os.path.exists('tried'):\n"
+        "    open('tried', 'w').close()\n    raise RuntimeError('first attempt fails')\nx = 1",
+        "%%step big --cpu 2 --out y\ny = 2",
+    ])
+    code, rep, err = run_dask(tmp_path, nb, "--retries", "1")
+    assert code == 0, err
+    assert {s["step"]: s["status"] for s in rep["steps"]} == {"flaky": "ran", "big": "ran"}
