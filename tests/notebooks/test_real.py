@@ -46,6 +46,7 @@ EDITS = {
     "jvns-cookbook-04-groupby": (2, "bikes[['Berri 1']]", "bikes[['Maisonneuve 1']]"),
     "jvns-cookbook-08-timestamps": (7, "'1970-01-01'", "'2013-01-01'"),
     "mooc-trees-classification": (6, "max_depth=1", "max_depth=2"),
+    "numpy-tutorials-mooreslaw": (4, "skiprows=1", "skiprows=2"),
     "pdsh-03-05-hierarchical-indexing": (1, "37253956", "37253957"),
     "pdsh-05-04-feature-engineering": (9, "[4, 2, 1, 3, 7]", "[4, 2, 1, 3, 8]"),
     "rasbt-ch04-preprocessing": (3, "5.0,6.0,,8.0", "5.0,6.5,,8.0"),
