@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
-from . import capture, keys, records
+from . import capture, keys, leases, records
 from .executor import ChangedInPlace, Executor, _offset_tree, _register_source
 from .planner import Planner
 from .protocol import (Event, GraphChanged, OutcomeStatus, ProgressMsg, RunEndMsg, RunStartMsg,
@@ -376,8 +376,13 @@ class Engine(Planner, Executor):
             self._emit(StateMsg(step=name, state=StepState.FAILED, error=e.what))
             return Outcome(name, "failed", error=e)
         key = keys.make_key(comps)
+        lease = None
         if not force:
             entry = self.store.get_entry(key)
+            if not entry:     # another process computing this key: wait for its entry
+                lease = leases.claim(self.store, key, lambda: bool(self.store.get_entry(key)),
+                                     self._warn, f"step `{name}`")
+                entry = None if lease else self.store.get_entry(key)
             if entry:
                 res = Result.from_entry(entry)
                 try:
@@ -396,6 +401,15 @@ class Engine(Planner, Executor):
                     self.failures.pop(name, None)
                     self._emit(StateMsg(step=name, state=StepState.FRESH, cached=True))
                     return Outcome(name, "cached" if restore else "fresh", key, 0.0, res.duration)
+        try:
+            return self._compute(step, graph, parents, key, comps, restore=restore, retries=retries)
+        finally:
+            if lease is not None:
+                lease.release()
+
+    def _compute(self, step: StepDef, graph: Graph, parents: dict[str, Result], key: str,
+                 comps: dict, *, restore: bool, retries: int) -> Outcome:
+        name = step.name
         attempts = max(step.spec.retries, retries) + 1
         for attempt in range(attempts):
             try:

@@ -1,0 +1,147 @@
+"""Leases: one process computes a step key at a time.
+
+Before computing a key that has no entry yet, a run creates ``leases/<key>.json`` in the
+store atomically (a hard link locally; on other fsspec filesystems a write that is read
+back, so the last writer wins and the others see it).  The file holds the holder's pid,
+host and an expiry, renewed by a background thread while the step runs.  Another run that
+needs the same key waits for the holder's entry and serves it.  A lease whose holder died
+(same host: its pid is gone) or whose expiry passed (holder on another host, renewals
+stopped) is taken over.  A lease is only a way to avoid duplicate work: entries are
+content-addressed and written atomically, so a lost race costs a recomputation, never a
+wrong result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Callable
+
+TTL = 60.0          # seconds a lease lives without renewal
+RENEW = TTL / 4     # how often the holder renews it
+POLL = 0.2          # how often a waiter looks for the entry
+
+
+def _rel(key: str) -> str:
+    return f"leases/{key}.json"
+
+
+def _alive(info: dict) -> bool:
+    """Is the lease's holder still there?  Same host: its pid exists; elsewhere: its
+    expiry has not passed."""
+    if time.time() > float(info.get("expires", 0)):
+        return False
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+def _read(backend, key: str) -> dict | None:
+    data = backend.read_bytes(_rel(key))
+    try:
+        info = json.loads(data) if data else None
+    except ValueError:
+        return {}                  # half-written by a dead holder: stale
+    return info if isinstance(info, dict) else {}
+
+
+class Lease:
+    """A lease this process holds on ``key``; renewed until :meth:`release`."""
+
+    def __init__(self, backend, key: str):
+        self.backend, self.key = backend, key
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _body(self) -> bytes:
+        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": self.token,
+                           "expires": time.time() + TTL}).encode()
+
+    def _try_create(self) -> bool:
+        if not self.backend.create_exclusive(_rel(self.key), self._body()):
+            return False
+        return (_read(self.backend, self.key) or {}).get("token") == self.token
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW):
+            if (_read(self.backend, self.key) or {}).get("token") != self.token:
+                return             # taken over (we looked dead): stop claiming it
+            try:
+                self.backend.write_bytes(_rel(self.key), self._body())
+            except OSError:
+                pass               # the next renewal tries again
+
+    def start(self) -> "Lease":
+        self._thread = threading.Thread(target=self._renew, name=f"nb2pipe-lease-{self.key[:8]}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if (_read(self.backend, self.key) or {}).get("token") == self.token:
+            self.backend.remove(_rel(self.key))
+
+
+def _take_over(backend, key: str, stale: dict) -> None:
+    """Remove a dead holder's lease, unless it changed since it was read (then someone
+    else already took it over and is alive)."""
+    if _read(backend, key) == stale:
+        backend.remove(_rel(key))
+
+
+def claim(store, key: str, has_entry: Callable[[], bool],
+          notify: Callable[[str], None] = lambda msg: None, what: str = "") -> Lease | None:
+    """Hold the lease on ``key`` (returned; release it when done), or wait while another
+    live process holds it and return None once its entry exists.  Read-only stores and
+    stores that cannot hold leases give a lease-less run (a Lease is not needed to be right)."""
+    if getattr(store, "read_only", False):
+        return None
+    waiting: list[str] = []
+    try:
+        return _claim(store.backend, key, has_entry, notify, what, waiting)
+    finally:
+        for rel in waiting:
+            store.backend.remove(rel)
+
+
+def _claim(backend, key: str, has_entry, notify, what: str, waiting: list[str]) -> Lease | None:
+    while True:
+        lease = Lease(backend, key)
+        try:
+            if lease._try_create():
+                if has_entry():            # finished between our look and our lease
+                    lease.release()
+                    return None
+                return lease.start()
+        except OSError:
+            return None
+        if has_entry():
+            return None
+        info = _read(backend, key)
+        if info is None:
+            continue                   # released without an entry (it failed): try ourselves
+        if not _alive(info):
+            _take_over(backend, key, info)
+            continue
+        if not waiting:           # seen in the store while we wait (leases/<key>.<pid>.wait)
+            waiting.append(f"leases/{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.wait")
+            try:
+                backend.write_bytes(waiting[0], json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                           "holder": info.get("pid")}).encode())
+            except OSError:
+                pass
+            notify(f"nb2pipe: {what or 'key ' + key[:12]} is being computed by process {info.get('pid')} on"
+                   f" {info.get('host')}; waiting for its result")
+        time.sleep(POLL)
