@@ -270,6 +270,8 @@ def export_notebook(req: P.ExportRequest) -> dict:
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
     text = buf.getvalue().strip()
+    if tmp:                               # the notebook as the user knows it, not our copy
+        text = text.replace(os.path.join(tmp, ""), "")
     if code not in (0, None):
         if "invalid choice" in text and "export" in text:
             return {"ok": False, "message": "export is not available yet in this version of nb2pipe"}

@@ -1,4 +1,7 @@
 """The `nb2pipe` comm, as the JupyterLab sidebar uses it, against a real kernel."""
+import json
+import re
+
 from test_notebook_flow import CELLS, run_all
 
 
@@ -113,16 +116,38 @@ def test_run_uses_current_cell_contents_and_reports_cell_problems(kernel):
     assert "cannot run" in reply["message"]
 
 
-def test_export_answers_even_without_an_exporter(kernel):
+def _export(kernel, request):
+    kernel.comm_send({"type": "export", **request}, comm_id="side")
+    return next(m for m in kernel.comm_messages(timeout=60) if m["type"] == "reply")
+
+
+def test_export_of_an_empty_notebook_says_why(kernel):
     run_all(kernel)
     _open_patch_comm(kernel)
-    kernel.comm_send({"type": "export", "id": "e1", "name": "nb.ipynb", "output": "build/x",
-                      "notebook": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}},
-                     comm_id="side")
-    res = next(m for m in kernel.comm_messages(timeout=3) if m["type"] == "reply")
-    assert res["id"] == "e1"
-    assert isinstance(res["ok"], bool)
-    assert res["message"]
+    res = _export(kernel, {"id": "e1", "name": "empty.ipynb", "output": "build/x",
+                           "notebook": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}})
+    assert (res["id"], res["ok"]) == ("e1", False)
+    assert res["message"] == (
+        "nb2pipe: empty.ipynb has no %%step cells, so there is no pipeline to run\n"
+        "  fix:   tag the cells that make up the pipeline with `%%step NAME` (after `%load_ext nb2pipe`)")
+
+
+def test_export_from_the_sidebar_writes_the_package(kernel, project):
+    run_all(kernel)
+    _open_patch_comm(kernel)
+    nb = {"cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": c, "outputs": [],
+                     "execution_count": None} for i, c in enumerate(CELLS)],
+          "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+    (project / "flow.ipynb").write_text(json.dumps(nb))          # saved beside the kernel
+    res = _export(kernel, {"id": "e2", "name": "flow.ipynb", "output": "build/flow", "notebook": nb})
+    files = {str(p.relative_to(project / "build" / "flow"))
+             for p in (project / "build" / "flow").rglob("*") if p.is_file()}
+    assert (res["id"], res["ok"], res["output"]) == ("e2", True, "build/flow")
+    assert re.fullmatch(rf"exported flow \S+ to build/flow \({len(files)} files\)", res["message"].splitlines()[0])
+    assert {"pyproject.toml", "flow/pipeline.ipynb", "flow/manifest.json", "tests/test_pipeline.py",
+            "flow/data/sales.csv"} <= files
+    manifest = json.loads((project / "build" / "flow" / "flow" / "manifest.json").read_text())
+    assert [s["name"] for s in manifest["steps"]] == ["load", "clean", "summary"]
 
 
 # -- the notebook's cell order and tags, as JupyterLab has them (`order`)
