@@ -14,7 +14,8 @@ export const EventType = {
   PROGRESS: 'progress',
   RUN_START: 'run_start',
   RUN_END: 'run_end',
-  REPLY: 'reply'
+  REPLY: 'reply',
+  PLAN: 'plan'
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 export const EVENT_TYPES: EventType[] = Object.values(EventType);
@@ -24,7 +25,8 @@ export const MessageType = {
   RUN: 'run',
   SYNC: 'sync',
   EXPORT: 'export',
-  ORDER: 'order'
+  ORDER: 'order',
+  PLAN: 'plan'
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 export const MESSAGE_TYPES: MessageType[] = Object.values(MessageType);
@@ -116,6 +118,24 @@ export interface IPatchMsg {
   v?: number;
   type: 'patch';
   steps: IStepStatus[];
+}
+
+/** The answer to ``plan``: the notebook's steps as ``nb2pipe status`` sees them (its cells as the frontend has them, this kernel's store), nothing executed. */
+export interface IPlanMsg {
+  v?: number;
+  type: 'plan';
+  steps: IStepStatus[];
+  edges: IEdge[];
+  problems: string[];
+}
+
+/** Plan the notebook (its JSON) without running anything; answered by ``plan`` then ``reply``. */
+export interface IPlanRequest {
+  v?: number;
+  type: 'plan';
+  id: string;
+  name: string;
+  notebook?: unknown;
 }
 
 export interface IProgressMsg {
@@ -211,11 +231,13 @@ export type KernelMessage =
   | IProgressMsg
   | IRunStartMsg
   | IRunEndMsg
-  | IReplyMsg;
+  | IReplyMsg
+  | IPlanMsg;
 
 export type FrontendMessage =
   | IStatusRequest
   | IRunRequest
   | ISyncRequest
   | IExportRequest
-  | IOrderRequest;
+  | IOrderRequest
+  | IPlanRequest;

@@ -105,6 +105,8 @@ class CommServer:
         elif isinstance(req, P.ExportRequest):
             res = export_notebook(req)
             ok.ok, ok.message, ok.output = res["ok"], res["message"], res.get("output")
+        elif isinstance(req, P.PlanRequest):
+            self._send(comm, plan_message(self.engine, req))
         elif isinstance(req, P.OrderRequest):
             self.parameter_cells = {c.cell_id for c in req.cells if PARAMETERS_TAG in c.tags}
             self.engine.set_order(c.cell_id for c in req.cells)
@@ -228,6 +230,37 @@ def sync_cells(engine: Engine, cells: list[P.CellSource], *, execute: bool) -> l
         except Exception as e:  # noqa: BLE001 - user code in a setup/params cell
             problems.append(P.CellProblem(cid, f"{type(e).__name__}: {e}"))
     return problems
+
+
+def plan_message(engine: Engine, req: P.PlanRequest) -> dict:
+    """The notebook's steps as ``nb2pipe status`` plans them -- definitions only, nothing
+    executed, keys looked up in this kernel's store -- for the panel before the cells run
+    (or after a restart).  The live engine is not touched."""
+    import dataclasses
+    import json
+
+    from . import notebook as nbmod
+    from .runner import plan
+    name = os.path.basename(req.name or "notebook.ipynb")
+    if not isinstance(req.notebook, dict):
+        return P.PlanMsg(steps=[], edges=[], problems=["plan: the request carries no notebook"]).to_json()
+    tmp = tempfile.mkdtemp(prefix="nb2pipe-plan-")
+    try:
+        path = os.path.join(tmp, name)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(req.notebook, f)
+        # planned as if it were where the kernel runs (relative `--src` paths, local modules)
+        nb = dataclasses.replace(nbmod.read(path), path=os.path.join(os.getcwd(), name))
+        planner = plan.engine_for(nb, engine.store)
+        graph = planner.graph()
+        steps = list(planner.plan(graph).values())
+        edges = [P.Edge(a, b, d) for a, b, d in graph.edges()]
+        return P.PlanMsg(steps=steps, edges=edges, problems=[]).to_json()
+    except Nb2pipeError as e:
+        return P.PlanMsg(steps=[], edges=[], problems=getattr(e, "problems", None) or [e.what]).to_json()
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export_notebook(req: P.ExportRequest) -> dict:

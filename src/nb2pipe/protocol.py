@@ -6,7 +6,8 @@ Kernel -> frontend messages (:class:`EventType`): ``graph`` (every step with its
 listeners -- and ``reply``, which answers one request and echoes its ``id``.
 Frontend -> kernel requests (:class:`MessageType`): ``status``, ``run`` (``force``,
 ``downstream``), ``sync``, ``export`` (``overwrite``), ``order`` (the notebook's code
-cells in order, with their tags).
+cells in order, with their tags), ``plan`` (the notebook planned without running anything,
+answered by a ``plan`` message).
 
 This module is the single source: ``python -m nb2pipe.protocol`` writes the JSON Schema
 (``js/protocol.schema.json``) and the TypeScript types generated from that schema
@@ -40,6 +41,7 @@ class EventType(str, Enum):
     RUN_START = "run_start"
     RUN_END = "run_end"
     REPLY = "reply"
+    PLAN = "plan"
 
 
 class MessageType(str, Enum):
@@ -49,6 +51,7 @@ class MessageType(str, Enum):
     SYNC = "sync"
     EXPORT = "export"
     ORDER = "order"
+    PLAN = "plan"
 
 
 class StepState(str, Enum):
@@ -260,6 +263,16 @@ class ReplyMsg(_Message):
     output: str | None = None
 
 
+@dataclass
+class PlanMsg(_Message):
+    """The answer to ``plan``: the notebook's steps as ``nb2pipe status`` sees them (its
+    cells as the frontend has them, this kernel's store), nothing executed."""
+    type: ClassVar[EventType] = EventType.PLAN
+    steps: list[StepStatus]
+    edges: list[Edge]
+    problems: list[str]
+
+
 # ---------------------------------------------------------------- frontend -> kernel
 
 @dataclass
@@ -303,13 +316,22 @@ class OrderRequest(_Message):
 
 
 @dataclass
+class PlanRequest(_Message):
+    """Plan the notebook (its JSON) without running anything; answered by ``plan`` then ``reply``."""
+    type: ClassVar[MessageType] = MessageType.PLAN
+    id: str
+    name: str
+    notebook: Any = None
+
+
+@dataclass
 class GraphChanged:
     """Engine event (not sent as is): definitions changed; the comm sends the graph."""
     type: ClassVar[str] = "graph_changed"
 
 
-KERNEL_MESSAGES = (GraphMsg, PatchMsg, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg, ReplyMsg)
-REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest)
+KERNEL_MESSAGES = (GraphMsg, PatchMsg, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg, ReplyMsg, PlanMsg)
+REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest, PlanRequest)
 ENGINE_EVENTS = (GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg)
 Event = Union[GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg]
 _BY_REQUEST = {c.type.value: c for c in REQUESTS}

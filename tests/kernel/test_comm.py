@@ -182,3 +182,29 @@ def test_a_cell_tagged_parameters_is_a_params_cell(kernel):
     assert kernel.ok("print(first)").stdout.strip() == "[0, 1, 2]"
     params = kernel.ok("print(get_ipython()._nb2pipe_session.engine.defs.params)").stdout
     assert params.strip() == "{'n_rows': 3}"
+
+
+# -- `plan`: the notebook's steps before its cells run (the panel after a restart)
+
+def _notebook(cells):
+    return {"cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": c, "outputs": [],
+                       "execution_count": None} for i, c in enumerate(cells)],
+            "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_plan_tells_fresh_in_store_from_never_run_without_running(kernel):
+    run_all(kernel)
+    _open_patch_comm(kernel)
+    extra = "%%step extra\nn = len(df)"
+    kernel.comm_send({"type": "plan", "id": "p1", "name": "nb.ipynb", "notebook": _notebook(CELLS + [extra])},
+                     comm_id="side")
+    msgs = kernel.comm_messages(timeout=5)
+    plan = next(m for m in msgs if m["type"] == "plan")
+    assert {s["step"]: s["state"] for s in plan["steps"]} == {
+        "load": "fresh", "clean": "fresh", "summary": "fresh", "extra": "never run"}
+    assert ("clean", "extra", "df") in {(e["source"], e["target"], e["data"]) for e in plan["edges"]}
+    reply = next(m for m in msgs if m["type"] == "reply")
+    assert (reply["id"], reply["request"], reply["ok"]) == ("p1", "plan", True)
+    # nothing ran and the live engine did not learn the planned step
+    assert kernel.ok("print(sorted(get_ipython()._nb2pipe_session.engine.defs.steps))").stdout.strip() == \
+        "['clean', 'load', 'summary']"

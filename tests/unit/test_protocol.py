@@ -31,6 +31,8 @@ EXAMPLES = [
     p.SyncRequest(id="q3", cells=[p.CellSource(cell_id="c4", source="x = 1")]),
     p.ExportRequest(id="q4", name="nb.ipynb", output="build/x", notebook={"cells": []}, overwrite=True),
     p.OrderRequest(id="q5", cells=[p.CellInfo("c2", ["parameters"]), p.CellInfo("c1")]),
+    p.PlanRequest(id="q6", name="nb.ipynb", notebook={"cells": []}),
+    p.PlanMsg(steps=[], edges=[p.Edge("load", "clean", "raw")], problems=["a problem"]),
 ]
 
 
