@@ -56,7 +56,6 @@ def empty_table(schema: list):
 def run(engine) -> SchemaCheck:
     import duckdb
 
-    from . import sql
     graph = engine.graph()
     seen = {s: c for s in graph.order if (c := contracts.last_seen(engine.store, s, engine.pipeline))}
     pins = {s: c for s in graph.order if (c := contracts.pinned(engine.store, s, engine.pipeline))}
@@ -67,6 +66,7 @@ def run(engine) -> SchemaCheck:
         check.breaks += [b for o, c in sorted(pin.items()) if o in seen.get(s, {})
                          for b in contracts.differences(s, o, c, seen[s][o])]
     con = duckdb.connect()
+    con.execute("SET file_search_path = '" + engine.project_dir.replace("'", "''") + "'")
     for name in graph.order:
         step = engine.defs.steps[name]
         inputs = {i: graph.source(name, i) for i in engine.defs.inputs_of(step)}
@@ -81,7 +81,7 @@ def run(engine) -> SchemaCheck:
             continue
         tables = {i: empty_table(known[(p, i)]["schema"]) for i, p in inputs.items()}
         try:
-            result = sql.run(con, step.sql, tables, engine.defs.params)
+            result = _plan(con, step.sql, tables, engine.defs.params)
         except Exception as e:  # noqa: BLE001 - duckdb.Error and friends
             check.errors[name] = " ".join(str(e).split())
             continue
@@ -94,6 +94,19 @@ def run(engine) -> SchemaCheck:
                              for col, g, w in contracts.schema_diff(mine["schema"], got)]
         known[(name, out)] = {**(mine or {}), "schema": got}
     return check
+
+
+def _plan(con, info, tables: dict, params: dict):
+    """The query's result on ``tables``, with no row read from files (LIMIT 0)."""
+    for name, value in tables.items():
+        con.register(name, value)
+    try:
+        bound = {p: params[p] for p in info.params} if info.params else None
+        rel = con.sql(info.query, params=bound).limit(0)
+        return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
+    finally:
+        for name in tables:
+            con.unregister(name)
 
 
 def _input_changes(engine, name: str, now: dict[str, dict | None]) -> list[str]:
