@@ -178,9 +178,13 @@ def cmd_export(args) -> int:
         raise Nb2pipeError(f"{args.target} is already an exported pipeline",
                            fix="export the source notebook instead")
     out = export(nb, engine, args.output, name=args.name, version=args.version, overwrite=args.overwrite,
-                 targets=tuple(args.target_kind or ()), schedule=args.schedule)
+                 targets=tuple(args.target_kind or ()), schedule=args.schedule,
+                 runtime_wheel_path=args.runtime_wheel, extras=tuple(args.extra or ()))
     print(f"exported {out.package} {out.version} to {out.path} ({len(out.files)} files)")
-    print(f"  cd {out.path} && pip install . && python -m pytest")
+    from .export.package import source_lines
+    print("\n".join(source_lines(out)))
+    print(f"  cd {out.path} && pip install --find-links wheels/ -c {out.package}/requirements.lock"
+          " '.[test]' && python -m pytest")
     return 0
 
 
@@ -402,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--target", dest="target_kind", action="append", choices=["airflow"],
                    help="also write a scheduler's DAG file (airflow/<name>_dag.py)")
     e.add_argument("--schedule", help="the Airflow schedule, e.g. '@daily' (default: none, manual)")
+    e.add_argument("--runtime-wheel", help="the nb2pipe wheel to ship in wheels/ (a .whl or a folder"
+                   " holding one; default: the running nb2pipe, packed)")
+    e.add_argument("--extra", action="append", choices=["s3", "dask", "remote"],
+                   help="an nb2pipe extra the package needs (s3 is added for s3:// stores)")
     e.set_defaults(fn=cmd_export)
 
     lg = sub.add_parser("log", help="run history, queried with DuckDB")

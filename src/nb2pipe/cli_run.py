@@ -139,6 +139,7 @@ def _run_once(args) -> int:
     from .runner import plan
     t0 = time.perf_counter()
     nb, engine = _load(args)
+    _warn_lock_drift(nb)
     names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
     states = engine.plan()
     from .saves import mark_missing_saves
@@ -166,6 +167,8 @@ def _run_once(args) -> int:
     from .runner import local
     gateway = None
     if args.gateway_url or (args.executor == "remote"):
+        from .extras import require
+        require("remote")
         gateway = (args.gateway_url, args.token)
     elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo):
         _check_kernel(args.kernel or nb.kernel_name)
@@ -179,6 +182,8 @@ def _run_once(args) -> int:
         if not args.json:
             print(f"{len(todo)} of {len(names)} steps to run; starting a kernel…", flush=True)
         if args.executor == "dask":
+            from .extras import require
+            require("dask")
             from .runner.dask_exec import execute_dask
             report = execute_dask(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
                                   kernel_name=args.kernel, scheduler=args.scheduler,
@@ -203,6 +208,15 @@ def _run_once(args) -> int:
         print(f"run {run_id}: `nb2pipe log {run_id} --step STEP` shows what a step printed and drew"
               + (f"; executed notebook: {args.output_notebook}" if getattr(args, "output_notebook", None) else ""))
     return 0 if report.ok else 1
+
+
+def _warn_lock_drift(nb) -> None:
+    """Running an exported package: one line when this environment differs from its lock."""
+    if nb.manifest:
+        from .export.lock import FILE, drift_line
+        line = drift_line(os.path.join(os.path.dirname(nb.path), FILE))
+        if line:
+            print(line, file=sys.stderr)
 
 
 def _check_kernel(name: str) -> None:

@@ -123,6 +123,9 @@ class _FsspecBackend:
 
     def __init__(self, url: str, **storage_options):
         import fsspec
+
+        from .extras import require_store
+        require_store(url)          # s3:// without s3fs: name the extra, no ImportError
         self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
         self.root = self.root.rstrip("/")
         self.url = url

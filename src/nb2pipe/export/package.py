@@ -13,10 +13,12 @@ from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..fingerprint import _local_origin, hash_json
 from ..notebook import PipelineNotebook
-from . import templates
+from . import lock, runtime_wheel, templates
 
 MAX_SAMPLE_BYTES = 50 * 1024 * 1024
 RUNTIME = ("nb2pipe", "nbclient", "nbformat", "ipykernel", "pyarrow", "xxhash", "fsspec", "pytest")
+SCHEME_EXTRAS = {"s3": "s3", "s3a": "s3"}
+EXTRAS = ("s3", "dask", "remote")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -26,6 +28,7 @@ class Exported:
     package: str
     version: str
     files: list[str]
+    sources: list[dict]           # what the package reads, and the sample its tests run on
 
 
 def _dumps(obj) -> str:
@@ -94,26 +97,45 @@ def clean_notebook(nb: PipelineNotebook, params: list[str], title: str,
             "nbformat": 4, "nbformat_minor": 5}
 
 
-def _pins(engine: Engine) -> list[str]:
-    """Distributions the steps import, and the runtime, pinned to what is installed here."""
-    from importlib import metadata
+def _modules(engine: Engine) -> set[str]:
+    """Third-party top-level modules the steps and setup cells import."""
     mods: set[str] = set()
     for step in engine.defs.steps.values():
         mods |= engine.defs.modules_for(step)
     for cell in engine.defs.setup.values():
         mods |= set(cell.info.imports)
+    return {m for m in mods if m not in sys.stdlib_module_names
+            and not _local_origin(m, engine.project_dir)}
+
+
+def _extras(nb: PipelineNotebook, engine: Engine, asked: tuple[str, ...]) -> list[str]:
+    """nb2pipe's extras the package needs: those asked for (--extra) and those the
+    project's environments' stores use (an s3:// store needs nb2pipe[s3])."""
+    from .. import environments
+    urls = [getattr(engine.store, "url", "") or ""]
+    try:
+        envs = environments.environments(nb.project_dir)[0].values()
+    except Nb2pipeError:
+        envs = ()
+    for env in envs:
+        urls += [env.store, getattr(env, "data_root", None) or ""]
+    found = set(asked) | {SCHEME_EXTRAS[u.split("://", 1)[0]] for u in urls
+                          if "://" in u and u.split("://", 1)[0] in SCHEME_EXTRAS}
+    return sorted(found)
+
+
+def _pins(engine: Engine, locked: dict[str, str], extras: list[str]) -> list[str]:
+    """The package's direct dependencies (the runtime and the distributions the steps
+    import) at the kernel environment's versions; the lock pins the rest."""
+    from importlib import metadata
     dist_of = metadata.packages_distributions()
-    dists = set(RUNTIME)
-    for m in mods:
-        if m in sys.stdlib_module_names or _local_origin(m, engine.project_dir):
-            continue
-        dists.update(dist_of.get(m, []))
+    dists = set(RUNTIME) | {d for m in _modules(engine) for d in dist_of.get(m, [])}
     pins = []
+    by_key = {k.lower().replace("_", "-"): v for k, v in locked.items()}
     for d in sorted(dists, key=str.lower):
-        try:
-            pins.append(f"{d}=={metadata.version(d)}")
-        except metadata.PackageNotFoundError:
-            pins.append(d)
+        name = f"nb2pipe[{','.join(extras)}]" if d == "nb2pipe" and extras else d
+        version = by_key.get(d.lower().replace("_", "-"))
+        pins.append(f"{name}=={version}" if version else name)
     return pins
 
 
@@ -148,11 +170,33 @@ def _exportable(engine: Engine, path: str) -> bool:
     return not any(p.startswith(".") for p in parts[:-1]) and parts[-1] != "signing-key"
 
 
-def _sources(engine: Engine) -> list[str]:
-    from ..sources import expand_sources
-    out = expand_sources((s for step in engine.defs.steps.values() for s in step.spec.srcs),
-                         engine.project_dir)
-    return sorted(os.path.relpath(p, engine.project_dir) for p in out if _exportable(engine, p))
+def _sources(engine: Engine) -> dict[str, list[str]]:
+    """Files the steps read (``--src`` and the paths their code names), relative to the
+    project -> the steps reading each."""
+    from ..sources import expand_source
+    out: dict[str, list[str]] = {}
+    for step in engine.defs.steps.values():
+        for spec in engine.sources_of(step):
+            for full in expand_source(spec, engine.project_dir):
+                if _exportable(engine, full):
+                    rel = os.path.relpath(full, engine.project_dir).replace(os.sep, "/")
+                    out.setdefault(rel, []).append(step.name)
+    return {k: sorted(set(v)) for k, v in sorted(out.items())}
+
+
+def _samples(engine: Engine, sources: dict[str, list[str]], out_dir: str, copied: bool) -> list[dict]:
+    """Write the first rows of each source under tests/fixtures/ (the generated tests run on
+    them) and describe each: where the package reads it, the sample shipped."""
+    from .. import sampling
+    rows = []
+    for rel, steps in sources.items():
+        sample = sampling.head(os.path.join(engine.project_dir, rel),
+                               os.path.join(out_dir, "tests", "fixtures", rel))
+        rows.append({"path": rel, "steps": steps, "copied_whole": copied,
+                     "sample": None if sample is None else {
+                         "path": f"tests/fixtures/{rel}", "rows": sample.rows, "bytes": sample.bytes,
+                         "complete": sample.complete}})
+    return rows
 
 
 def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
@@ -192,7 +236,8 @@ def default_version(nb: PipelineNotebook) -> str:
 
 def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | None = None,
            version: str | None = None, overwrite: bool = False, targets: tuple[str, ...] = (),
-           schedule: str | None = None) -> Exported:
+           schedule: str | None = None, runtime_wheel_path: str | None = None,
+           extras: tuple[str, ...] = ()) -> Exported:
     base = name or os.path.splitext(os.path.basename(nb.path))[0]
     pkg = re.sub(r"\W+", "_", base).strip("_").lower() or "pipeline"
     if pkg[0].isdigit():
@@ -212,15 +257,23 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
     graph = engine.graph()
     params = sorted(engine.defs.params)
     man = manifest(nb, engine, pkg, version, out_dir)
+    sources = _sources(engine)
+    snapshot = sum(os.path.getsize(os.path.join(engine.project_dir, p)) for p in sources) <= MAX_SAMPLE_BYTES
+    man["sources"] = _samples(engine, sources, out_dir, snapshot)
     statuses = [s.to_json() for s in engine.plan(graph).values()]
     mermaid = render.to_mermaid(statuses, graph.edges(), direction="LR")
+    extra = _extras(nb, engine, extras)
+    python = lock.kernel_python(nb.kernel_name)
+    roots = list(RUNTIME) + (["duckdb"] if any(s.spec.sql for s in engine.defs.steps.values()) else [])
+    locked = lock.resolve(python, _modules(engine), roots, {"nb2pipe": extra})
     files: dict[str, str | bytes] = {
         f"{pkg}/pipeline.ipynb": _dumps(clean_notebook(nb, params, f"{pkg} pipeline",
                                                         engine.defs.secret_params)),
         f"{pkg}/manifest.json": _dumps(man),
         f"{pkg}/__init__.py": templates.init(pkg, version),
         f"{pkg}/__main__.py": templates.main(pkg),
-        "pyproject.toml": templates.pyproject(dist, pkg, version, _pins(engine)),
+        f"{pkg}/{lock.FILE}": lock.text(locked, pkg),
+        "pyproject.toml": templates.pyproject(dist, pkg, version, _pins(engine, dict(locked), extra)),
         "README.md": templates.readme(dist, pkg, version, man, mermaid),
         "tests/test_pipeline.py": templates.tests(pkg),
         ".gitignore": ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n",
@@ -234,11 +287,8 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
             schedule = env.schedule if env else None
         files[f"airflow/{pkg}_dag.py"] = dag_file(pkg, man, schedule=schedule,
                                                   sources=sorted({s for st in man["steps"] for s in st["srcs"]}))
-    sample = _sources(engine)
-    total = sum(os.path.getsize(os.path.join(engine.project_dir, p)) for p in sample)
-    copies = _local_files(engine) + (sample if total <= MAX_SAMPLE_BYTES else [])
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
+    copies = _local_files(engine) + (list(sources) if snapshot else [])
+    written = [s["sample"]["path"] for s in man["sources"] if s["sample"]]
     for rel, text in sorted(files.items()):
         dst = os.path.join(out_dir, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -253,7 +303,30 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         shutil.copyfile(os.path.join(engine.project_dir, rel), dst)
         written.append(f"{pkg}/{rel}")
-    return Exported(out_dir, pkg, version, sorted(written))
+    wheel = runtime_wheel.place(os.path.join(out_dir, "wheels"), runtime_wheel_path)
+    written.append("wheels/" + os.path.basename(wheel))
+    return Exported(out_dir, pkg, version, sorted(written), man["sources"])
+
+
+def source_lines(ex: Exported) -> list[str]:
+    """The end of ``nb2pipe export``: which sources the package reads, from where, and the
+    sample its tests use."""
+    if not ex.sources:
+        return ["the package reads no source file"]
+    out = [f"the package reads {len(ex.sources)} source file(s), relative to {ex.package}/:"]
+    for src in ex.sources:
+        where = ("copied whole into the package: production reads this snapshot until you export"
+                 " again" if src["copied_whole"] else "not in the package: put it there before a run")
+        smp = src["sample"]
+        if smp is None:
+            test = "tests: no sample (over the size cap, not a table to cut)"
+        elif smp["rows"] is None:
+            test = f"tests: {smp['path']} (the whole file, {smp['bytes']} bytes)"
+        else:
+            test = (f"tests: {smp['path']} ({'all' if smp['complete'] else 'the first'} {smp['rows']}"
+                    f" rows, {smp['bytes']} bytes)")
+        out.append(f"  {src['path']} (step {', '.join(src['steps'])}): {where}; {test}")
+    return out
 
 
 def find_exported(folder: str):

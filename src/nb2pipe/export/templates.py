@@ -58,7 +58,7 @@ version = "{version}"
 description = "The {pkg} pipeline, exported from a notebook by nb2pipe"
 readme = "README.md"
 requires-python = ">=3.10"
-# pinned from the environment the notebook ran in, so production matches the lab
+# pinned from the notebook kernel's environment; {pkg}/requirements.lock pins what they pull
 dependencies = [
 {deps}]
 
@@ -96,12 +96,17 @@ the notebook and export again (`nb2pipe export {man["source"]["notebook"]} -o <t
 ## Run
 
 ```bash
-pip install .                      # dependencies pinned from the lab's environment
+pip install --find-links wheels/ -c {pkg}/requirements.lock .   # the lab's exact versions
 {dist} run                         # or: python -m {pkg} run
 {dist} run -p NAME=VALUE --store s3://bucket/prefix
 {dist} status                      # fresh / stale and why, no kernel
-pip install '.[test]' && python -m pytest
+pip install --find-links wheels/ -c {pkg}/requirements.lock '.[test]' && python -m pytest
 ```
+
+`wheels/` holds the nb2pipe runtime this package was exported with, so installing needs
+neither Node nor a source checkout of nb2pipe. `{pkg}/requirements.lock` lists every package
+the steps import and what they pull, at the versions of the notebook's kernel environment;
+`{dist} run` warns in one line when the running environment drifts from it.
 
 Only stale steps run; results go to `.nb2pipe/` in the working directory unless `--store` or
 `$NB2PIPE_STORE` says otherwise. Point it at the notebook's store to reuse the lab's results.
@@ -137,10 +142,21 @@ from importlib import resources
 import pytest
 
 PKG = "{pkg}"
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
 
 def pkg_dir():
     return str(resources.files(PKG))
+
+
+def sample_pkg(tmp_path):
+    """The pipeline with each source file it reads replaced by its sample (tests/fixtures/:
+    the first rows, size-capped): the tests never need production data."""
+    copy = tmp_path / "pkg"
+    shutil.copytree(pkg_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    if os.path.isdir(FIXTURES):
+        shutil.copytree(FIXTURES, copy, dirs_exist_ok=True)
+    return copy
 
 
 def manifest():
@@ -189,7 +205,8 @@ def _outputs_meet_contracts(store_dir, report):
 
 def test_end_to_end_with_default_parameters(tmp_path):
     store = tmp_path / "store"
-    code, out, err = nb2pipe("run", pkg_dir(), "--store", str(store), "--json", cwd=tmp_path)
+    code, out, err = nb2pipe("run", str(sample_pkg(tmp_path)), "--store", str(store), "--json",
+                             cwd=tmp_path)
     assert code == 0, err + out
     report = json.loads(out)
     assert {{s["status"] for s in report["steps"]}} <= {{"ran", "cached", "fresh"}}
@@ -203,8 +220,7 @@ def test_contract_violation_names_step_and_column(tmp_path):
     if target is None:
         pytest.skip("no table outputs with a recorded schema (run the notebook before exporting)")
     step, out, c = target
-    copy = tmp_path / "pkg"
-    shutil.copytree(pkg_dir(), copy)
+    copy = sample_pkg(tmp_path)
     column = c["schema"][0][0]
     m["contracts"][step][out]["schema"][0][1] = "a type no table has"
     (copy / "manifest.json").write_text(json.dumps(m))
@@ -232,6 +248,6 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - run: python -m pip install . '.[test]'
+      - run: python -m pip install --find-links wheels/ -c {pkg}/requirements.lock '.[test]'
       - run: python -m pytest -q
 """
