@@ -62,6 +62,7 @@ class Engine(Planner, Executor):
         self.io = io or capture.StepIO()                   # captures and replays a step's outputs
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._told: set[tuple[str, str]] = set()     # (step, code hash) warned about once
+        self._learned: dict[str, list[str]] = {}     # code hash -> learned in-place changes
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
         self._provenance = provenance or (lambda name: None)
@@ -97,20 +98,10 @@ class Engine(Planner, Executor):
             filename = f"<setup {where or cell_key}>"
             _register_source(filename, "\n" * line_offset + code)
             exec(compile(_offset_tree(code, line_offset), filename, "exec"), self.setup_ns)
-        self._drop_setup(cell_key)
-        self.defs.setup[cell_key] = SetupCell(cell_key, code, info)
-        for n in info.defines:
-            self.defs.setup_owner[n] = cell_key
+        self.defs.set_setup(SetupCell(cell_key, code, info))
         self._publish({n: self.setup_ns[n] for n in info.defines if n in self.setup_ns})
         self._emit(GraphChanged())
         return info.defines
-
-    def _drop_setup(self, cell_key: str) -> None:
-        old = self.defs.setup.pop(cell_key, None)
-        if old:
-            for n in old.info.defines:
-                if self.defs.setup_owner.get(n) == cell_key:
-                    del self.defs.setup_owner[n]
 
     def _feed_definitions(self, step: StepDef, values: dict) -> None:
         """Functions a step defines see the names it assigned (``save_fig`` reading
@@ -126,7 +117,7 @@ class Engine(Planner, Executor):
         key = f"step:{step.name}"
         code = definitions_source(step.code) if step.sql is None else ""
         if not code:
-            self._drop_setup(key)
+            self.defs.drop_setup(key)
             return
         old = self.defs.setup.get(key)
         if old is not None and old.code == code and not self.execute_definitions:
@@ -135,7 +126,7 @@ class Engine(Planner, Executor):
             self.run_setup(code, cell_id=key, where=f"step `{step.name}`",
                            execute=self.execute_definitions)
         except Exception:  # noqa: BLE001 - e.g. an import that fails: the step's own run says so
-            self._drop_setup(key)
+            self.defs.drop_setup(key)
 
     def set_params(self, code: str | None = None, *, values: dict | None = None,
                    overrides: dict | None = None, secret: Iterable[str] = (),
@@ -170,7 +161,7 @@ class Engine(Planner, Executor):
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
         self.defs.check_reads(step, self._provenance)
-        learned = self.store.get_learned(step.code_hash) if step.sql is None else []
+        learned = self._learned_for(step.code_hash) if step.sql is None else []
         if learned:
             self.defs.learned[spec.name] = (step.code_hash, frozenset(learned))
         steps: dict[str, StepDef] = {}
@@ -198,6 +189,14 @@ class Engine(Planner, Executor):
         self._emit(GraphChanged())
         return step
 
+    def _learned_for(self, code_hash: str) -> list[str]:
+        """learned/<hash>.json, read once per code hash (a cell re-run with the same code, or
+        a store switched by %nb2pipe env/store, does not read it again; this engine's own
+        learning updates the memo)."""
+        if code_hash not in self._learned:
+            self._learned[code_hash] = self.store.get_learned(code_hash)
+        return self._learned[code_hash]
+
     def set_order(self, cell_ids: Iterable[str]) -> None:
         """The notebook's cell order, as the frontend has it: steps read the versions of
         names written above them in this order.  Steps of cells not listed keep theirs."""
@@ -219,8 +218,8 @@ class Engine(Planner, Executor):
     def forget(self, name: str, *, emit: bool = True) -> None:
         if name not in self.defs.steps:
             raise Nb2pipeError(f"there is no step `{name}`{self.defs.did_you_mean(name)}")
-        del self.defs.steps[name]
-        self._drop_setup(f"step:{name}")
+        self.defs.drop_step(name)
+        self.defs.drop_setup(f"step:{name}")
         self.results.pop(name, None)
         self.failures.pop(name, None)
         if emit:
@@ -326,11 +325,18 @@ class Engine(Planner, Executor):
     def _publish_final_versions(self, graph: Graph, outcomes: list[Outcome]) -> None:
         """After a run, each name a re-run step wrote holds what restart-and-run-all leaves in
         it: the version of the last step (in notebook order) that writes it."""
-        touched = {o for out in outcomes if out.status == "ran"
-                   for o in self.results[out.step].outputs}
+        shown: dict[str, str] = {}      # name -> the step whose version the run published last
+        touched: set[str] = set()
+        for out in outcomes:
+            if out.status in ("ran", "cached"):          # both publish their outputs
+                shown.update({o: out.step for o in self.results[out.step].outputs})
+            if out.status == "ran":
+                touched.update(self.results[out.step].outputs)
         final: dict[str, Any] = {}
         for name in touched:
             last = graph.producer.get(name)
+            if last == shown[name]:
+                continue                # already published by the step that writes it last
             res = self.results.get(last) if last else None
             if res is not None and name in res.outputs:
                 try:
@@ -357,6 +363,7 @@ class Engine(Planner, Executor):
         prev = self.defs.learned.get(step.name)
         known = prev[1] if prev and prev[0] == step.code_hash else frozenset()
         self.defs.learned[step.name] = (step.code_hash, known | set(names))
+        self._learned[step.code_hash] = sorted(known | set(names))
         self.learn_count += 1
         try:
             self.store.put_learned(step.code_hash, sorted(known | set(names)))

@@ -141,6 +141,9 @@ class Definitions:
     one per engine (no module-level state)."""
 
     def __init__(self, local_module: Callable[[str], bool] = lambda module: False) -> None:
+        self.version = 0                          # bumped on any change of the steps or setup cells
+        self._derived: tuple[int, dict] = (-1, {})   # (version, maps derived from that version)
+        self._candidate: tuple = (None, frozenset())  # (steps being checked, names they write)
         self.steps: dict[str, StepDef] = {}      # in notebook order
         self.local_module = local_module          # module name -> is it project code?
         self.setup: dict[str, SetupCell] = {}
@@ -148,14 +151,48 @@ class Definitions:
         self.params: dict[str, Any] = {}
         self.secret_params: set[str] = set()       # never shown (secrets and credentials)
         self.credential_params: set[str] = set()   # never shown, and not part of keys
-        self._written_cache: tuple = (None, frozenset())
-        self._definers_cache: tuple = (None, {})
-        self._positions_cache: tuple = (None, {})
-        self._index_cache: tuple = (None, {})
         self._graph_memo: tuple = (None, None)      # (what the graph was built from, graph)
         # step -> (code hash, inputs it was seen changing in place though its code does not
         # show it): they are passed on like the ones the code shows
         self.learned: dict[str, tuple[str, frozenset[str]]] = {}
+
+    # -- changes (each bumps the version the derived maps are kept for)
+    @property
+    def steps(self) -> dict[str, StepDef]:
+        return self._steps
+
+    @steps.setter
+    def steps(self, steps: dict[str, StepDef]) -> None:
+        self._steps = steps
+        self.version += 1
+
+    def drop_step(self, name: str) -> None:
+        del self._steps[name]
+        self.version += 1
+
+    def set_setup(self, cell: SetupCell) -> None:
+        self.drop_setup(cell.cell_key)
+        self.setup[cell.cell_key] = cell
+        for n in cell.info.defines:
+            self.setup_owner[n] = cell.cell_key
+        self.version += 1
+
+    def drop_setup(self, cell_key: str) -> None:
+        old = self.setup.pop(cell_key, None)
+        if old:
+            for n in old.info.defines:
+                if self.setup_owner.get(n) == cell_key:
+                    del self.setup_owner[n]
+        self.version += 1
+
+    def _memo(self, what: str, build: Callable[[], Any]) -> Any:
+        version, memo = self._derived
+        if version != self.version:
+            memo = {}
+            self._derived = (self.version, memo)
+        if what not in memo:
+            memo[what] = build()
+        return memo[what]
 
     # -- inputs
     def inputs_of(self, step: StepDef, steps: dict[str, StepDef] | None = None) -> tuple[str, ...]:
@@ -170,10 +207,13 @@ class Definitions:
                      and (r in written or step.sql is not None))
 
     def _written(self, steps: dict[str, StepDef]) -> frozenset[str]:
-        sig = (id(steps), len(steps))
-        if self._written_cache[0] != sig:
-            self._written_cache = (sig, frozenset(o for s in steps.values() for o in s.outputs))
-        return self._written_cache[1]
+        def build() -> frozenset[str]:
+            return frozenset(o for s in steps.values() for o in s.outputs)
+        if steps is self._steps:
+            return self._memo("written", build)
+        if self._candidate[0] is not steps:          # a definition being checked
+            self._candidate = (steps, build())
+        return self._candidate[1]
 
     def passthrough(self, step: StepDef, steps: dict[str, StepDef] | None = None) -> tuple[str, ...]:
         """Inputs the step may change in place: they become outputs too (a new version of
@@ -342,25 +382,18 @@ class Definitions:
     def _positions(self) -> dict[str, int]:
         """Setup cell key -> position: -1 for %%setup cells, the step's index for the
         definitions a step makes (``step:NAME``)."""
-        sig = (id(self.steps), len(self.steps), tuple(self.setup))
-        if self._positions_cache[0] != sig:
-            index = self._step_index()
-            self._positions_cache = (sig, {k: index.get(k[5:], -1) if k.startswith("step:") else -1
-                                           for k in self.setup})
-        return self._positions_cache[1]
+        index = self._step_index()
+        return self._memo("positions", lambda: {k: index.get(k[5:], -1) if k.startswith("step:") else -1
+                                                for k in self.setup})
 
     def _step_index(self) -> dict[str, int]:
-        sig = (id(self.steps), len(self.steps))
-        if self._index_cache[0] != sig:
-            self._index_cache = (sig, {n: i for i, n in enumerate(self.steps)})
-        return self._index_cache[1]
+        return self._memo("step index", lambda: {n: i for i, n in enumerate(self._steps)})
 
     def _definers(self) -> dict[str, list[str]]:
-        sig = tuple(map(id, self.setup.values()))
-        if self._definers_cache[0] != sig:
+        def build() -> dict[str, list[str]]:
             out: dict[str, list[str]] = {}
             for k, c in self.setup.items():
                 for n in c.statements[0]:
                     out.setdefault(n, []).append(k)
-            self._definers_cache = (sig, out)
-        return self._definers_cache[1]
+            return out
+        return self._memo("definers", build)
