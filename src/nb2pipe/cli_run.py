@@ -202,7 +202,9 @@ def _run_once(args) -> int:
     run_id = _record(engine, nb, report, overrides, getattr(args, "output_notebook", None))
     if args.json:
         print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
-                          "run_id": run_id, "steps": [s.__dict__ for s in report.steps]}, indent=2))
+                          "run_id": run_id,
+                          "steps": [{k: v for k, v in s.__dict__.items() if k != "outputs"} for s in report.steps]},
+                         indent=2))
     else:
         _summary(report)
         print(f"run {run_id}: `nb2pipe log {run_id} --step STEP` shows what a step printed and drew"
@@ -254,8 +256,9 @@ def _record(engine, nb, report, overrides, output_notebook: str | None = None) -
     steps = []
     for s in report.steps:
         entry = engine.store.get_entry(s.key) if s.key else None
+        # a failed step has no entry: keep what its cell showed (what it printed), and its error
         shown = (entry or {}).get("display") if s.status != "failed" else runbook.keep(
-            engine.store, [runbook.error_output(s.error, s.traceback)], mask)
+            engine.store, runbook.with_error(getattr(s, "outputs", []), s.error, s.traceback), mask)
         steps.append({"step": s.step, "status": s.status, "key": s.key, "duration": s.duration,
                       "error": s.error, **({"display": shown} if shown else {}),
                       **records.lineage_of_entry(entry)})

@@ -23,6 +23,13 @@ def error_output(error: str | None, traceback: str | None) -> dict:
     return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": lines}
 
 
+def with_error(outputs: list[dict], error: str | None, traceback: str | None) -> list[dict]:
+    """A failed step's outputs, ending with its error (unless the kernel showed one)."""
+    if any(o.get("output_type") == "error" for o in outputs):
+        return list(outputs)
+    return [*outputs, error_output(error, traceback)]
+
+
 def keep(store, outputs: list[dict], redactor=None) -> dict | None:
     """Store ``outputs`` (masked, trimmed) and return the ref a run record keeps."""
     from .capture import trim

@@ -25,7 +25,7 @@ CELLS = [
     "%%step draw --in raw --out total\nimport matplotlib\nmatplotlib.use('Agg')\n"
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3), dpi=100)\n"
     "ax.plot(raw)\ntotal = sum(raw)\nprint('total', total)",
-    "%%step report --in total --out summary\nif fail:\n    raise ValueError('report refused for ' + token)\n"
+    "%%step report --in total --out summary\nprint('checking', total)\nif fail:\n    raise ValueError('report refused for ' + token)\n"
     "summary = {'total': total}\nsummary",
 ]
 
@@ -102,7 +102,7 @@ def test_executed_notebook_written_and_kept(audited, tmp_path):
     assert "".join(steps["load"]["outputs"][0]["text"]) == "loaded 5 rows with ***\n"
     png = base64.b64decode(steps["draw"]["outputs"][1]["data"]["image/png"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert steps["report"]["outputs"][0]["data"]["text/plain"] == "{'total': 10}"
+    assert steps["report"]["outputs"][1]["data"]["text/plain"] == "{'total': 10}"
     assert book["metadata"]["nb2pipe"]["run_id"] == run["run_id"]
     assert SECRET not in json.dumps(book)
     code, out, err = nb2pipe("log", run["run_id"], "--env", "prod", "--notebook", str(tmp_path / "k.ipynb"),
@@ -148,7 +148,9 @@ def test_failed_step_sends_fail_masked_and_keeps_its_error(audited):
     assert "report refused for ***" in message and SECRET not in json.dumps(events)
     code, out, err = nb2pipe("log", run["run_id"], "--env", "prod", "--step", "report", cwd=root, env=env)
     assert code == 0, err
-    assert "ValueError: report refused for ***" in [ln.strip() for ln in out.splitlines()]
+    lines = [ln.strip() for ln in out.splitlines()]
+    assert "checking 10" in lines                          # what it printed before it failed
+    assert "ValueError: report refused for ***" in lines
     assert SECRET not in out
 
 

@@ -36,6 +36,7 @@ class StepReport:
     end: float | None = None
     worker: str | None = None
     timed_out: bool = False
+    outputs: list = field(default_factory=list, repr=False)   # what its cell showed (audit)
 
 
 @dataclass
@@ -149,8 +150,10 @@ class _StepCells:
         ev = step and progress_in((o.get("data", {}) for o in cell.outputs
                                    if o.get("output_type") == "display_data"), step)
         if ev:
+            shown = [o for o in cell.outputs if EVENT_MIME not in o.get("data", {})]
             self.finish(StepReport(step, ev.status.value, ev.duration or 0.0, ev.saved or 0.0, ev.key,
-                                   self.mask.text(ev.error), self.mask.text(ev.traceback or "")))
+                                   self.mask.text(ev.error), self.mask.text(ev.traceback or ""),
+                                   outputs=self.mask.scrub(json.loads(json.dumps(shown)))))
 
     def on_cell_error(self, cell, cell_index, execute_reply):
         step = _step_of(cell)
