@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from typing import Any, Callable
 
 from .errors import Nb2pipeError
@@ -89,6 +90,7 @@ class Emitter:
         self._uuid = generate_new_uuid
         self.parent = str(generate_new_uuid())
         self.runs: dict[str, str] = {}
+        self.warned = False
 
     def wrap(self, on_event: Callable) -> Callable:
         def both(kind, rep, n, total):
@@ -137,8 +139,8 @@ class Emitter:
 
     def event(self, kind: str, rep) -> None:
         from openlineage.client.event_v2 import RunEvent, RunState
-        if rep is None or rep.step not in self.engine.defs.steps:
-            return
+        if rep is None or rep.step not in self.engine.defs.steps or self.warned:
+            return                               # after a failed send, the run's other events are not tried
         if kind == "start":
             self.runs[rep.step] = str(self._uuid())
             state, entry = RunState.START, None
@@ -151,10 +153,16 @@ class Emitter:
         else:
             return                               # skipped or fresh: nothing ran
         inputs, outputs = self._datasets(rep.step, entry)
-        self.client.emit(RunEvent(
-            eventType=state, eventTime=_now(), producer=_producer(),
-            run=self._run(rep.step, rep.error if state == RunState.FAIL else None),
-            job=self._job(rep.step), inputs=inputs, outputs=outputs))
+        try:
+            self.client.emit(RunEvent(
+                eventType=state, eventTime=_now(), producer=_producer(),
+                run=self._run(rep.step, rep.error if state == RunState.FAIL else None),
+                job=self._job(rep.step), inputs=inputs, outputs=outputs))
+        except Exception as e:  # noqa: BLE001 - lineage is a report on the run, never its failure
+            if not self.warned:
+                self.warned = True
+                print(f"nb2pipe: OpenLineage events could not be sent ({self.mask.text(str(e))[:200]});"
+                      " the run goes on without them", file=sys.stderr, flush=True)
 
 
 def _version(v: Any) -> str | None:

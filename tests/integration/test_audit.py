@@ -173,3 +173,17 @@ def test_export_and_promote_on_s3(audited, tmp_path):
     assert code == 0, err
     assert [(d["env"], d["action"], d["package"], d["version"]) for d in json.loads(out)] == [
         ("prod", "promote", "a", manifest["version"])]
+
+
+@pytest.mark.parametrize("lineage, message", [
+    ('{ transport = "kafka" }', "lineage.transport must be one of file, http, console"),
+    ('{ transport = "file" }', "a file lineage transport needs a path"),
+    ('{ transport = "http" }', "an http lineage transport needs a url"),
+])
+def test_bad_lineage_setting_is_one_message(tmp_path, lineage, message):
+    (tmp_path / "nb2pipe.toml").write_text(f"[envs.prod]\nlineage = {lineage}\n")
+    write_nb(tmp_path / "a.ipynb", CELLS)
+    code, out, err = nb2pipe("status", "a.ipynb", "--env", "prod", cwd=tmp_path)
+    assert code == 2
+    assert err.splitlines()[0] == f"nb2pipe: environment `prod` in {tmp_path}: {message}"
+    assert "Traceback" not in err
