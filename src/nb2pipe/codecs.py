@@ -168,30 +168,56 @@ def _read_json(buf, tag: str, meta: dict):
         raise CorruptObjectError(f"JSON object is unreadable: {e}") from None
 
 
+# ---------------------------------------------------------------- bytes: the file is the value
+
+def _write_bytes(value, tag: str, path: str) -> dict:
+    with open(path, "wb") as f:
+        f.write(value)                     # straight from the object: no copy
+    return {}
+
+
+def _read_bytes(buf, tag: str, meta: dict):
+    return buf if isinstance(buf, bytes) else buf.to_pybytes()
+
+
 # ---------------------------------------------------------------- pickle
+
+class _SignedSink:
+    """Where a pickle streams to: the file, its HMAC and its plain hash, chunk by chunk
+    (a large value is never copied into one payload in memory)."""
+
+    def __init__(self, f, secret: bytes):
+        import xxhash
+        self.f, self.mac, self.plain = f, hmac.new(secret, digestmod=hashlib.sha256), xxhash.xxh3_128()
+
+    def write(self, chunk) -> int:
+        self.mac.update(chunk)
+        self.plain.update(chunk)
+        return self.f.write(chunk)
+
 
 def _write_pickle(value, tag: str, path: str, secret) -> dict:
     secret = secret() if callable(secret) else secret
-    try:
-        payload = pickle.dumps(value, protocol=5)
-    except Exception as e:  # noqa: BLE001 - pickle raises many kinds
-        raise StoreError(f"a value of type {type_path(value)} cannot be stored: {e}",
-                         fix="make the step output plain data (a table, array, number, "
-                             "list or dict) instead of a live object such as an open file or "
-                             "a generator") from None
-    mac = hmac.new(secret, payload, hashlib.sha256).digest()
     with open(path, "wb") as f:
-        f.write(PICKLE_MAGIC)
-        f.write(mac)
-        f.write(payload)
+        f.write(PICKLE_MAGIC + bytes(32))        # the signature goes here once the payload is out
+        sink = _SignedSink(f, secret)
+        try:
+            pickle.dump(value, sink, protocol=5)
+        except Exception as e:  # noqa: BLE001 - pickle raises many kinds
+            raise StoreError(f"a value of type {type_path(value)} cannot be stored: {e}",
+                             fix="make the step output plain data (a table, array, number, "
+                                 "list or dict) instead of a live object such as an open file or "
+                                 "a generator") from None
+        f.seek(len(PICKLE_MAGIC))
+        f.write(sink.mac.digest())
     # The data version must not depend on the store (its signing key) nor on the process
     # (pickles of sets follow the string hash seed): a canonical fingerprint where the value
     # has one, else the unsigned pickle bytes.
-    from .fingerprint import hash_bytes, value_fingerprint
+    from .fingerprint import value_fingerprint
     try:
         version = value_fingerprint(value)
     except (TypeError, ValueError, RecursionError):
-        version = "p:" + hash_bytes(payload)
+        version = "p:" + sink.plain.hexdigest()
     return {"version": version}
 
 
@@ -208,7 +234,7 @@ def _read_pickle(buf, tag: str, meta: dict, secret: bytes):
     return pickle.loads(payload)
 
 
-EXT = {"arrow": ".arrow", "npy": ".npy", "json": ".json", "pickle": ".pkl"}
+EXT = {"arrow": ".arrow", "npy": ".npy", "json": ".json", "bytes": ".bin", "pickle": ".pkl"}
 
 
 ALLOWED_WITHOUT_PICKLE = ("a table (pandas DataFrame or Series, polars DataFrame, pyarrow Table),"
@@ -225,6 +251,8 @@ def write_value(value: Any, path: str, secret, *, allow_pickle: bool = True) -> 
         attempts.append(("arrow", _write_arrow))
     elif tag == "numpy.ndarray":
         attempts.append(("npy", _write_npy))
+    elif tag == "builtins.bytes":
+        attempts.append(("bytes", _write_bytes))
     elif _is_json(value):
         attempts.append(("json", _write_json))
     for codec, fn in attempts:
@@ -246,6 +274,8 @@ def read_value(buf, codec: str, tag: str, meta: dict, secret: bytes) -> Any:
         return _read_npy(buf, tag, meta)
     if codec == "json":
         return _read_json(buf, tag, meta)
+    if codec == "bytes":
+        return _read_bytes(buf, tag, meta)
     if codec == "pickle":
         return _read_pickle(buf, tag, meta, secret)
     raise CorruptObjectError(f"unknown codec {codec!r} in the store")

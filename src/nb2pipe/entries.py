@@ -21,6 +21,17 @@ def content_hash(buf) -> str:
     return xxhash.xxh3_128_hexdigest(buf)
 
 
+def file_hash(path: str, chunk: int = 8 << 20) -> str:
+    """:func:`content_hash` of a file, read in chunks (never mapped or held whole: the
+    process's memory does not grow with the file)."""
+    h, buf = xxhash.xxh3_128(), bytearray(chunk)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
 # what a reference read from an entry may hold: an object id is exactly a content hash
 # (so it can never name a path), a key is hex (so its entry file is inside the store)
 OID_RE = re.compile(f"[0-9a-f]{{{len(content_hash(b''))}}}")
@@ -28,7 +39,7 @@ KEY_RE = re.compile(r"[0-9a-f]{16,128}")
 _JSON_TYPES = {"builtins.dict", "builtins.list", "builtins.str", "builtins.int", "builtins.float",
                "builtins.bool", "builtins.NoneType"}
 _TYPES_OF_CODEC = {"arrow": set(codecs._TABLE_TYPES.values()), "npy": {"numpy.ndarray"},
-                   "json": _JSON_TYPES}
+                   "json": _JSON_TYPES, "bytes": {"builtins.bytes"}}
 # the first byte of a JSON object -> the types it can decode to
 _JSON_FIRST = {ord("{"): {"builtins.dict"}, ord("["): {"builtins.list"}, ord('"'): {"builtins.str"},
                ord("n"): {"builtins.NoneType"}, ord("t"): {"builtins.bool"}, ord("f"): {"builtins.bool"}}

@@ -26,7 +26,7 @@ from typing import Any
 
 from . import codecs
 from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
-                      content_hash, object_rel, pipeline_slug, ref_problem)
+                      content_hash, file_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
 from .signing import ENV_VAR, PICKLE_VAR, load_key, pickle_mode, signer_id
 from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: F401
@@ -118,13 +118,8 @@ class Store:
                                                   allow_pickle=self.pickle != "refuse")
             if codec == "pickle":
                 meta = {**meta, "signer": self.signer}
-            import pyarrow as pa
             size = os.path.getsize(tmp)
-            if size:
-                with pa.memory_map(tmp, "r") as mm:
-                    oid = content_hash(mm.read_buffer())
-            else:
-                oid = content_hash(b"")
+            oid = file_hash(tmp)
             rel = self._object_rel(oid, codec)
             stamp = self.backend.stamp(rel)
             if stamp is not None and stamp[0] == size or stamp is None and self.backend.exists(rel):
@@ -162,23 +157,25 @@ class Store:
         except OSError as e:
             raise self._write_error(e) from None
 
-    def _verified_buffer(self, ref: ObjectRef):
-        """The object's bytes, checked against its content hash — once per process while
-        the file is unchanged (same size, mtime, inode).  Damage raises and, in a writable
-        store, moves the file aside so the next run recomputes it."""
+    def _verified_buffer(self, ref: ObjectRef, whole: bool = False):
+        """The object's bytes (memory-mapped where local; ``whole``: read into one bytes
+        object), checked against its content hash — once per process while the file is
+        unchanged (same size, mtime, inode).  Damage raises and, in a writable store,
+        moves the file aside so the next run recomputes it."""
         rel = self._object_rel(ref.oid, ref.codec)
-        buf = self.backend.read_buffer(rel)
+        buf = self.backend.read_bytes(rel) if whole else self.backend.read_buffer(rel)
         if buf is None:
             raise CorruptObjectError(f"object {ref.oid[:12]} is missing from the store")
+        size = len(buf) if whole else buf.size
         stamp = self.backend.stamp(rel)
         trusted = stamp is not None and self._verified.get(rel) == stamp
-        if buf.size != ref.nbytes and content_hash(buf) == ref.oid:
-            raise CorruptObjectError(f"object {ref.oid[:12]} has {buf.size} bytes, but its entry says"
+        if size != ref.nbytes and content_hash(buf) == ref.oid:
+            raise CorruptObjectError(f"object {ref.oid[:12]} has {size} bytes, but its entry says"
                                      f" {ref.nbytes}: the entry is wrong, the object is intact")
-        if buf.size != ref.nbytes or not trusted and content_hash(buf) != ref.oid:
+        if size != ref.nbytes or not trusted and content_hash(buf) != ref.oid:
             self._damaged(rel)
             raise CorruptObjectError(
-                f"object {ref.oid[:12]} is damaged ({buf.size} bytes, expected {ref.nbytes};"
+                f"object {ref.oid[:12]} is damaged ({size} bytes, expected {ref.nbytes};"
                 " checksum mismatch)" + ("" if self.read_only else "; it was moved aside"))
         if not trusted:
             self._remember_verified(rel, stamp)
@@ -258,7 +255,7 @@ class Store:
         refused = self._pickle_problem(ref)
         if refused:
             raise CorruptObjectError(f"object {ref.oid[:12]} {refused}")
-        rel, buf = self._verified_buffer(ref)
+        rel, buf = self._verified_buffer(ref, whole=ref.codec == "bytes")   # bytes: the value itself
         try:
             value = codecs.read_value(buf, ref.codec, ref.type, ref.meta, self.secret)
         except CorruptObjectError:
