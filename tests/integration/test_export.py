@@ -119,3 +119,35 @@ def test_installed_package_has_the_same_keys_as_its_source(sales, tmp_path):
         assert {st for st, _ in installed.values()} == {"fresh"}, installed
     finally:
         pip("uninstall", "-y", "-q", "nb2pipe-keys-check", cwd=tmp_path)
+
+
+def test_sources_are_sampled_listed_and_read_from_a_data_root(sales, tmp_path):
+    """Export lists the sources and ships their first rows as test fixtures; `run --data-root`
+    reads the sources there, not the copy the package carries."""
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    out = tmp_path / "pkg"
+    code, text, err = nb2pipe("export", "analysis.ipynb", "-o", str(out), cwd=sales)
+    assert code == 0, err
+    assert ("  data/sales.csv (step load): a snapshot is copied into the package (read unless --data-root"
+            " is given); tests: tests/fixtures/data/sales.csv (the first 1000 rows, ") in text
+    lines = (sales / "data" / "sales.csv").read_text().splitlines(keepends=True)
+    assert (out / "tests" / "fixtures" / "data" / "sales.csv").read_text() == "".join(lines[:1001])
+    man = json.loads((out / "analysis" / "manifest.json").read_text())
+    assert man["sources"][0]["path"] == "data/sales.csv" and man["sources"][0]["sample"]["rows"] == 1000
+    root = tmp_path / "prod-data"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "sales.csv").write_text("".join(lines[:101]))
+    env = {**os.environ, "PYTHONPATH": str(out)}
+
+    def package(*args):
+        p = subprocess.run([sys.executable, "-m", "analysis", *args, "--json"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    lab = str(sales / ".nb2pipe")
+    load = json.loads(package("status", "--data-root", str(root), "--store", lab))[0]
+    assert (load["state"], load["reasons"]) == ("stale", ["source `data/sales.csv` changed"])
+    package("run", "--data-root", str(root), "--store", str(tmp_path / "s"), "--only", "load")
+    load = json.loads(package("status", "--data-root", str(root), "--store", str(tmp_path / "s")))[0]
+    assert (load["state"], load["summaries"]["raw"]["rows"]) == ("fresh", 100)

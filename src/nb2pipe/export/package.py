@@ -216,7 +216,7 @@ def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
         s = engine.defs.steps[n]
         steps.append({"name": n, "inputs": list(engine.defs.inputs_of(s)), "outputs": list(s.outputs),
                       "srcs": list(engine.sources_of(s)), "code_hash": s.code_hash, "cell_id": s.cell_id,
-                      "retries": s.spec.retries, "cache": s.spec.cache,
+                      "retries": s.spec.retries, "cache": s.spec.cache, "group": s.spec.group,
                       "resources": dict(s.spec.resources)})
     with open(nb.path, "rb") as f:
         import hashlib
@@ -313,10 +313,11 @@ def source_lines(ex: Exported) -> list[str]:
     sample its tests use."""
     if not ex.sources:
         return ["the package reads no source file"]
-    out = [f"the package reads {len(ex.sources)} source file(s), relative to {ex.package}/:"]
+    out = [f"the package reads {len(ex.sources)} source file(s), relative to {ex.package}/ or to"
+           " `run --data-root DIR`:"]
     for src in ex.sources:
-        where = ("copied whole into the package: production reads this snapshot until you export"
-                 " again" if src["copied_whole"] else "not in the package: put it there before a run")
+        where = ("a snapshot is copied into the package (read unless --data-root is given)"
+                 if src["copied_whole"] else "not in the package: run with --data-root DIR holding it")
         smp = src["sample"]
         if smp is None:
             test = "tests: no sample (over the size cap, not a table to cut)"

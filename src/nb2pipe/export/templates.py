@@ -18,7 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 USAGE = """usage: {pkg.replace("_", "-")} COMMAND [options]
 
 commands:
-  run      run the stale steps (-p NAME=VALUE, --only STEP, --from STEP, --force, --store URL, --dry-run)
+  run      run the stale steps (-p NAME=VALUE, --only STEP, --from STEP, --force, --store URL, --dry-run,
+           --data-root DIR: read the source files under DIR, also $NB2PIPE_DATA_ROOT)
   status   what is fresh / stale and why
   check    validate the DAG and parameters without running
   dag      draw the DAG (--format svg|mermaid|dot)
@@ -36,7 +37,21 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    return nb2pipe_main([argv[0], HERE, *argv[1:]])
+    target = HERE
+    root = os.environ.get("NB2PIPE_DATA_ROOT")
+    if "--data-root" in argv[:-1]:
+        i = argv.index("--data-root")
+        root = argv[i + 1]
+        del argv[i:i + 2]
+    if root:            # the sources resolve under the data root, not in this package
+        from nb2pipe.dataroot import prepare
+        from nb2pipe.errors import Nb2pipeError
+        try:
+            target = prepare(HERE, root, os.getcwd())
+        except Nb2pipeError as e:
+            print(f"nb2pipe: {{e}}", file=sys.stderr)
+            return 2
+    return nb2pipe_main([argv[0], target, *argv[1:]])
 
 
 if __name__ == "__main__":
@@ -81,6 +96,10 @@ def readme(dist: str, pkg: str, version: str, man: dict, mermaid: str) -> str:
         return "(secret)" if v.get("secret") else f"`{v.get('default')!r}`"
     params = "\n".join(f"| `{k}` | {v['type']} | {default(v)} |"
                        for k, v in man["params"].items()) or "| (none) | | |"
+    sources_md = "".join(f"- `{s['path']}` (step {', '.join(s['steps'])}): "
+                         + ("carried in the package as exported\n" if s["copied_whole"]
+                            else "not carried: give a data root\n")
+                         for s in man.get("sources", [])) or "The steps read no source file.\n"
     steps = "\n".join(f"| `{s['name']}` | {', '.join(s['inputs']) or '-'} | {', '.join(s['outputs']) or '-'} |"
                       for s in man["steps"])
     return f'''# {dist} {version}
@@ -110,6 +129,13 @@ the steps import and what they pull, at the versions of the notebook's kernel en
 
 Only stale steps run; results go to `.nb2pipe/` in the working directory unless `--store` or
 `$NB2PIPE_STORE` says otherwise. Point it at the notebook's store to reuse the lab's results.
+
+## Data
+
+{sources_md}
+Give `--data-root DIR` (or `$NB2PIPE_DATA_ROOT`) to `run`/`status` to read these files under
+`DIR` (same relative paths) instead. The generated tests run on the first rows of each, in
+`tests/fixtures/`.
 
 ## Parameters
 

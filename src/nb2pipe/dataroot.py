@@ -1,0 +1,50 @@
+"""An exported package run against a data root: the source files its steps read resolve under
+``--data-root DIR`` (or ``$NB2PIPE_DATA_ROOT``) instead of whatever the package carries.
+
+The run happens in a run folder (``.nb2pipe-run/<package>/`` in the working directory) that
+links the package's files and, at each source path the manifest lists, the file of the same
+relative path under the data root.  Steps read ``data/x.csv`` as in the lab; keys hash file
+contents, so the same data gives the same keys as the lab's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from .errors import Nb2pipeError
+
+RUN_DIR = ".nb2pipe-run"
+
+
+def _link(src: str, dst: str) -> None:
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    os.symlink(src, dst)
+
+
+def prepare(pkg_dir: str, data_root: str, work: str) -> str:
+    """The run folder for ``pkg_dir`` with its sources under ``data_root``; returns its path."""
+    if "://" in data_root:
+        raise Nb2pipeError(f"--data-root {data_root}: only a local folder is supported as a data root",
+                           fix="mount or sync the data to a folder and give that folder")
+    root = os.path.abspath(data_root)
+    if not os.path.isdir(root):
+        raise Nb2pipeError(f"--data-root {data_root} is not a folder", fix="give the folder the sources are under")
+    with open(os.path.join(pkg_dir, "manifest.json"), encoding="utf-8") as f:
+        sources = [s["path"] for s in json.load(f).get("sources", [])]
+    run = os.path.join(os.path.abspath(work), RUN_DIR, os.path.basename(os.path.normpath(pkg_dir)))
+    shutil.rmtree(run, ignore_errors=True)
+    for d, dirs, files in os.walk(pkg_dir):
+        dirs[:] = [x for x in dirs if x != "__pycache__"]
+        for f in files:
+            rel = os.path.relpath(os.path.join(d, f), pkg_dir).replace(os.sep, "/")
+            if rel not in sources:
+                _link(os.path.join(d, f), os.path.join(run, rel))
+    missing = [s for s in sources if not os.path.isfile(os.path.join(root, s))]
+    if missing:
+        raise Nb2pipeError(f"the data root {root} lacks {len(missing)} source file(s) the pipeline"
+                           f" reads: {', '.join(missing[:5])}",
+                           fix="give the folder that holds them at these relative paths")
+    for s in sources:
+        _link(os.path.join(root, s), os.path.join(run, s))
+    return run
