@@ -15,7 +15,7 @@ USAGE = (
     "            (--in NAME:pandas or NAME:arrow converts a table input)\n"
     "            [--expect EXPR ...]  (checks on the outputs, e.g. --expect \"len(df) > 0\")\n"
     "            [--no-cache] [--retries N] [--cpu N] [--memory SIZE] [--gpu N]\n"
-    "            [--save OUTPUT=PATH] [--timeout 30m]\n"
+    "            [--save OUTPUT=PATH] [--timeout 30m] [--group NAME]\n"
     "examples:\n"
     "  %%step load --src data/sales.csv --out raw\n"
     "  %%step clean --in raw --out df\n"
@@ -39,6 +39,7 @@ class StepSpec:
     input_types: tuple[tuple[str, str], ...] = ()   # ("revenue", "pandas"): convert on the way in
     expects: tuple[str, ...] = ()                   # expressions that must hold on the outputs
     timeout: float | None = None                    # seconds; the runner stops the step after it
+    group: str | None = None                        # scheduler task shared with other steps
     line: str = field(default="", compare=False)
 
 
@@ -63,6 +64,7 @@ def _parser() -> _Parser:
     p.add_argument("--save", dest="saves", nargs="+", action="extend", default=[])
     p.add_argument("--expect", dest="expects", action="append", default=[])
     p.add_argument("--timeout")
+    p.add_argument("--group")
     return p
 
 
@@ -103,7 +105,7 @@ def parse_step_line(line: str) -> StepSpec:
         raise SpecError(f"bad %%step line {line!r}: {e}", fix="check the quoting") from None
     flags = [a for a in argv if a.startswith("--")]
     known = {"--in", "--out", "--src", "--sql", "--no-cache", "--retries", "--cpu",
-             "--memory", "--gpu", "--save", "--timeout"}
+             "--memory", "--gpu", "--save", "--timeout", "--group"}
     known.add("--expect")
     for f in flags:
         if f.split("=")[0] not in known:
@@ -145,12 +147,14 @@ def parse_step_line(line: str) -> StepSpec:
         _check_expression(e, ns.name)
     from .durations import parse_duration
     timeout = None if ns.timeout is None else parse_duration(ns.timeout, where=f"step `{ns.name}`")
+    if ns.group is not None:
+        check_name(ns.group, "--group name")
     return StepSpec(
         name=ns.name, inputs=inputs, outputs=outputs,
         srcs=tuple(dict.fromkeys(ns.srcs)), sql=ns.sql, cache=not ns.no_cache,
         retries=ns.retries, resources=resources, saves=tuple(saves), input_types=tuple(input_types),
         expects=tuple(ns.expects),
-        timeout=timeout, line=line.strip(),
+        timeout=timeout, group=ns.group, line=line.strip(),
     )
 
 

@@ -15,41 +15,75 @@ from __future__ import annotations
 
 import json
 
+from ..errors import Nb2pipeError
+
 DATE_NAMES = ("ds", "date", "day", "run_date", "logical_date")
 
 
 def chains(man: dict) -> dict[str, list[str]]:
-    """Task id -> its steps in order: chains collapsed, every other step alone."""
+    """Task id -> its steps in order.  Steps with `--group NAME` are task NAME; of the others,
+    chains (a step whose only parent has it as only child) are one task, the rest alone."""
     order = [s["name"] for s in man["steps"]]
+    group = {s["name"]: s.get("group") for s in man["steps"]}
     parents = {n: sorted({a for a, b, *_ in man["edges"] if b == n}) for n in order}
     children = {n: sorted({b for a, b, *_ in man["edges"] if a == n}) for n in order}
     head: dict[str, str] = {}
-    groups: dict[str, list[str]] = {}
+    runs: dict[str, list[str]] = {}
+    named: dict[str, list[str]] = {}
     for n in order:
         p = parents[n]
-        if len(p) == 1 and children[p[0]] == [n]:
+        if group[n]:
+            named.setdefault(group[n], []).append(n)
+        elif len(p) == 1 and children[p[0]] == [n] and not group[p[0]]:
             head[n] = head[p[0]]
-            groups[head[n]].append(n)
+            runs[head[n]].append(n)
         else:
             head[n] = n
-            groups[n] = [n]
-    return {(g[0] if len(g) == 1 else f"{g[0]}__{g[-1]}"): g for g in groups.values()}
+            runs[n] = [n]
+    out = {(g[0] if len(g) == 1 else f"{g[0]}__{g[-1]}"): g for g in runs.values()}
+    clash = sorted(set(out) & set(named))
+    if clash:
+        raise Nb2pipeError(f"--group `{clash[0]}` is also the name of a task of other steps",
+                           fix="choose another group name")
+    return {**out, **named}
 
 
 def _tasks(man: dict, collapse: bool) -> tuple[dict, list]:
     by_name = {s["name"]: s for s in man["steps"]}
     groups = chains(man) if collapse else {s["name"]: [s["name"]] for s in man["steps"]}
     task_of = {s: t for t, steps in groups.items() for s in steps}
+    edges = sorted({(task_of[a], task_of[b]) for a, b, *_ in man["edges"] if task_of[a] != task_of[b]})
+    _check_acyclic(groups, edges)
     tasks = {}
     for t, steps in groups.items():
         res: dict = {}
         for s in steps:                     # the group needs what its hungriest step needs
             for k, v in by_name[s].get("resources", {}).items():
                 res[k] = max(res.get(k, v), v, key=_size)
-        tasks[t] = {"steps": steps, "retries": max(by_name[s].get("retries", 0) for s in steps),
-                    "resources": res}
-    edges = sorted({(task_of[a], task_of[b]) for a, b, *_ in man["edges"] if task_of[a] != task_of[b]})
+        inner = {a for a, b, *_ in man["edges"] if a in steps and b in steps}
+        tasks[t] = {"steps": steps, "run": [s for s in steps if s not in inner], "resources": res,
+                    "retries": max(by_name[s].get("retries", 0) for s in steps)}
     return tasks, edges
+
+
+def _check_acyclic(groups: dict, edges: list) -> None:
+    """A group with a step outside it between two of its steps would wait on itself."""
+    indeg = {t: 0 for t in groups}
+    for _, b in edges:
+        indeg[b] += 1
+    todo = [t for t, d in indeg.items() if d == 0]
+    while todo:
+        t = todo.pop()
+        for a, b in edges:
+            if a == t:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    todo.append(b)
+    stuck = sorted(t for t, d in indeg.items() if d > 0 and len(groups[t]) > 1)
+    if stuck:
+        raise Nb2pipeError(f"--group `{stuck[0]}` cannot be one task: a step outside it reads one of "
+                           f"its steps and feeds another ({', '.join(groups[stuck[0]])})",
+                           fix="put the steps between them in the group too, or split the group")
 
 
 def _size(v) -> float:
@@ -156,9 +190,10 @@ PARAM_ARGS = ("{% for k, v in params.items() %}{% if v is not none %} -p "
               + (f" -p {DATE_PARAM}={{{{ ds }}}}" if DATE_PARAM else ""))
 
 
-def command(last_step):
+def command(steps):
     """bash: the environment variables expand on the worker, when the task runs."""
-    return (f'"${{NB2PIPE_PYTHON:-{sys.executable}}}" -m {PACKAGE} run --only {last_step}'
+    only = "".join(f" --only {s}" for s in steps)
+    return (f'"${{NB2PIPE_PYTHON:-{sys.executable}}}" -m {PACKAGE} run{only}'
             f' --store "${{NB2PIPE_STORE:-{DEFAULT_STORE}}}"' + PARAM_ARGS)
 
 
@@ -195,7 +230,7 @@ with DAG(
         res = opts["resources"]
         tasks[task_id] = BashOperator(
             task_id=task_id,
-            bash_command=command(opts["steps"][-1]),
+            bash_command=command(opts["run"]),
             retries=opts["retries"],
             pool=os.environ.get("NB2PIPE_POOL") or "default_pool",
             pool_slots=max(1, int(float(res.get("cpu", 1)))),
