@@ -216,7 +216,7 @@ def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
         s = engine.defs.steps[n]
         steps.append({"name": n, "inputs": list(engine.defs.inputs_of(s)), "outputs": list(s.outputs),
                       "srcs": list(engine.sources_of(s)), "code_hash": s.code_hash, "cell_id": s.cell_id,
-                      "retries": s.spec.retries, "cache": s.spec.cache, "group": s.spec.group, "group": s.spec.group,
+                      "retries": s.spec.retries, "cache": s.spec.cache, "group": s.spec.group,
                       "resources": dict(s.spec.resources)})
     with open(nb.path, "rb") as f:
         import hashlib
