@@ -216,7 +216,8 @@ def cmd_log(args) -> int:
         print(f"no {'deployments' if args.deployments else 'runs'} recorded in {store.url} yet")
         return 0
     import duckdb
-    path = records.as_json_lines(recs)
+    path = records.as_json_lines(recs, records.DEPLOY_COLUMNS) if args.deployments else \
+        records.as_json_lines(recs, records.RUN_COLUMNS, records.STEP_COLUMNS)
     try:
         if args.deployments:
             rel = duckdb.connect().execute(DEPLOY_SQL.format(where=""), [path, args.limit])

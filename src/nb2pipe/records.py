@@ -92,12 +92,22 @@ def _number(v) -> float:
     return float(v) if isinstance(v, (int, float)) else 0.0
 
 
-def as_json_lines(recs: list[dict]) -> str:
-    """A temporary newline-delimited JSON file of ``recs`` (for DuckDB's read_json_auto);
-    the caller removes it."""
+RUN_COLUMNS = ("run_id", "finished", "user", "kind")
+STEP_COLUMNS = ("step", "status", "duration", "key", "error")
+DEPLOY_COLUMNS = ("env", "when", "action", "package", "version", "replaced", "user", "tests")
+
+
+def as_json_lines(recs: list[dict], columns: tuple[str, ...], step_columns: tuple[str, ...] = ()) -> str:
+    """A temporary newline-delimited JSON file of ``recs`` for DuckDB's read_json_auto, with
+    only ``columns`` (and, per step, ``step_columns``) so every line has one shape however the
+    records grew over versions; the caller removes it."""
     import tempfile
     fd, path = tempfile.mkstemp(prefix="nb2pipe-records-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         for r in recs:
-            f.write(json.dumps(r, default=str) + "\n")
+            row = {c: r.get(c) for c in columns}
+            if step_columns:
+                row["steps"] = [{c: s.get(c) for c in step_columns} for s in r.get("steps") or []
+                                if isinstance(s, dict)]
+            f.write(json.dumps(row, default=str) + "\n")
     return path
