@@ -77,3 +77,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("skipped tests not in tests/allowed_skips.txt (the run fails)", red=True)
         for p in problems:
             terminalreporter.line(p, red=True)
+
+
+@pytest.fixture(scope="session")
+def clean_venv(tmp_path_factory):
+    """A venv with nothing installed, shared by the tests that install exported packages."""
+    from exportvenv import make_clean_venv
+    return make_clean_venv(str(tmp_path_factory.mktemp("clean")))

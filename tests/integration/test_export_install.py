@@ -3,26 +3,14 @@ from the package's own wheels/, its generated tests pass with its own pytest.  A
 comes from the kernel's environment and `run` warns on drift; a missing optional part is one
 line naming the extra."""
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
 
 import pytest
 
+from exportvenv import PIP_TIMEOUT, install_export, no_node_env, run_package_tests
 from test_cli_run import ROOT, nb2pipe, sales  # noqa: F401 - fixtures
-
-PIP_TIMEOUT = 1500
-
-
-def no_node_env(venv: str | None, tmp: str) -> dict:
-    """The environment of a user without Node: PATH holds only the venv and an empty folder."""
-    empty = os.path.join(tmp, "empty-bin")
-    os.makedirs(empty, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = os.pathsep.join(([os.path.join(venv, "bin")] if venv else []) + [empty])
-    assert shutil.which("node", path=env["PATH"]) is None
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -39,34 +27,7 @@ def runtime_wheel(tmp_path_factory):
     return str(wheel)
 
 
-@pytest.fixture(scope="session")
-def clean_venv(tmp_path_factory):
-    """A venv with nothing installed (shared by every export installed in this session)."""
-    d = str(tmp_path_factory.mktemp("clean") / "venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", d], check=True, timeout=300)
-    return d
-
-
-def install_export(venv: str, out, tmp) -> None:
-    """What the package's README says, from the package folder alone (pip may fetch third-party
-    packages from the index; nb2pipe comes from wheels/)."""
-    pkg = next(p.parent.name for p in out.glob("*/requirements.lock"))
-    p = subprocess.run([sys.executable, "-m", "pip", "--python", os.path.join(venv, "bin", "python"),
-                        "install", "-q", "--no-compile", "--find-links", "wheels/",
-                        "-c", f"{pkg}/requirements.lock", ".[test]"],
-                       cwd=out, env=no_node_env(venv, str(tmp)), capture_output=True, text=True,
-                       timeout=PIP_TIMEOUT)
-    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
-
-
-def run_package_tests(venv: str, out, tmp) -> subprocess.CompletedProcess:
-    work = tmp / "package-tests"
-    work.mkdir(exist_ok=True)
-    return subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           str(out / "tests")], cwd=work, env=no_node_env(venv, str(tmp)),
-                          capture_output=True, text=True, timeout=1800)
-
-
+@pytest.mark.timeout(1800)      # a venv filled from the index: minutes on a loaded machine
 def test_exported_package_installs_alone_and_its_tests_pass(sales, runtime_wheel, clean_venv, tmp_path):
     assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
     out = tmp_path / "pkg"

@@ -46,6 +46,7 @@ EDITS = {
     "jvns-cookbook-04-groupby": (2, "bikes[['Berri 1']]", "bikes[['Maisonneuve 1']]"),
     "jvns-cookbook-08-timestamps": (7, "'1970-01-01'", "'2013-01-01'"),
     "mooc-trees-classification": (6, "max_depth=1", "max_depth=2"),
+    "mpl-lifecycle-of-a-plot": (0, "'Barton LLC': 109438.50", "'Barton LLC': 149438.50"),
     "numpy-tutorials-mooreslaw": (4, "skiprows=1", "skiprows=2"),
     "pdsh-03-05-hierarchical-indexing": (1, "37253956", "37253957"),
     "pdsh-05-04-feature-engineering": (9, "[4, 2, 1, 3, 7]", "[4, 2, 1, 3, 8]"),
@@ -311,3 +312,24 @@ def _unbound_by(src: str) -> set[str]:
         elif isinstance(node, ast.Delete):
             out.update(t.id for t in node.targets if isinstance(t, ast.Name))
     return out
+
+
+# Exported and installed alone: two corpus notebooks become packages that install in one clean
+# venv (no Node on PATH, nb2pipe from the package's wheels/) and pass their generated tests there.
+EXPORTED = {"jvns-cookbook-04-groupby": "jvns_groupby", "jvns-cookbook-08-timestamps": "jvns_timestamps"}
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("slug", sorted(EXPORTED))
+def test_real_notebook_exports_and_installs_alone(slug, clean_venv, tmp_path):
+    from exportvenv import install_export, run_package_tests
+    work = tmp_path / "nb"
+    shutil.copytree(REAL / slug, work)
+    for args in (["run", "tagged.ipynb"], ["export", "tagged.ipynb", "-o", str(tmp_path / "pkg"),
+                                           "--name", EXPORTED[slug]]):
+        p = subprocess.run([str(BIN / "nb2pipe"), *args], cwd=work, capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, f"nb2pipe {args[0]} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    install_export(clean_venv, tmp_path / "pkg", tmp_path)
+    p = run_package_tests(clean_venv, tmp_path / "pkg", tmp_path)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "4 passed" in p.stdout
