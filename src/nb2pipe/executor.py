@@ -30,6 +30,16 @@ class Executor:
 
     def _execute(self, step: StepDef, graph: Graph, parents: dict[str, Result], key: str,
                  comps: dict) -> Result:
+        ns, refs_in, passed = self._namespace(step, graph, parents)
+        tokens = {i: inplace.token(ns[i]) for i in refs_in}
+        duration, shown = self._run_code(step, ns, refs_in, key)
+        self._check_hidden_changes(step, ns, refs_in, passed, tokens)
+        outputs, kept_live = self._outputs(step, graph, ns, refs_in, passed, tokens)
+        return self._commit(step, key, comps, ns, outputs, kept_live, duration, shown)
+
+    def _namespace(self, step: StepDef, graph: Graph, parents: dict[str, Result]):
+        """The step's globals: setup names, parameters and its inputs, as their producers
+        above it made them; also the inputs' refs and the ones it may change in place."""
         name = step.name
         ns: dict[str, Any] = {k: v for k, v in self.setup_ns.items()}
         ns.update(self.defs.params)
@@ -51,7 +61,11 @@ class Executor:
                 ns[i] = ns[i].copy()      # it may change it in place: keep the stored version intact
         for i, kind in step.spec.input_types:
             ns[i] = _as_table(ns[i], kind)
-        tokens = {i: inplace.token(ns[i]) for i in refs_in}
+        return ns, refs_in, passed
+
+    def _run_code(self, step: StepDef, ns: dict, refs_in: dict, key: str) -> tuple[float, list]:
+        """Run the step's Python or SQL in ``ns`` with its outputs captured; (seconds, outputs)."""
+        name = step.name
         self.running.add(name)
         self._emit(StateMsg(step=name, state=StepState.RUNNING))
         _register_source(step.filename, step.cell_text if step.cell_text else
@@ -74,7 +88,9 @@ class Executor:
             raise self.redactor().error(self._explain_name_error(_step_failed(step, e))) from None
         finally:
             self.running.discard(name)
-        duration = time.perf_counter() - t0
+        return time.perf_counter() - t0, shown
+
+    def _check_hidden_changes(self, step: StepDef, ns: dict, refs_in: dict, passed, tokens: dict) -> None:
         hidden = [i for i, tok in tokens.items() if i not in passed and tok is not None
                   and i not in step.outputs and inplace.token(ns.get(i)) != tok]
         if hidden:
@@ -87,12 +103,18 @@ class Executor:
             raise ChangedInPlace(hidden)
         missing = [o for o in step.outputs if o not in ns and o not in step.info.optional]
         if missing and step.spec.outputs is not None:
-            raise Nb2pipeError(f"step `{name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
+            raise Nb2pipeError(f"step `{step.name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
                                " (a branch that skipped the assignment?)", where=label(step),
                                fix="make sure every --out is assigned on every path")
         for m in missing:             # as in a cell: a `try` whose line raised binds nothing
-            self._warn(f"nb2pipe: step `{name}` did not assign `{m}` this time (a branch or a"
+            self._warn(f"nb2pipe: step `{step.name}` did not assign `{m}` this time (a branch or a"
                        " `try` skipped it); steps below that read it will say so")
+
+    def _outputs(self, step: StepDef, graph: Graph, ns: dict, refs_in: dict, passed,
+                 tokens: dict) -> tuple[dict[str, ObjectRef], dict[str, Any]]:
+        """Store what the step made (and the inputs it changed in place); (refs, values kept
+        only in the notebook's namespace)."""
+        name = step.name
         outputs: dict[str, ObjectRef] = {}
         kept_live: dict[str, Any] = {}    # shown in the notebook's namespace, not stored
         for i in passed:
@@ -123,6 +145,12 @@ class Executor:
                 continue
             if outputs[o].codec in ("arrow", "npy"):
                 self._values[outputs[o].oid] = ns[o]
+        return outputs, kept_live
+
+    def _commit(self, step: StepDef, key: str, comps: dict, ns: dict, outputs: dict, kept_live: dict,
+                duration: float, shown: list) -> Result:
+        """Check expectations and contracts, then write the entry: from here the result is good."""
+        name = step.name
         if step.spec.expects:          # --expect: must hold before the result counts as good
             from .expectations import check_all
             check_all(step, {o: ns[o] for o in step.outputs if o in ns},
