@@ -104,45 +104,27 @@ def parse_step_line(line: str) -> StepSpec:
     except ValueError as e:
         raise SpecError(f"bad %%step line {line!r}: {e}", fix="check the quoting") from None
     flags = [a for a in argv if a.startswith("--")]
-    known = {"--in", "--out", "--src", "--sql", "--no-cache", "--retries", "--cpu",
-             "--memory", "--gpu", "--save", "--timeout", "--group"}
-    known.add("--expect")
+    parser = _parser()
+    known = {o for a in parser._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
     for f in flags:
         if f.split("=")[0] not in known:
             close = closest(f, known)
             raise SpecError(f"unknown option {f} on the %%step line",
                             fix=(f"did you mean {close}? " if close else "") + "usage:\n" + USAGE)
-    ns = _parser().parse_args(argv)
+    ns = parser.parse_args(argv)
     if not ns.name:
         raise SpecError("%%step needs a name", fix="usage:\n" + USAGE)
     check_name(ns.name)
     if ns.retries < 0:
         raise SpecError(f"--retries must be >= 0 (got {ns.retries})", where=f"step `{ns.name}`",
                         fix="e.g. --retries 2")
-    inputs, outputs = _split(ns.inputs), _split(ns.outputs)
-    input_types = []
-    if inputs:
-        plain = []
-        for i in inputs:
-            name, sep, kind = i.partition(":")
-            if sep:
-                if kind not in ("pandas", "arrow"):
-                    raise SpecError(f"--in {i}: unknown type {kind!r}", where=f"step `{ns.name}`",
-                                    fix="use NAME:pandas or NAME:arrow")
-                input_types.append((name, kind))
-            plain.append(name)
-        inputs = tuple(plain)
+    inputs, input_types = _typed_inputs(_split(ns.inputs), ns.name)
+    outputs = _split(ns.outputs)
     _check_identifiers(inputs, "--in", ns.name)
     _check_identifiers(outputs, "--out", ns.name)
     resources = tuple((k, str(v)) for k, v in (("cpu", ns.cpu), ("memory", ns.memory),
                                                 ("gpu", ns.gpu)) if v is not None)
-    saves = []
-    for s in ns.saves:
-        out, sep, path = s.partition("=")
-        if not sep or not out or not path:
-            raise SpecError(f"--save {s!r} is not OUTPUT=PATH", where=f"step `{ns.name}`",
-                            fix="e.g. --save df=exports/df.parquet")
-        saves.append((out, path))
+    saves = _saves(ns.saves, ns.name)
     for e in ns.expects:
         _check_expression(e, ns.name)
     from .durations import parse_duration
@@ -156,6 +138,33 @@ def parse_step_line(line: str) -> StepSpec:
         expects=tuple(ns.expects),
         timeout=timeout, group=ns.group, line=line.strip(),
     )
+
+
+def _typed_inputs(inputs: tuple[str, ...] | None, step: str):
+    """``--in df:pandas raw`` -> (("df", "raw"), [("df", "pandas")])."""
+    if not inputs:
+        return inputs, []
+    plain, typed = [], []
+    for i in inputs:
+        name, sep, kind = i.partition(":")
+        if sep:
+            if kind not in ("pandas", "arrow"):
+                raise SpecError(f"--in {i}: unknown type {kind!r}", where=f"step `{step}`",
+                                fix="use NAME:pandas or NAME:arrow")
+            typed.append((name, kind))
+        plain.append(name)
+    return tuple(plain), typed
+
+
+def _saves(values: list[str], step: str) -> list[tuple[str, str]]:
+    out = []
+    for v in values:
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise SpecError(f"--save {v!r} is not OUTPUT=PATH", where=f"step `{step}`",
+                            fix="e.g. --save df=exports/df.parquet")
+        out.append((name, path))
+    return out
 
 
 def _check_expression(expr: str, step: str) -> None:
