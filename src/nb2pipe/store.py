@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import uuid
 from typing import Any
 
@@ -28,12 +27,15 @@ from . import codecs
 from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
                       content_hash, file_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
+from .metadata import MetadataFiles
 from .signing import ENV_VAR, PICKLE_VAR, load_key, pickle_mode, signer_id
 from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: F401
 
 
-class Store:
-    """A content-addressed store.  Cheap to create; holds no global state."""
+class Store(MetadataFiles):
+    """A content-addressed store: the objects here, the metadata files from
+    :class:`~nb2pipe.metadata.MetadataFiles` (both Protocols of :mod:`nb2pipe.storage`).
+    Cheap to create; holds no global state."""
 
     def __init__(self, location: str | os.PathLike, *, read_only: bool = False,
                  signing_key: str | bytes | None = None, pickle: str | None = None, **storage_options):
@@ -282,84 +284,29 @@ class Store:
         except CorruptObjectError:      # not an object id: no object of this store
             return False
 
-    # -- entries (key -> outputs)
-    @staticmethod
-    def _entry_rel(key: str) -> str:
-        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
-            raise ValueError(f"invalid step key {str(key)[:40]!r}")
-        return f"entries/{key[:2]}/{key}.json"
 
-    def get_entry(self, key: str) -> dict | None:
-        """The entry of ``key``, validated: an invalid one is a miss, with one warning,
-        and (in a writable store) is moved aside so the next run recomputes it."""
-        hit = self._entries.get(key)
-        if hit is not None:
-            return hit
-        try:
-            rel = self._entry_rel(key)
-        except ValueError as e:
-            _warn_once(self.url, str(key), str(e))
-            return None
-        data = self.backend.read_bytes(rel)
-        if data is None:
-            return None
-        try:
-            entry = json.loads(data)
-            check_entry(key, entry, self.backend)
-        except (ValueError, UnicodeDecodeError) as e:
-            _warn_once(self.url, key, str(e))
-            if not self.read_only:
-                self.backend.move_aside(rel)
-            return None
-        if len(self._entries) < 100_000:
-            self._entries[key] = entry
-        return entry
+def _to_own(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(self.own, name)(*args, **kwargs)
+    method.__name__ = name
+    return method
 
-    def put_entry(self, key: str, entry: dict) -> None:
-        self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
 
-    # -- per-step last result, scoped by pipeline (the notebook): two notebooks sharing a
-    # store may both have a step `load`, and must never see each other's
-    @staticmethod
-    def _last_rel(pipeline: str, step: str) -> str:
-        return f"steps/{pipeline_slug(pipeline)}/{step}.json"
+def _first_found(name: str):
+    def method(self, *args, **kwargs):
+        for s in self.layers:
+            found = getattr(s, name)(*args, **kwargs)
+            if found:
+                return found
+        return None
+    method.__name__ = name
+    return method
 
-    def get_last(self, step: str, pipeline: str = "") -> dict | None:
-        data = self.backend.read_bytes(self._last_rel(pipeline, step))
-        try:
-            last = json.loads(data) if data else None
-        except ValueError:
-            return None
-        return last if isinstance(last, dict) and isinstance(last.get("key"), str) else None
-
-    def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
-        self._write(self._last_rel(pipeline, step), _dumps(info))
-
-    # -- what a step's code was seen doing that its text does not show (in-place changes):
-    # keyed by the code's hash, so every notebook, kernel and headless run wires the same way
-    def get_learned(self, code_hash: str) -> list[str]:
-        if not KEY_RE.fullmatch(code_hash):
-            return []
-        data = self.backend.read_bytes(f"learned/{code_hash}.json")
-        try:
-            names = json.loads(data) if data else []
-        except ValueError:
-            return []
-        return [n for n in names if isinstance(n, str) and n.isidentifier()] if isinstance(names, list) else []
-
-    def put_learned(self, code_hash: str, names: list[str]) -> None:
-        if KEY_RE.fullmatch(code_hash):
-            self._write(f"learned/{code_hash}.json", _dumps(sorted(names)))
-
-    # -- run records
-    def put_run(self, record: dict) -> str:
-        run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        self._write(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
-        return run_id
 
 class LayeredStore:
     """Reads from the own store first, then from read-only stores (e.g. production's);
-    writes only to the own store.  Lets the lab reuse production results safely."""
+    writes only to the own store.  Lets the lab reuse production results safely.
+    Implements both storage Protocols (:mod:`nb2pipe.storage`) by routing each call."""
 
     def __init__(self, own: Store, read_only: list[Store]):
         self.own = own
@@ -378,9 +325,22 @@ class LayeredStore:
     _object_rel = staticmethod(Store._object_rel)
     _entry_rel = staticmethod(Store._entry_rel)
 
-    def put(self, value: Any) -> ObjectRef:
-        return self.own.put(value)
+    # writes, verification of what we own, and the write probe: the own store
+    put = _to_own("put")
+    verify_all = _to_own("verify_all")
+    check_writable = _to_own("check_writable")
+    put_entry = _to_own("put_entry")
+    put_last = _to_own("put_last")
+    put_learned = _to_own("put_learned")
+    put_run = _to_own("put_run")
+    # metadata reads: the first layer that has it
+    get_entry = _first_found("get_entry")
+    get_last = _first_found("get_last")
 
+    def get_learned(self, code_hash: str) -> list[str]:
+        return sorted({n for s in self.layers for n in s.get_learned(code_hash)})
+
+    # object reads: the first layer holding an intact copy
     def _first(self, method: str, ref: ObjectRef):
         last: Exception | None = None
         for s in self.layers:
@@ -400,9 +360,6 @@ class LayeredStore:
     def has_object(self, ref: ObjectRef) -> bool:
         return any(s.has_object(ref) for s in self.layers)
 
-    def verify_all(self, *, repair: bool = True):
-        return self.own.verify_all(repair=repair)
-
     def check(self, ref: ObjectRef) -> str | None:
         problem = None
         for s in self.layers:
@@ -411,36 +368,3 @@ class LayeredStore:
                 if problem is None:
                     return None
         return problem or "is in none of the stores"
-
-    def get_entry(self, key: str) -> dict | None:
-        for s in self.layers:
-            e = s.get_entry(key)
-            if e:
-                return e
-        return None
-
-    def put_entry(self, key: str, entry: dict) -> None:
-        self.own.put_entry(key, entry)
-
-    def get_last(self, step: str, pipeline: str = "") -> dict | None:
-        for s in self.layers:
-            last = s.get_last(step, pipeline)
-            if last:
-                return last
-        return None
-
-    def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
-        self.own.put_last(step, info, pipeline)
-
-    def get_learned(self, code_hash: str) -> list[str]:
-        return sorted({n for s in self.layers for n in s.get_learned(code_hash)})
-
-    def put_learned(self, code_hash: str, names: list[str]) -> None:
-        self.own.put_learned(code_hash, names)
-
-    def put_run(self, record: dict) -> str:
-        return self.own.put_run(record)
-
-    def check_writable(self) -> None:
-        self.own.check_writable()
-

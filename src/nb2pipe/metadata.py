@@ -1,0 +1,90 @@
+"""The metadata half of a store (see :class:`nb2pipe.storage.Metadata`): small JSON files
+written whole through the store's backend — entries by step key, each notebook's last
+result per step, in-place changes learned per code hash, run records."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from .entries import KEY_RE, _dumps, _warn_once, check_entry, pipeline_slug
+
+
+class MetadataFiles:
+    """Mixed into :class:`~nb2pipe.store.Store`; needs ``backend``, ``url``, ``read_only``,
+    ``_entries`` (a cache: entries never change) and ``_write(rel, data)``."""
+
+    # -- entries (key -> outputs)
+    @staticmethod
+    def _entry_rel(key: str) -> str:
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
+            raise ValueError(f"invalid step key {str(key)[:40]!r}")
+        return f"entries/{key[:2]}/{key}.json"
+
+    def get_entry(self, key: str) -> dict | None:
+        """The entry of ``key``, validated: an invalid one is a miss, with one warning,
+        and (in a writable store) is moved aside so the next run recomputes it."""
+        hit = self._entries.get(key)
+        if hit is not None:
+            return hit
+        try:
+            rel = self._entry_rel(key)
+        except ValueError as e:
+            _warn_once(self.url, str(key), str(e))
+            return None
+        data = self.backend.read_bytes(rel)
+        if data is None:
+            return None
+        try:
+            entry = json.loads(data)
+            check_entry(key, entry, self.backend)
+        except (ValueError, UnicodeDecodeError) as e:
+            _warn_once(self.url, key, str(e))
+            if not self.read_only:
+                self.backend.move_aside(rel)
+            return None
+        if len(self._entries) < 100_000:
+            self._entries[key] = entry
+        return entry
+
+    def put_entry(self, key: str, entry: dict) -> None:
+        self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
+
+    # -- per-step last result, scoped by pipeline (the notebook): two notebooks sharing a
+    # store may both have a step `load`, and must never see each other's
+    @staticmethod
+    def _last_rel(pipeline: str, step: str) -> str:
+        return f"steps/{pipeline_slug(pipeline)}/{step}.json"
+
+    def get_last(self, step: str, pipeline: str = "") -> dict | None:
+        data = self.backend.read_bytes(self._last_rel(pipeline, step))
+        try:
+            last = json.loads(data) if data else None
+        except ValueError:
+            return None
+        return last if isinstance(last, dict) and isinstance(last.get("key"), str) else None
+
+    def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
+        self._write(self._last_rel(pipeline, step), _dumps(info))
+
+    # -- what a step's code was seen doing that its text does not show (in-place changes):
+    # keyed by the code's hash, so every notebook, kernel and headless run wires the same way
+    def get_learned(self, code_hash: str) -> list[str]:
+        if not KEY_RE.fullmatch(code_hash):
+            return []
+        data = self.backend.read_bytes(f"learned/{code_hash}.json")
+        try:
+            names = json.loads(data) if data else []
+        except ValueError:
+            return []
+        return [n for n in names if isinstance(n, str) and n.isidentifier()] if isinstance(names, list) else []
+
+    def put_learned(self, code_hash: str, names: list[str]) -> None:
+        if KEY_RE.fullmatch(code_hash):
+            self._write(f"learned/{code_hash}.json", _dumps(sorted(names)))
+
+    # -- run records
+    def put_run(self, record: dict) -> str:
+        run_id = record.get("run_id") or time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self._write(f"runs/{run_id}.json", _dumps({**record, "run_id": run_id}))
+        return run_id
