@@ -1,5 +1,6 @@
 """An exported package run against a data root: the source files its steps read resolve under
-``--data-root DIR`` (or ``$NB2PIPE_DATA_ROOT``) instead of whatever the package carries.
+``--data-root DIR``, ``$NB2PIPE_DATA_ROOT`` or the ``data_root`` of the environment the run uses
+(nb2pipe.toml), instead of the copy the package may carry.
 
 The run happens in a run folder (``.nb2pipe-run/<package>/`` in the working directory) that
 links the package's files and, at each source path the manifest lists, the file of the same
@@ -48,3 +49,26 @@ def prepare(pkg_dir: str, data_root: str, work: str) -> str:
     for s in sources:
         _link(os.path.join(root, s), os.path.join(run, s))
     return run
+
+
+def _option(argv: list[str], name: str) -> tuple[str | None, list[str]]:
+    """(value of ``name VALUE`` / ``name=VALUE``, argv without it)."""
+    for i, a in enumerate(argv):
+        if a == name and i + 1 < len(argv):
+            return argv[i + 1], argv[:i] + argv[i + 2:]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1], argv[:i] + argv[i + 1:]
+    return None, argv
+
+
+def target_for(pkg_dir: str, argv: list[str], cwd: str, environ=os.environ) -> tuple[str, list[str]]:
+    """(folder nb2pipe runs the package from, argv without --data-root): the package itself, or
+    a run folder on the data root (``--data-root``, else ``$NB2PIPE_DATA_ROOT``, else the
+    ``data_root`` of the environment: ``--env``, ``$NB2PIPE_ENV`` or the default)."""
+    root, argv = _option(argv, "--data-root")
+    root = root or environ.get("NB2PIPE_DATA_ROOT")
+    if not root:
+        from . import environments
+        env = environments.get(cwd, _option(argv, "--env")[0])
+        root = env.data_root if env else None
+    return (prepare(pkg_dir, root, cwd) if root else pkg_dir), argv

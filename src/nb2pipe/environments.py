@@ -8,6 +8,7 @@
 
     [envs.prod]
     store = "s3://acme-pipelines/sales"
+    data_root = "/mnt/prod-data"   # an exported package reads its source files under it
     params = { min_units = 5 }
     pickle = "refuse"              # store only Arrow / npy / JSON; never load a pickle
     signing_key = "PROD_NB2PIPE_SIGNING_KEY"   # variable holding the pickle signing key
@@ -42,6 +43,7 @@ class Environment:
     pickle: str | None = None                  # "refuse": no pickles written or loaded
     signing_key: str | None = None             # name of the variable holding the signing key
     lineage: dict = field(default_factory=dict)   # OpenLineage transport (see nb2pipe.lineage)
+    data_root: str | None = None               # where an exported package reads its sources
 
 
 def _url(value: str, base: str, where: str) -> str:
@@ -72,7 +74,7 @@ def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, 
         if not isinstance(t, dict):
             raise Nb2pipeError(f"{where} must be a table", fix=f"[envs.{name}] store = \"...\"")
         settings = ("store", "read_from", "params", "credentials", "secrets_file", "schedule", "pickle",
-                    "signing_key", "lineage")
+                    "signing_key", "lineage", "data_root")
         unknown = set(t) - set(settings)
         if unknown:
             raise Nb2pipeError(f"{where}: unknown setting {sorted(unknown)[0]!r}",
@@ -95,7 +97,8 @@ def environments(project_dir: str) -> tuple[dict[str, Environment], str | None, 
             credentials=dict(creds),
             secrets_file=_url(t["secrets_file"], base, where) if t.get("secrets_file") else None,
             schedule=t.get("schedule") or table.get("schedule"), pickle=t.get("pickle"),
-            signing_key=key_ref, lineage=_lineage(t.get("lineage"), base, where))
+            signing_key=key_ref, lineage=_lineage(t.get("lineage"), base, where),
+            data_root=_url(t["data_root"], base, where) if t.get("data_root") else None)
     for e in envs.values():
         for r in e.read_from:
             if r not in envs:

@@ -148,6 +148,8 @@ def test_sources_are_sampled_listed_and_read_from_a_data_root(sales, tmp_path):
     lab = str(sales / ".nb2pipe")
     load = json.loads(package("status", "--data-root", str(root), "--store", lab))[0]
     assert (load["state"], load["reasons"]) == ("stale", ["source `data/sales.csv` changed"])
-    package("run", "--data-root", str(root), "--store", str(tmp_path / "s"), "--only", "load")
-    load = json.loads(package("status", "--data-root", str(root), "--store", str(tmp_path / "s")))[0]
+    # the same from the environment's data_root in nb2pipe.toml (where the package is run)
+    (tmp_path / "nb2pipe.toml").write_text('[envs.prod]\nstore = "prod-store"\ndata_root = "prod-data"\n')
+    package("run", "--env", "prod", "--only", "load")
+    load = json.loads(package("status", "--env", "prod"))[0]
     assert (load["state"], load["summaries"]["raw"]["rows"]) == ("fresh", 100)

@@ -19,7 +19,8 @@ USAGE = """usage: {pkg.replace("_", "-")} COMMAND [options]
 
 commands:
   run      run the stale steps (-p NAME=VALUE, --only STEP, --from STEP, --force, --store URL, --dry-run,
-           --data-root DIR: read the source files under DIR, also $NB2PIPE_DATA_ROOT)
+           --data-root DIR: read the source files under DIR; also $NB2PIPE_DATA_ROOT or the
+           environment's data_root in nb2pipe.toml)
   status   what is fresh / stale and why
   check    validate the DAG and parameters without running
   dag      draw the DAG (--format svg|mermaid|dot)
@@ -37,21 +38,14 @@ def main(argv=None):
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
-    target = HERE
-    root = os.environ.get("NB2PIPE_DATA_ROOT")
-    if "--data-root" in argv[:-1]:
-        i = argv.index("--data-root")
-        root = argv[i + 1]
-        del argv[i:i + 2]
-    if root:            # the sources resolve under the data root, not in this package
-        from nb2pipe.dataroot import prepare
-        from nb2pipe.errors import Nb2pipeError
-        try:
-            target = prepare(HERE, root, os.getcwd())
-        except Nb2pipeError as e:
-            print(f"nb2pipe: {{e}}", file=sys.stderr)
-            return 2
-    return nb2pipe_main([argv[0], target, *argv[1:]])
+    from nb2pipe.dataroot import target_for
+    from nb2pipe.errors import Nb2pipeError
+    try:        # the sources resolve under the data root (--data-root, $NB2PIPE_DATA_ROOT, env)
+        target, rest = target_for(HERE, argv[1:], os.getcwd())
+    except Nb2pipeError as e:
+        print(f"nb2pipe: {{e}}", file=sys.stderr)
+        return 2
+    return nb2pipe_main([argv[0], target, *rest])
 
 
 if __name__ == "__main__":
@@ -133,8 +127,8 @@ Only stale steps run; results go to `.nb2pipe/` in the working directory unless 
 ## Data
 
 {sources_md}
-Give `--data-root DIR` (or `$NB2PIPE_DATA_ROOT`) to `run`/`status` to read these files under
-`DIR` (same relative paths) instead. The generated tests run on the first rows of each, in
+Give `--data-root DIR` (or `$NB2PIPE_DATA_ROOT`, or `data_root` in the environment of
+`nb2pipe.toml`) to `run`/`status` to read these files under `DIR` (same relative paths) instead. The generated tests run on the first rows of each, in
 `tests/fixtures/`.
 
 ## Parameters
