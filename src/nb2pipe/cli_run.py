@@ -2,6 +2,7 @@
 record the run."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -36,9 +37,10 @@ class _Printer:
 
 
 def cmd_run(args) -> int:
-    if args.watch:
-        return _watch(args)
-    return _run_once(args)
+    with _terminate_cleanly():
+        if args.watch:
+            return _watch(args)
+        return _run_once(args)
 
 
 def _watched_paths(args) -> tuple[str, list[str]]:
@@ -174,7 +176,6 @@ def _run_once(args) -> int:
         _check_kernel(args.kernel or nb.kernel_name)
     if todo:
         engine.store.check_writable()      # no permission, no space, unreachable: say so now
-        _terminate_cleanly()
         printer.event = _with_lineage(engine, nb, printer.event)   # the executors call it
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
@@ -237,14 +238,24 @@ def _with_lineage(engine, nb, on_event):
     return sender.wrap(on_event) if sender else on_event
 
 
-def _terminate_cleanly() -> None:
-    """SIGTERM (a scheduler stopping the run) unwinds like Ctrl-C: the kernel is shut down,
-    the store keeps every finished step, and the next run resumes after them."""
+@contextlib.contextmanager
+def _terminate_cleanly():
+    """While a run lasts, SIGTERM (a scheduler stopping it) unwinds like Ctrl-C: the kernel
+    is shut down, the store keeps every finished step, and the next run resumes after them.
+    The previous handler is back afterwards (``main`` may run inside a longer process)."""
     import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield                 # only the main thread may set handlers
+        return
 
     def stop(signum, frame):
         raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _record(engine, nb, report, overrides, output_notebook: str | None = None) -> str:

@@ -44,6 +44,7 @@ class CommServer:
         self.comms: list[Any] = []
         self._in_run = False
         self.parameter_cells: set[str] = set()     # cell ids tagged `parameters` (from `order`)
+        self._sent: dict[str, tuple | None] = {}    # comm id of a patch-capable comm -> last graph sent
         self._unsubscribe = engine.subscribe(self._on_event)
 
     def register(self) -> None:
@@ -61,12 +62,17 @@ class CommServer:
     # -- comm life cycle
     def _on_open(self, comm, open_msg) -> None:
         data = ((open_msg or {}).get("content") or {}).get("data") or {}
-        comm._nb2pipe_patch = "patch" in (data.get("features") or ())
-        comm._nb2pipe_sent = None
+        if "patch" in (data.get("features") or ()):
+            self._sent[comm.comm_id] = None
         self.comms.append(comm)
         comm.on_msg(lambda msg: self._on_msg(comm, msg))
-        comm.on_close(lambda msg: self.comms.remove(comm) if comm in self.comms else None)
+        comm.on_close(lambda msg: self._forget(comm))
         self._send_graph(comm, full=True)
+
+    def _forget(self, comm) -> None:
+        if comm in self.comms:
+            self.comms.remove(comm)
+        self._sent.pop(comm.comm_id, None)
 
     def _on_msg(self, comm, msg) -> None:
         data = msg.get("content", {}).get("data", {}) or {}
@@ -116,13 +122,13 @@ class CommServer:
         """The whole graph to legacy comms; to patch-capable ones only what changed
         since the last message they got (a full graph when the structure changed)."""
         msg = message or graph_message(self.engine)
-        if not getattr(comm, "_nb2pipe_patch", False):
+        if comm.comm_id not in self._sent:
             self._send(comm, msg)
             return
         steps = {s["step"]: s for s in msg["steps"]}
         shape = (list(steps), msg["edges"], msg["problems"], msg["store"])
-        sent = comm._nb2pipe_sent
-        comm._nb2pipe_sent = (shape, steps)
+        sent = self._sent[comm.comm_id]
+        self._sent[comm.comm_id] = (shape, steps)
         if full or sent is None or sent[0] != shape:
             self._send(comm, msg)
             return
@@ -140,7 +146,7 @@ class CommServer:
     def _broadcast_graph(self, *, legacy: bool) -> None:
         msg = graph_message(self.engine)
         for c in list(self.comms):
-            if not legacy and not getattr(c, "_nb2pipe_patch", False):
+            if not legacy and c.comm_id not in self._sent:
                 continue
             try:
                 self._send_graph(c, message=msg)

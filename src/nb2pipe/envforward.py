@@ -21,8 +21,18 @@ def forwarded_env(patterns: list[str] | None = None) -> dict[str, str]:
             if any(fnmatch.fnmatchcase(k, p) for p in pats)}
 
 
-def restore_forwarded_env(environ=os.environ) -> None:
-    """In the kernel: give forwarded variables their own names (never overriding)."""
+def restore_forwarded_env(environ=os.environ) -> list[str]:
+    """In the kernel: give forwarded variables their own names (never overriding); returns
+    the names it set, for :func:`drop_restored_env` (``%unload_ext nb2pipe``)."""
+    added = []
     for k, v in list(environ.items()):
-        if k.startswith(FORWARD_PREFIX):
-            environ.setdefault(k[len(FORWARD_PREFIX):], v)
+        name = k[len(FORWARD_PREFIX):]
+        if k.startswith(FORWARD_PREFIX) and name not in environ:
+            environ[name] = v
+            added.append(name)
+    return added
+
+
+def drop_restored_env(names: list[str], environ=os.environ) -> None:
+    for name in names:
+        environ.pop(name, None)

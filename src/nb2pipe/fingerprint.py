@@ -177,11 +177,28 @@ def _library_dirs() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) for p in paths if p)
 
 
+def _in_project(name: str, project_dir: str) -> str | None:
+    """Where module ``name`` is in the project directory (first on a kernel's path there),
+    found without importing anything and without putting the project on ``sys.path``."""
+    from importlib.machinery import PathFinder
+    path: list[str] | None = [project_dir]
+    spec = None
+    parts = name.split(".")
+    for i in range(len(parts)):
+        spec = PathFinder.find_spec(".".join(parts[:i + 1]), path)
+        if spec is None:
+            return None
+        path = list(spec.submodule_search_locations or [])
+    return spec.origin if spec else None
+
+
 def _local_origin(name: str, project_dir: str) -> str | None:
     if name in sys.builtin_module_names:
         return None
     mod = sys.modules.get(name)
     origin = getattr(mod, "__file__", None) if mod is not None else None
+    if origin is None:
+        origin = _in_project(name, project_dir)
     if origin is None:
         try:
             spec = importlib.util.find_spec(name)

@@ -42,6 +42,7 @@ class Session:
         self.comm = CommServer(self.engine)
         self.define_only = False               # headless runs define all steps, then run stale ones
         self.overrides: dict = {}              # parameter values given to a headless run
+        self.undo: tuple[list[str], str | None] = ([], None)   # env names set, directory left
 
     def define_from_notebook(self) -> None:
         """After a restart the kernel knows no step until their cells run again; `%dag` then
@@ -229,13 +230,17 @@ class PipelineMagics(Magics):
         dag(self.session, line)
 
 
-def _follow_notebook_directory() -> None:
+def _follow_notebook_directory() -> str | None:
     """A gateway kernel starts in its server's directory; JupyterLab says where the notebook
-    is in KERNEL_WORKING_DIR.  Steps use paths relative to the notebook, as locally."""
+    is in KERNEL_WORKING_DIR.  Steps use paths relative to the notebook, as locally.
+    Returns the directory it left (``%unload_ext nb2pipe`` goes back), if it moved."""
     wd = os.environ.get("KERNEL_WORKING_DIR")
     if wd and os.path.isdir(wd) and os.path.realpath(wd) != os.path.realpath(os.getcwd()):
+        left = os.getcwd()
         os.chdir(wd)
         print(f"nb2pipe: working directory is the notebook's: {wd}")
+        return left
+    return None
 
 
 def load(shell) -> Session:
@@ -243,9 +248,10 @@ def load(shell) -> Session:
     if session is not None:
         return session
     from .envforward import restore_forwarded_env
-    restore_forwarded_env()
-    _follow_notebook_directory()
+    env_added = restore_forwarded_env()
+    left = _follow_notebook_directory()
     session = Session(shell)
+    session.undo = (env_added, left)        # what %unload_ext puts back
     shell._nb2pipe_session = session
     shell.register_magics(PipelineMagics(shell, session))
     shell.events.register("post_run_cell", session.post_run_cell)
@@ -262,3 +268,8 @@ def unload(shell) -> None:
     session.comm.close()
     shell.set_custom_exc((), None)
     del shell._nb2pipe_session
+    from .envforward import drop_restored_env
+    env_added, left = session.undo
+    drop_restored_env(env_added)
+    if left is not None and os.path.isdir(left):
+        os.chdir(left)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import sys
 from typing import Any
 
 from ..analysis import analyze
@@ -132,8 +131,6 @@ def _example(default: Any) -> str:
 
 def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None) -> Engine:
     """An engine holding the notebook's definitions (nothing executed but the parameters cell)."""
-    if nb.project_dir not in sys.path:
-        sys.path.insert(0, nb.project_dir)   # local modules resolve as in the kernel
     engine = Engine(store, nb.project_dir, provenance=_explore_provenance(nb), warn=lambda m: None,
                     pipeline=nb.pipeline)
     engine.execute_definitions = False      # plan only: imports and functions are not run here

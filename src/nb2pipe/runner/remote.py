@@ -13,7 +13,8 @@ from ..errors import Nb2pipeError
 
 
 def configure(url: str | None, token: str | None) -> tuple[str, str]:
-    """Set the process-wide GatewayClient (that is how jupyter_server's classes find it)."""
+    """Set the process-wide GatewayClient (that is how jupyter_server's classes find it;
+    a CLI run is its own process)."""
     url = url or os.environ.get("JUPYTER_GATEWAY_URL")
     token = token if token is not None else os.environ.get("JUPYTER_GATEWAY_AUTH_TOKEN", "")
     if not url:
@@ -23,12 +24,12 @@ def configure(url: str | None, token: str | None) -> tuple[str, str]:
         raise Nb2pipeError(f"--gateway-url {url!r} is not an http(s) URL",
                            fix="e.g. --gateway-url http://127.0.0.1:8888")
     from jupyter_server.gateway.gateway_client import GatewayClient
-    gc = GatewayClient.instance()
-    gc.url = url.rstrip("/")
-    gc.ws_url = "ws" + gc.url[len("http"):]
-    gc.auth_token = token
-    gc.auth_scheme = "token"
-    gc._connection_args = {}
+    url = url.rstrip("/")
+    # a fresh singleton (public API): connection arguments it cached for another URL or
+    # token are not reused
+    GatewayClient.clear_instance()
+    gc = GatewayClient.instance(url=url, ws_url="ws" + url[len("http"):], auth_token=token,
+                                auth_scheme="token")
     return gc.url, token
 
 
