@@ -48,6 +48,7 @@ EDITS = {
     "mooc-trees-classification": (6, "max_depth=1", "max_depth=2"),
     "mpl-lifecycle-of-a-plot": (0, "'Barton LLC': 109438.50", "'Barton LLC': 149438.50"),
     "numpy-tutorials-mooreslaw": (4, "skiprows=1", "skiprows=2"),
+    "pandas-exercises-housing-market": (2, "[s1, s2, s3], axis=1", "[s2, s1, s3], axis=1"),
     "pdsh-03-05-hierarchical-indexing": (1, "37253956", "37253957"),
     "pdsh-05-04-feature-engineering": (9, "[4, 2, 1, 3, 7]", "[4, 2, 1, 3, 8]"),
     "rasbt-ch04-preprocessing": (3, "5.0,6.0,,8.0", "5.0,6.5,,8.0"),
