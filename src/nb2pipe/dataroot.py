@@ -2,16 +2,18 @@
 ``--data-root DIR``, ``$NB2PIPE_DATA_ROOT`` or the ``data_root`` of the environment the run uses
 (nb2pipe.toml), instead of the copy the package may carry.
 
-The run happens in a run folder (``.nb2pipe-run/<package>/`` in the working directory) that
+The run happens in a run folder (``.nb2pipe-run/<package>-<tag>/`` in the working directory) that
 links the package's files and, at each source path the manifest lists, the file of the same
 relative path under the data root.  Steps read ``data/x.csv`` as in the lab; keys hash file
 contents, so the same data gives the same keys as the lab's.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import uuid
 
 from .errors import Nb2pipeError
 
@@ -32,23 +34,34 @@ def prepare(pkg_dir: str, data_root: str, work: str) -> str:
     if not os.path.isdir(root):
         raise Nb2pipeError(f"--data-root {data_root} is not a folder", fix="give the folder the sources are under")
     with open(os.path.join(pkg_dir, "manifest.json"), encoding="utf-8") as f:
-        sources = [s["path"] for s in json.load(f).get("sources", [])]
-    run = os.path.join(os.path.abspath(work), RUN_DIR, os.path.basename(os.path.normpath(pkg_dir)))
-    shutil.rmtree(run, ignore_errors=True)
-    for d, dirs, files in os.walk(pkg_dir):
-        dirs[:] = [x for x in dirs if x != "__pycache__"]
-        for f in files:
-            rel = os.path.relpath(os.path.join(d, f), pkg_dir).replace(os.sep, "/")
-            if rel not in sources:
-                _link(os.path.join(d, f), os.path.join(run, rel))
+        man = json.load(f)
+    sources = [s["path"] for s in man.get("sources", [])]
     missing = [s for s in sources if not os.path.isfile(os.path.join(root, s))]
     if missing:
         raise Nb2pipeError(f"the data root {root} lacks {len(missing)} source file(s) the pipeline"
                            f" reads: {', '.join(missing[:5])}",
                            fix="give the folder that holds them at these relative paths")
+    files = sorted(os.path.relpath(os.path.join(d, f), pkg_dir).replace(os.sep, "/")
+                   for d, dirs, fs in os.walk(pkg_dir) if "__pycache__" not in d.split(os.sep) for f in fs)
+    files = [f for f in files if f not in sources]
+    # one folder per (package, its files, data root): concurrent runs (Airflow tasks on one
+    # worker) share it; it is built aside and renamed into place, never rebuilt under a run
+    tag = hashlib.sha256(json.dumps([man.get("version"), os.path.abspath(pkg_dir), files, root]).encode())
+    run = os.path.join(os.path.abspath(work), RUN_DIR,
+                       f"{os.path.basename(os.path.normpath(pkg_dir))}-{tag.hexdigest()[:12]}")
+    if os.path.isdir(run):
+        return run
+    final, run = run, f"{run}.{uuid.uuid4().hex}.tmp"
+    for rel in files:
+        _link(os.path.join(pkg_dir, rel), os.path.join(run, rel))
     for s in sources:
         _link(os.path.join(root, s), os.path.join(run, s))
-    return run
+    os.makedirs(run, exist_ok=True)
+    try:
+        os.rename(run, final)
+    except OSError:             # another run put it in place first: use that one
+        shutil.rmtree(run, ignore_errors=True)
+    return final
 
 
 def _option(argv: list[str], name: str) -> tuple[str | None, list[str]]:
