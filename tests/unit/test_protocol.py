@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from nb2pipe import protocol as p
+from nb2pipe import protocol_schema as gen
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +47,7 @@ def test_every_message_round_trips_through_json(msg):
 
 def test_every_message_type_has_an_example_and_a_schema():
     assert {type(m) for m in EXAMPLES} == set(p.KERNEL_MESSAGES + p.REQUESTS)
-    defs = p.json_schema()["$defs"]
+    defs = gen.json_schema()["$defs"]
     assert {d["$ref"].rsplit("/", 1)[1] for d in defs["KernelMessage"]["oneOf"]} == {
         c.__name__ for c in p.KERNEL_MESSAGES}
     assert [m.value for m in p.EventType] == defs["EventType"]["enum"]
@@ -54,7 +55,7 @@ def test_every_message_type_has_an_example_and_a_schema():
 
 def test_examples_validate_against_the_schema_required_fields():
     """Each example has every property its schema requires, and no other."""
-    defs = p.json_schema()["$defs"]
+    defs = gen.json_schema()["$defs"]
     for msg in EXAMPLES:
         d = defs[type(msg).__name__]
         wire = msg.to_json()
@@ -79,7 +80,7 @@ def test_state_leaves_out_unset_optional_fields():
 
 @pytest.mark.parametrize("name", ["protocol.schema.json", "protocol.ts"])
 def test_committed_schema_and_typescript_match_the_generator(name):
-    generated = {path.name: text for path, text in p.outputs(ROOT).items()}
+    generated = {path.name: text for path, text in gen.outputs(ROOT).items()}
     committed = (ROOT / "js" / name).read_text(encoding="utf-8")
     assert committed == generated[name], (
         f"js/{name} is out of date: run `python -m nb2pipe.protocol`")
