@@ -40,10 +40,10 @@ def peak_mb(code):
 
 
 def test_storing_and_loading_bytes_costs_no_extra_copy(tmp_path):
-    plain = peak_mb(f"import nb2pipe.store\nvalue = bytes({SIZE})\n"
+    plain = peak_mb(f"import nb2pipe.store\nvalue = bytes([1]) * {SIZE}\n"
                     f"open({str(tmp_path / 'f')!r}, 'wb').write(value)\ndel value\n"
                     f"back = open({str(tmp_path / 'f')!r}, 'rb').read()\nassert len(back) == {SIZE}")
-    ours = peak_mb(f"from nb2pipe.store import Store\nvalue = bytes({SIZE})\n"
+    ours = peak_mb(f"from nb2pipe.store import Store\nvalue = bytes([1]) * {SIZE}\n"
                    f"ref = Store({str(tmp_path / 's')!r}, signing_key={KEY!r}).put(value)\ndel value\n"
                    f"back = Store({str(tmp_path / 's')!r}, signing_key={KEY!r}).get(ref)\n"
                    f"assert len(back) == {SIZE}")
