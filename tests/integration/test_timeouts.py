@@ -4,21 +4,20 @@ The durations here are hang-guards, never measured."""
 import json
 
 import distributed  # noqa: F401 - a test dependency: missing fails, never skips
-import pytest
 
 from nbfiles import nb2pipe, write_nb
 
 HANG = "import time\ntime.sleep(600)\n"
 
 
-def hanging(tmp_path, step_flags="--timeout 3s"):
+def hanging(tmp_path, step_flags="--timeout 3s", stuck=True):
     return write_nb(tmp_path / "p.ipynb", [
         "%load_ext nb2pipe",
         "%%step root --out r\nr = 1",
         f"%%step slow {step_flags} --in r --out s\n{HANG}s = r + 1",
         "%%step after_slow --in s --out t\nt = s",
         "%%step other --in r --out o\no = r * 2",
-    ])
+    ] + ([f"%%step stuck --in o --out u\n{HANG}u = o"] if stuck else []))
 
 
 def run(tmp_path, nb, *extra):
@@ -27,24 +26,26 @@ def run(tmp_path, nb, *extra):
     return code, {s["step"]: s for s in json.loads(out)["steps"]}
 
 
-@pytest.mark.parametrize("executor", [[], ["--executor", "dask", "--workers", "1"]], ids=["local", "dask"])
-def test_step_timeout_fails_that_step_only(tmp_path, executor):
-    code, steps = run(tmp_path, hanging(tmp_path), *executor)
+def test_step_and_run_timeouts_on_the_local_kernel(tmp_path):
+    code, steps = run(tmp_path, hanging(tmp_path), "--timeout", "50s")
     assert code == 1
-    assert steps["slow"]["status"] == "failed"
-    assert steps["slow"]["timed_out"] is True
+    assert (steps["slow"]["status"], steps["slow"]["timed_out"]) == ("failed", True)
     assert steps["slow"]["error"] == "step `slow` timed out after 3s"
     assert steps["after_slow"]["status"] == "skipped"
     # the kernel was interrupted, not lost: the independent step still ran after it
     assert steps["other"]["status"] == "ran"
+    # the next one hangs with no limit of its own: the run's limit stops it
+    assert (steps["stuck"]["status"], steps["stuck"]["timed_out"]) == ("failed", True)
+    assert steps["stuck"]["error"] == "step `stuck` stopped: the run timed out after 50s (--timeout)"
 
 
-def test_run_timeout_stops_the_run(tmp_path):
-    code, steps = run(tmp_path, hanging(tmp_path, step_flags=""), "--timeout", "45s")
+def test_step_timeout_on_dask(tmp_path):
+    code, steps = run(tmp_path, hanging(tmp_path, stuck=False), "--executor", "dask", "--workers", "1")
     assert code == 1
-    assert steps["slow"]["timed_out"] is True
-    assert steps["slow"]["error"] == "step `slow` stopped: the run timed out after 45s (--timeout)"
-    assert steps["root"]["status"] == "ran"
+    assert (steps["slow"]["status"], steps["slow"]["timed_out"]) == ("failed", True)
+    assert steps["slow"]["error"] == "step `slow` timed out after 3s"
+    assert steps["after_slow"]["status"] == "skipped"
+    assert steps["other"]["status"] == "ran"
 
 
 def test_bad_timeout_is_one_clear_error(tmp_path):
