@@ -1,7 +1,8 @@
 """``nb2pipe gc``: delete what nothing can reach; ``nb2pipe store``: what each step holds.
 
 Kept (the roots): every notebook's last result of every step (``steps/<pipeline>/*.json``),
-and the steps of the last N run records (``runs/``).  Deployments reach their objects through
+and the steps of the last N run records (``runs/``) with what those records keep themselves
+(a step's outputs, the executed notebook).  Deployments reach their objects through
 their pipeline's last results, which are roots.  From each root key: its entry, the entry's
 outputs and its ``display`` object.  Everything else under ``objects/``, ``entries/`` and
 ``verified/`` is deleted — but never a file younger than the grace window (default one hour),
@@ -41,20 +42,31 @@ def last_results(store) -> dict[tuple[str, str], str]:
     return out
 
 
-def recent_run_keys(store, keep_runs: int) -> set[str]:
-    """The keys of every step of the last ``keep_runs`` run records."""
-    records = []
-    for name in store.backend.listdir("runs"):
-        r = _json(store, f"runs/{name}")
-        if isinstance(r, dict):
-            records.append((r.get("finished") or 0, name, r))
-    records.sort(key=lambda t: (t[0] if isinstance(t[0], (int, float)) else 0, t[1]))
-    keys = set()
-    for _, _, r in records[len(records) - keep_runs:] if keep_runs > 0 else []:
-        for s in r.get("steps") or []:
-            if isinstance(s, dict) and isinstance(s.get("key"), str):
-                keys.add(s["key"])
-    return keys
+def recent_runs(store, keep_runs: int) -> list[dict]:
+    """The last ``keep_runs`` run records."""
+    from .records import runs
+    recs = runs(store)
+    return recs[len(recs) - keep_runs:] if keep_runs > 0 else []
+
+
+def run_keys(recs: list[dict]) -> set[str]:
+    """The keys of every step of ``recs``."""
+    return {s["key"] for r in recs for s in r.get("steps") or []
+            if isinstance(s, dict) and isinstance(s.get("key"), str)}
+
+
+def run_objects(recs: list[dict]) -> list[ObjectRef]:
+    """What run records keep themselves: each step's outputs (a failed step's too) and the
+    executed notebook."""
+    refs = []
+    for r in recs:
+        for d in [s.get("display") for s in r.get("steps") or [] if isinstance(s, dict)] + \
+                [r.get("executed_notebook")]:
+            try:
+                refs.append(ObjectRef.from_json(d))
+            except ValueError:        # none kept, or not a reference
+                continue
+    return refs
 
 
 def entry_objects(entry: dict) -> list[ObjectRef]:
@@ -85,8 +97,9 @@ def collect(store, *, keep_runs: int = 5, dry_run: bool = False, grace: float = 
     if not dry_run:
         own._writable()
     now = time.time() if now is None else now
-    keys = set(last_results(own).values()) | recent_run_keys(own, keep_runs)
-    keep: set[str] = set()
+    recent = recent_runs(own, keep_runs)
+    keys = set(last_results(own).values()) | run_keys(recent)
+    keep: set[str] = {own._object_rel(r.oid, r.codec) for r in run_objects(recent)}
     for key in keys:
         entry = own.get_entry(key) if KEY_RE.fullmatch(key) else None
         if entry:

@@ -154,6 +154,22 @@ def test_failed_step_sends_fail_masked_and_keeps_its_error(audited):
     assert SECRET not in out
 
 
+def test_gc_keeps_what_recent_runs_keep(audited, tmp_path):
+    """A failed step's outputs and the executed notebook are reached only from their run
+    records: gc keeps them while the record is among the last N."""
+    root, env, run = audited
+    code, out, err = nb2pipe("gc", "a.ipynb", "--env", "prod", "--grace-seconds", "0", cwd=root, env=env)
+    assert code == 0, err
+    failed = [r["run_id"] for r in json.loads(nb2pipe("log", "--env", "prod", "--json", cwd=root, env=env)[1])
+              if r["status"] == "failed"]
+    code, out, err = nb2pipe("log", failed[0], "--env", "prod", "--step", "report", cwd=root, env=env)
+    assert "checking 10" in [ln.strip() for ln in out.splitlines()]
+    code, out, err = nb2pipe("log", run["run_id"], "--env", "prod", "--notebook", str(tmp_path / "k.ipynb"),
+                             cwd=root, env=env)
+    assert code == 0, err
+    assert json.loads((tmp_path / "k.ipynb").read_text()) == json.loads((root / "out" / "a.ipynb").read_text())
+
+
 def test_export_and_promote_on_s3(audited, tmp_path):
     root, env, _ = audited
     # the same pipeline without a secret parameter: an export blanks a secret to None, which its
