@@ -207,7 +207,8 @@ def _write_pickle(value, tag: str, path: str, secret) -> dict:
             raise StoreError(f"a value of type {type_path(value)} cannot be stored: {e}",
                              fix="make the step output plain data (a table, array, number, "
                                  "list or dict) instead of a live object such as an open file or "
-                                 "a generator") from None
+                                 "a generator; a function or lambda that later cells call belongs "
+                                 "in a %%setup cell") from None
         f.seek(len(PICKLE_MAGIC))
         f.write(sink.mac.digest())
     # The data version must not depend on the store (its signing key) nor on the process

@@ -73,7 +73,14 @@ class Planner:
         for i in self.defs.inputs_of(step):
             producer = graph.source(step.name, i)
             res = parent_results.get(producer)
-            if res is None or i not in res.outputs:
+            if res is not None and i not in res.outputs:
+                raise Nb2pipeError(
+                    f"step `{step.name}` needs `{i}`, which step `{producer}` made but did not store"
+                    " (a value nb2pipe cannot store, such as a function, or a branch that did not"
+                    " assign it)", where=label(step),
+                    fix=f"define `{i}` in a %%setup cell if it is a function or a constant, or make"
+                        f" `{producer}` assign it plain data on every path")
+            if res is None:
                 raise Nb2pipeError(f"step `{step.name}` needs `{i}`, which has not been produced yet",
                                    where=label(step),
                                    fix=f"run `{producer}` first, or `%dag run {step.name}`")

@@ -107,6 +107,20 @@ def test_a_failed_rerun_does_not_fall_back_to_the_previous_result(tmp_path):
         eng.run_cell("total")
 
 
+def test_a_function_made_by_a_step_is_explained_not_run_first(tmp_path):
+    # corpus finding (numpy-tutorials-mooreslaw): a step that binds a lambda later cells call
+    # run cell by cell: when `a` runs, no step reads `f` yet, so it is kept only in the namespace
+    eng, ns, warnings = notebook(tmp_path, [("a", "k = 2\nf = lambda x: x * k")])
+    assert eng.run_cell("a").status == "ran"
+    eng.define(parse_step_line("b"), "y = f(3)", cell_id="c1")
+    out = eng.run_cell("b")
+    assert out.status == "failed"
+    assert out.error.what == ("step `b` needs `f`, which step `a` made but did not store (a value"
+                              " nb2pipe cannot store, such as a function, or a branch that did not"
+                              " assign it)")
+    assert "define `f` in a %%setup cell" in out.error.fix
+
+
 def test_read_above_the_first_write(tmp_path):
     eng, _, _ = notebook(tmp_path, [("use", "t = df + 1"), ("load", "df = 1")])
     with pytest.raises(Nb2pipeError, match="reads `df`, which only step `load` below it writes"):
