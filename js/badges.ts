@@ -5,6 +5,7 @@
 import { NotebookPanel } from '@jupyterlab/notebook';
 
 import { PipelineClient } from './client';
+import { isConsequence, reword } from './reasons';
 import { stateClass } from './widget';
 
 const BADGE = 'jp-nb2pipe-badge';
@@ -33,17 +34,20 @@ export class CellBadges {
     if (panel.isDisposed) {
       return;
     }
-    const state = this._client.model.state;
-    const byCell = new Map<string, { step: string; state: string; why: string }>();
+    const state = this._client.model.view;
+    const byCell = new Map<string, { step: string; state: string; why: string; upstream: boolean }>();
     for (const s of state.steps.values()) {
       if (s.cell_id) {
-        const why = s.state === 'fresh' ? '' : s.error?.split('\n')[0] ?? s.reasons.join('; ');
-        byCell.set(s.cell_id, { step: s.step, state: s.state, why });
+        const why = s.state === 'fresh' ? '' : s.error?.split('\n')[0] ?? s.reasons.map(reword).join('; ');
+        byCell.set(s.cell_id, { step: s.step, state: s.state, why, upstream: isConsequence(s) });
       }
     }
     for (const cell of panel.content.widgets) {
       const id = cell.model.id;
-      const host = cell.node;
+      // the input wrapper, never the cell's top right where the cell toolbar is
+      const host = (cell.node.querySelector(':scope > .jp-Cell-inputWrapper') as HTMLElement | null) ?? cell.node;
+      // one badge per cell: drop any left elsewhere (e.g. before the input was rendered)
+      cell.node.querySelectorAll('.' + BADGE).forEach(b => b.parentElement !== host && b.remove());
       let badge = host.querySelector(':scope > .' + BADGE) as HTMLElement | null;
       const info = byCell.get(id);
       const problem = state.cellProblems.get(id);
@@ -56,7 +60,7 @@ export class CellBadges {
         host.appendChild(badge);
       }
       const s = problem ? 'failed' : (info as { state: string }).state;
-      badge.className = `${BADGE} ${stateClass(s)}`;
+      badge.className = `${BADGE} ${stateClass(s)}` + (info?.upstream && !problem ? ' jp-mod-consequence' : '');
       badge.dataset.state = problem ? 'problem' : s;
       badge.dataset.step = info?.step ?? '';
       badge.textContent = problem ? 'problem' : s;

@@ -7,6 +7,7 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage as KM } from '@jupyterlab/services';
 
 import { PipelineModel } from './model';
+import { ICellText, parsePreview } from './preview';
 import {
   COMM_TARGET,
   FrontendMessage,
@@ -47,6 +48,9 @@ export class PipelineClient {
     });
     ctx.ready.then(() => this.connect()).catch(() => this.model.setConnection('no-kernel'));
     panel.content.model?.contentChanged.connect(this._onContentChanged, this);
+    // the steps as the notebook has them, shown before (and beside) the kernel's
+    panel.context.ready.then(() => this._readPreview()).catch(() => undefined);
+    this._readPreview();
     // added, moved or deleted cells: the kernel orders steps as the notebook does
     panel.content.model?.cells.changed.connect(this._sendOrder, this);
     panel.disposed.connect(() => this.dispose());
@@ -69,6 +73,8 @@ export class PipelineClient {
     window.clearTimeout(this._watchdog);
     this._closeComm();
     window.clearTimeout(this._syncTimer);
+    window.clearTimeout(this._previewTimer);
+    window.clearTimeout(this._planTimer);
   }
 
   /** (Re)open the comm to the current kernel. */
@@ -112,6 +118,7 @@ export class PipelineClient {
     }
     this._comm = comm;
     this._lastSynced.clear();
+    this._plannedKey = '';
     this.model.setConnection('connecting');
     comm.onMsg = (msg: KM.ICommMsgMsg) => {
       const data = msg.content.data as unknown as KernelMessage;
@@ -124,6 +131,9 @@ export class PipelineClient {
         waiting?.(data);
       }
       this.model.apply(data);
+      if (data.type === 'graph') {
+        this._askPlan();
+      }
     };
     comm.onClose = () => {
       if (comm !== this._comm) {
@@ -317,11 +327,45 @@ export class PipelineClient {
   }
 
   private _onContentChanged(): void {
+    window.clearTimeout(this._previewTimer);
+    this._previewTimer = window.setTimeout(() => this._readPreview(), 250);
     if (!this._options.liveSync() || this.model.state.connection !== 'connected') {
       return;
     }
     window.clearTimeout(this._syncTimer);
     this._syncTimer = window.setTimeout(() => this._sync(), 600);
+  }
+
+  private _readPreview(): void {
+    const cells = this.panel.content.model?.cells;
+    if (this._disposed || !cells) {
+      return;
+    }
+    const out: ICellText[] = [];
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells.get(i);
+      if (c.type === 'code') {
+        out.push({ cell_id: c.id, source: c.sharedModel.getSource() });
+      }
+    }
+    this.model.setPreview(parsePreview(out));
+    this._askPlan();
+  }
+
+  /** Step cells the kernel has not defined: ask its planner (nothing runs) what they are. */
+  private _askPlan(): void {
+    window.clearTimeout(this._planTimer);
+    this._planTimer = window.setTimeout(() => {
+      const view = this.model.view;
+      const unknown = [...view.steps.values()].filter(s => !this.model.state.steps.has(s.step)).map(s => s.step);
+      const key = unknown.join(',') + '|' + JSON.stringify(this.cells(false));
+      if (!unknown.length || this.model.state.connection !== 'connected' || key === this._plannedKey) {
+        return;
+      }
+      this._plannedKey = key;
+      const ctx = this.panel.context;
+      this.send({ type: 'plan', name: ctx.path.split('/').pop() as string, notebook: ctx.model.toJSON() });
+    }, 800);
   }
 
   /** Send only the step cells whose text changed since they were last sent. */
@@ -367,6 +411,9 @@ export class PipelineClient {
   private _watchdog = 0;
   private _disposed = false;
   private _syncTimer = 0;
+  private _previewTimer = 0;
+  private _planTimer = 0;
+  private _plannedKey = '';
   private _reconnectOnIdle = false;
   private _watched: Kernel.IKernelConnection | null = null;
   private _lastSynced = new Map<string, string>();

@@ -4,12 +4,13 @@
  * unchanged with remote kernels (see ../../shared/DESIGN.md).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { CellBadges } from './badges';
+import { exportPipeline } from './exporting';
 import { PipelineClient } from './client';
 import { DEFAULTS, IPipelineSettings, PLUGIN_ID, readSettings } from './settings';
 import { CommandIDs, PipelineSidebar } from './widget';
@@ -82,18 +83,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
 
     const current = (): PipelineClient | null => sidebar.client ?? clientFor(tracker.currentWidget);
-    /** The step a command acts on: its argument, the panel's selection, or the active cell's step. */
+    /** The step of the active cell of the sidebar's notebook, if it is a %%step cell. */
+    const activeStep = (): string | null => {
+      const cell = tracker.currentWidget === sidebar.client?.panel ? tracker.activeCell : null;
+      const m = cell ? STEP_LINE.exec(cell.model.sharedModel.getSource()) : null;
+      return m ? m[1] : null;
+    };
+    /** The step a command acts on: its argument, the active cell's step, else the panel's selection. */
     const targetStep = (args: any): string | null => {
       if (typeof args?.step === 'string') {
         return args.step;
       }
-      if (sidebar.selected) {
-        return sidebar.selected;
-      }
-      const cell = tracker.activeCell;
-      const m = cell ? STEP_LINE.exec(cell.model.sharedModel.getSource()) : null;
-      return m ? m[1] : null;
+      return activeStep() ?? sidebar.selected;
     };
+    // both directions: the active cell's step is the panel's selection
+    tracker.activeCellChanged.connect(() => {
+      const step = activeStep();
+      if (step && step !== sidebar.selected) {
+        sidebar.select(step);
+      }
+    });
     const notConnected = (c: PipelineClient | null): boolean => {
       if (c && c.model.state.connection === 'connected') {
         return false;
@@ -161,7 +170,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         const nb = c.panel.content;
-        const id = c.model.state.steps.get(step)?.cell_id;
+        const id = c.model.view.steps.get(step)?.cell_id;
         let index = nb.widgets.findIndex(w => w.model.id === id);
         if (index < 0) {
           index = nb.widgets.findIndex(w => STEP_LINE.exec(w.model.sharedModel.getSource())?.[1] === step);
@@ -174,6 +183,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         nb.activeCellIndex = index;
         nb.mode = 'command';
         await nb.scrollToItem(index, 'center');
+        // keyboard focus on the notebook: Shift+Enter now runs that cell
+        app.shell.activateById(c.panel.id);
+        nb.activate();
       }
     });
     app.commands.addCommand(CommandIDs.exportPipeline, {
@@ -181,37 +193,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Compile the pipeline into a package (the same exporter as `nb2pipe export`)',
       execute: async () => {
         const c = current();
-        if (notConnected(c)) {
-          return;
+        if (!notConnected(c)) {
+          await exportPipeline(c!, folder => void app.commands.execute('filebrowser:go-to-path', { path: folder }));
         }
-        const stem = (c!.panel.context.path.split('/').pop() ?? 'pipeline').replace(/\.ipynb$/, '');
-        const answer = await InputDialog.getText({
-          title: 'Export the pipeline',
-          label: 'Output folder (relative to the kernel’s working directory, usually the notebook’s folder)',
-          text: `build/${stem}`
-        });
-        if (!answer.button.accept || !answer.value) {
-          return;
-        }
-        const id = Notification.emit(`Exporting to ${answer.value}…`, 'in-progress', { autoClose: false });
-        let res = await c!.exportPipeline(answer.value, false);
-        if (!res.ok && /exist/i.test(res.message)) {
-          Notification.dismiss(id);
-          const again = await InputDialog.getBoolean({
-            title: 'Replace the existing export?',
-            label: res.message.split('\n')[0]
-          });
-          if (!again.button.accept || !again.value) {
-            return;
-          }
-          res = await c!.exportPipeline(answer.value, true);
-        }
-        Notification.update({
-          id,
-          message: res.message.split('\n').slice(0, 4).join('\n'),
-          type: res.ok ? 'success' : 'error',
-          autoClose: res.ok ? 6000 : false
-        });
       }
     });
     if (palette) {

@@ -2,7 +2,8 @@
  * The sidebar's view of one kernel's pipeline: a pure reducer over comm messages
  * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
  */
-import { IEdge, IStepStatus, KernelMessage } from './protocol';
+import { IPreview, withPreview } from './preview';
+import { IEdge, IPlanMsg, IStepStatus, KernelMessage } from './protocol';
 
 /** Where the connection to the kernel's engine stands. */
 export type Connection =
@@ -33,6 +34,10 @@ export interface IPipelineState {
   error: string | null;
   /** Problems of notebook cells the kernel could not (re)define, by cell id. */
   cellProblems: ReadonlyMap<string, string>;
+  /** The kernel's plan of the notebook's cells (nothing run): states of steps it has not defined. */
+  plan: IPlanMsg | null;
+  /** How each step's last run in this session ended: it ran, or the store answered. */
+  lastRun: ReadonlyMap<string, 'ran' | 'cache hit'>;
   /** Bumped when nodes or edges change (the layout must be recomputed). */
   structure: number;
   /** Bumped on every change. */
@@ -49,6 +54,8 @@ export const EMPTY: IPipelineState = {
   run: null,
   error: null,
   cellProblems: new Map(),
+  plan: null,
+  lastRun: new Map(),
   structure: 0,
   revision: 0
 };
@@ -128,8 +135,15 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
       const steps = new Map(state.steps);
       steps.set(msg.step, updated);
       const run = state.run && msg.state === 'running' ? { ...state.run, current: msg.step } : state.run;
-      return next({ steps, run });
+      if (msg.state !== 'fresh') {
+        return next({ steps, run });
+      }
+      const lastRun = new Map(state.lastRun);
+      lastRun.set(msg.step, msg.cached ? 'cache hit' : 'ran');
+      return next({ steps, run, lastRun });
     }
+    case 'plan':
+      return next({ plan: msg });
     case 'run_start':
       return next({ run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } });
     case 'progress':
@@ -221,13 +235,39 @@ export function staleSteps(state: IPipelineState): string[] {
 
 export type Listener = (state: IPipelineState) => void;
 
-/** Observable holder of an IPipelineState. */
+/** Observable holder of an IPipelineState, and of the notebook's own step cells. */
 export class PipelineModel {
   private _state: IPipelineState = EMPTY;
+  private _preview: IPreview | null = null;
+  private _previewKey = '';
+  private _view: { from: IPipelineState; preview: IPreview | null; view: IPipelineState } | null = null;
   private _listeners = new Set<Listener>();
 
+  /** What the kernel says. */
   get state(): IPipelineState {
     return this._state;
+  }
+
+  /** What the panel shows: the kernel's state plus the step cells it does not know yet. */
+  get view(): IPipelineState {
+    const v = this._view;
+    if (v && v.from === this._state && v.preview === this._preview) {
+      return v.view;
+    }
+    const view = withPreview(this._state, this._preview);
+    this._view = { from: this._state, preview: this._preview, view };
+    return view;
+  }
+
+  /** The step cells read from the notebook (notifies only when they changed). */
+  setPreview(p: IPreview): void {
+    const key = JSON.stringify(p);
+    if (key === this._previewKey) {
+      return;
+    }
+    this._previewKey = key;
+    this._preview = p;
+    this._notify();
   }
 
   subscribe(fn: Listener): () => void {
@@ -252,6 +292,11 @@ export class PipelineModel {
       return;
     }
     this._state = s;
+    this._notify();
+  }
+
+  private _notify(): void {
+    const s = this._state;
     for (const fn of [...this._listeners]) {
       try {
         fn(s);

@@ -6,6 +6,7 @@
 #
 #   scripts/test-ui.sh            everything
 #   scripts/test-ui.sh -g restart extra arguments go to `playwright test`
+#   NB2PIPE_UI_SPECS=tests/canvas.spec.ts scripts/test-ui.sh   only those spec files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -75,8 +76,11 @@ wait_for_lab
 
 say "galata tests"
 status=0
-(cd ui-tests && jlpm playwright test tests/pipeline.spec.ts "$@") || status=$?
-if [ $# -gt 0 ]; then
+# every spec but the gateway one (it needs the Kernel Gateway started below)
+SPECS=${NB2PIPE_UI_SPECS:-$(cd ui-tests && ls tests/*.spec.ts | grep -v gateway.spec.ts | tr '\n' ' ')}
+# shellcheck disable=SC2086
+(cd ui-tests && jlpm playwright test $SPECS "$@") || status=$?
+if [ $# -gt 0 ] || [ -n "${NB2PIPE_UI_SPECS:-}" ]; then
   say "done (exit $status)"
   exit $status
 fi

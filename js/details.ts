@@ -1,0 +1,148 @@
+/**
+ * The details pane of the selected (or hovered) step: what it is, when it last
+ * ran, why it is not fresh, its outputs -- marked when they are from an earlier
+ * run -- and the actions on it.  A failed step leads with its error.
+ */
+import { stateClass } from './canvas';
+import { CommandIDs } from './commands';
+import { el } from './dom';
+import { formatSeconds } from './layout';
+import { IPipelineState } from './model';
+import { NOT_RUN } from './preview';
+import { IOutputSummary, IStepStatus } from './protocol';
+import { isConsequence, reword } from './reasons';
+
+export type MakeButton = (label: string, command: string, title: string, args: any) => HTMLButtonElement;
+
+export function ago(ts: number | null): string {
+  if (!ts) {
+    return 'never';
+  }
+  const d = Date.now() / 1000 - ts;
+  if (d < 60) {
+    return `${Math.max(0, Math.round(d))} s ago`;
+  }
+  if (d < 3600) {
+    return `${Math.round(d / 60)} min ago`;
+  }
+  if (d < 86400) {
+    return `${Math.round(d / 3600)} h ago`;
+  }
+  return new Date(ts * 1000).toLocaleString();
+}
+
+export function describeOutput(name: string, m: IOutputSummary | undefined): string {
+  if (!m) {
+    return name;
+  }
+  const type = (m.type ?? '').split('.').pop();
+  if (m.rows !== undefined && m.rows !== null) {
+    return `${name}: ${type} ${m.rows} rows × ${m.columns} columns`;
+  }
+  if (m.shape) {
+    return `${name}: ${type} ${JSON.stringify(m.shape)}${m.dtype ? ' ' + m.dtype : ''}`;
+  }
+  return `${name}: ${type}`;
+}
+
+function outputBox(name: string, m: IOutputSummary | undefined): HTMLElement {
+  const box = el('div', 'jp-nb2pipe-output');
+  box.append(el('div', 'jp-nb2pipe-output-name', describeOutput(name, m)));
+  const pairs = (m?.schema ?? []).map(([col, typ]) => [col, typ]);
+  if (pairs.length) {
+    const st = el('table', 'jp-nb2pipe-schema');
+    for (const [col, typ] of pairs.slice(0, 20)) {
+      const tr = el('tr');
+      tr.append(el('td', '', col), el('td', '', typ));
+      st.append(tr);
+    }
+    if (pairs.length > 20) {
+      const tr = el('tr');
+      tr.append(el('td', '', `… ${pairs.length - 20} more`));
+      st.append(tr);
+    }
+    box.append(st);
+  }
+  return box;
+}
+
+/** How the step's outputs relate to its state: current, from an earlier run, or none yet. */
+function outputsHeading(s: IStepStatus): string {
+  if (s.state === 'failed') {
+    return 'Outputs of its last successful run (before this failure)';
+  }
+  if (s.state === 'stale' || s.state === 'blocked') {
+    return 'Outputs of its last run (out of date)';
+  }
+  return 'Outputs';
+}
+
+function table(s: IStepStatus, lastRun: string | undefined): HTMLElement {
+  const t = el('table', 'jp-nb2pipe-details-table');
+  const row = (k: string, v: string) => {
+    const tr = el('tr');
+    tr.append(el('th', '', k), el('td', '', v));
+    t.append(tr);
+  };
+  row('cell', s.where || '-');
+  if ((s.state as string) === NOT_RUN) {
+    row('last run', 'not run yet');
+  } else {
+    row(s.state === 'failed' ? 'last success' : 'last run', ago(s.finished));
+    row('took', formatSeconds(s.duration));
+  }
+  if (s.state === 'fresh' && s.key) {
+    // "cache hit" only when the last run of it was answered from the store
+    const how = lastRun === 'cache hit' ? 'cache hit' : lastRun === 'ran' ? 'ran, stored' : 'in the store';
+    row('cache', `${how} · key ${s.key.slice(0, 12)}`);
+  }
+  row('inputs', s.inputs.join(', ') || '-');
+  return t;
+}
+
+/** Fill `d` with the details of step `name` (or a hint when none is selected). */
+export function renderDetails(d: HTMLElement, state: IPipelineState | null, name: string | null, button: MakeButton): void {
+  d.textContent = '';
+  const s = name ? state?.steps.get(name) : undefined;
+  if (!state || !s) {
+    if (state?.steps.size) {
+      d.append(el('div', 'jp-nb2pipe-hint', 'Click a step to go to its cell; hover for details.'));
+    }
+    return;
+  }
+  const notRun = (s.state as string) === NOT_RUN;
+  const head = el('div', 'jp-nb2pipe-details-head');
+  head.append(el('span', 'jp-nb2pipe-details-name', s.step), el('span', 'jp-nb2pipe-chip ' + stateClass(s.state), s.state));
+  d.append(head);
+  if (s.state === 'failed' && s.error) {
+    d.append(el('div', 'jp-nb2pipe-subhead', 'Error'), el('pre', 'jp-nb2pipe-error', s.error));
+  }
+  d.append(table(s, state.lastRun.get(s.step)));
+  if (s.state !== 'fresh' && s.state !== 'failed' && s.reasons.length) {
+    const why = isConsequence(s) ? 'Why stale (only because of a step above it)' : s.state === 'stale' ? 'Why stale' : 'Why';
+    d.append(el('div', 'jp-nb2pipe-subhead', why));
+    const ul = el('ul', 'jp-nb2pipe-reasons');
+    for (const r of s.reasons) {
+      ul.append(el('li', '', reword(r)));
+    }
+    d.append(ul);
+  }
+  const shown = s.outputs;
+  if (shown.length && !notRun) {
+    const old = s.state === 'failed' || s.state === 'stale' || s.state === 'blocked';
+    const box = el('div', old ? 'jp-nb2pipe-outputs jp-mod-outdated' : 'jp-nb2pipe-outputs');
+    box.append(el('div', 'jp-nb2pipe-subhead', outputsHeading(s)));
+    for (const o of shown) {
+      box.append(outputBox(o, s.summaries[o]));
+    }
+    d.append(box);
+  }
+  const actions = el('div', 'jp-nb2pipe-actions');
+  actions.append(
+    button('Run', CommandIDs.runStep, 'Run this step (and its stale upstream)', { step: s.step }),
+    button('Run + downstream', CommandIDs.runDownstream, 'Run this step and everything downstream', { step: s.step }),
+    button('Force', CommandIDs.forceRun, 'Re-run this step even if cached', { step: s.step }),
+    button('Go to cell', CommandIDs.goToCell, 'Scroll to the cell of this step', { step: s.step })
+  );
+  d.append(actions);
+}
