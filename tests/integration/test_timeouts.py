@@ -54,3 +54,17 @@ def test_bad_timeout_is_one_clear_error(tmp_path):
     assert code == 2
     assert "--timeout 'soon' is not a duration" in err
     assert "Traceback" not in err
+
+
+def test_step_timeout_on_a_kernel_gateway(tmp_path):
+    from test_remote import TOKEN, Gateway
+    nb = hanging(tmp_path, stuck=False)
+    gw = Gateway(tmp_path)
+    try:
+        code, steps = run(tmp_path, nb, "--gateway-url", gw.url, "--token", TOKEN)
+    finally:
+        gw.stop()
+    assert code == 1
+    assert (steps["slow"]["status"], steps["slow"]["timed_out"]) == ("failed", True)
+    assert steps["slow"]["error"] == "step `slow` timed out after 3s"
+    assert steps["other"]["status"] == "ran"

@@ -47,6 +47,11 @@ def manager_class():
             kwargs.pop("extra_arguments", None)    # a remote kernel's command line is not ours
             return await super().start_kernel(**kwargs)
 
+        async def _async_is_alive(self):
+            # what the kernel client asks (nbclient, when a cell's time limit passes); the base
+            # class looks for a local process
+            return await self.is_alive()
+
     return Nb2pipeGatewayKernelManager
 
 
