@@ -44,18 +44,36 @@ def sample_root(project_dir: str) -> str:
 
 
 def sources(engine) -> dict[str, list[str]]:
-    """step -> the project files it reads (``--src``, SQL files, literal paths)."""
+    """step -> the files it reads (``--src``, SQL files, literal paths), relative to the
+    project; files above it (``../data/x.csv``) too."""
     out = {}
     for name, step in engine.defs.steps.items():
         try:
             out[name] = list(engine.sources_of(step))
         except Exception:  # noqa: BLE001 - a glob or folder --src: read in full
             out[name] = list(step.sources)
+        out[name] += [os.path.relpath(os.path.normpath(os.path.join(engine.project_dir, p)),
+                                      engine.project_dir).replace(os.sep, "/")
+                      for p in step.info.files.paths if _above(engine.project_dir, p)]
     return out
 
 
+def _above(project_dir: str, path: str) -> bool:
+    full = os.path.normpath(os.path.join(project_dir, path))
+    return not full.startswith(project_dir + os.sep) and os.path.isfile(full)
+
+
+def _base(project_dir: str, files: list[str]) -> str:
+    """The folder the mirror copies: the project, or the ancestor holding the files read
+    from above it (never the file system's root)."""
+    above = [os.path.dirname(os.path.normpath(os.path.join(project_dir, p))) for p in files
+             if _above(project_dir, p)]
+    base = os.path.commonpath([project_dir] + above)
+    return base if os.path.dirname(base) != base else project_dir
+
+
 def build_mirror(project_dir: str, tree: str, files: list[str], rows: int,
-                 keep_real: list[str] = ()) -> tuple[dict[str, int], dict[str, str]]:
+                 keep_real: list[str] = (), skip: str = ".nb2pipe") -> tuple[dict[str, int], dict[str, str]]:
     """Write the mirror of ``project_dir`` at ``tree`` with the first ``rows`` rows of each of
     ``files`` that can be cut; (path -> rows kept, path -> why read in full).  The folders
     of ``keep_real`` paths (e.g. --save targets) are real, so writes stay in the mirror."""
@@ -79,7 +97,7 @@ def build_mirror(project_dir: str, tree: str, files: list[str], rows: int,
         for i in range(len(parts)):
             real_dirs.add("/".join(parts[:i + 1]))
     for d in sorted(real_dirs):
-        _link_entries(project_dir, tree, d, real_dirs, set(cut))
+        _link_entries(project_dir, tree, d, real_dirs | {skip}, set(cut) | set(keep_real))
     for rel in cut:
         s = sampling.head(os.path.join(project_dir, rel), os.path.join(tree, rel), max_rows=rows,
                           max_bytes=_NO_ROW_CAP)
@@ -95,7 +113,7 @@ def _link_entries(project_dir: str, tree: str, d: str, real_dirs: set[str], cut:
         return
     for name in os.listdir(src_dir):
         rel = f"{d}/{name}" if d else name
-        if rel in real_dirs or rel in cut or (not d and name == ".nb2pipe"):
+        if rel in real_dirs or rel in cut:
             continue
         os.symlink(os.path.join(src_dir, name), os.path.join(dst_dir, name))
 
@@ -127,12 +145,18 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     # an exported package may be installed read-only: its samples go beside where it runs
     root = sample_root(os.getcwd() if nb.manifest else nb.project_dir)
     reads = sources(engine)
-    keep_real = [p for s in engine.defs.steps.values() for _, p in s.spec.saves]
     files = list(dict.fromkeys(p for ps in reads.values() for p in ps))
+    proj = nb.project_dir
+    base = _base(proj, files)          # paths below are relative to it, then back to the project
+    there = lambda p: os.path.relpath(os.path.normpath(os.path.join(proj, p)), base).replace(os.sep, "/")  # noqa: E731
+    back = lambda p: os.path.relpath(os.path.join(base, p), proj).replace(os.sep, "/")  # noqa: E731
+    keep_real = [there(p) for s in engine.defs.steps.values() for _, p in s.spec.saves] + [there("nb")]
     check = SampleCheck(rows)
-    check.sampled, check.full = build_mirror(nb.project_dir, os.path.join(root, "tree"), files, rows,
-                                             keep_real)
-    shadow_nb = shadow(nb, os.path.join(root, "tree"))
+    sampled, full = build_mirror(base, os.path.join(root, "tree"), [there(p) for p in files], rows,
+                                 keep_real, skip=there(".nb2pipe"))
+    check.sampled = {back(p): n for p, n in sampled.items()}
+    check.full = {back(p): why for p, why in full.items()}
+    shadow_nb = shadow(nb, os.path.normpath(os.path.join(root, "tree", os.path.relpath(proj, base))))
     store = Store(os.path.join(root, "store"))
     sample_engine = plan.engine_for(shadow_nb, store, engine.param_overrides)
     sample_engine.contracts = {}      # compared after the run, all at once, not step by step

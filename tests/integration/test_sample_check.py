@@ -29,21 +29,27 @@ def _project(tmp_path):
 
 
 def test_type_break_at_the_source_is_found_downstream_on_a_sample(tmp_path):
-    p = _project(tmp_path)
+    # the notebook sits in a folder of its own and reads the CSV above it; `clean` saves a file
+    _project(tmp_path)
+    p = tmp_path / "nb"
+    p.mkdir()
+    text = (tmp_path / "flow.ipynb").read_text().replace("data/people.csv", "../data/people.csv")
+    (p / "flow.ipynb").write_text(text.replace("%%step clean", "%%step clean --save df=out/df.parquet"))
     code, out, err = nb2pipe("run", "flow.ipynb", cwd=p)
     assert code == 0, out + err
     real = p / ".nb2pipe"
     before = {f: t for f, t in _files(real).items() if not f.startswith("sample")}
+    saved = (p / "out" / "df.parquet").stat()
 
     # the source's first row now holds a fractional age: `age` becomes a float column
-    csv = p / "data" / "people.csv"
+    csv = tmp_path / "data" / "people.csv"
     lines = csv.read_text().splitlines()
     lines[1] = "0,20.5,0.0"
     csv.write_text("\n".join(lines) + "\n")
     code, out, err = nb2pipe("check", "flow.ipynb", "--sample", "100", cwd=p)
     assert code == 1, out + err
     report = out.splitlines()
-    assert "sampled: data/people.csv (first 100 rows)" in report
+    assert "sampled: ../data/people.csv (first 100 rows)" in report
     assert ("  ✗ step `features` output `X` column `age`: double, the contract says int64"
             " (follows from step `load`)") in report
     assert "  ✗ step `load` output `raw` column `age`: double, the contract says int64" in report
@@ -54,16 +60,13 @@ def test_type_break_at_the_source_is_found_downstream_on_a_sample(tmp_path):
     # the real store is untouched; the sample run's results hold 100 rows, not 5000
     after = {f: t for f, t in _files(real).items() if not f.startswith("sample")}
     assert after == before
+    assert (p / "out" / "df.parquet").stat().st_mtime_ns == saved.st_mtime_ns
+    assert (real / "sample" / "tree" / "nb" / "out" / "df.parquet").stat().st_size < saved.st_size
     sample_store = real / "sample" / "store"
     from nb2pipe.store import Store
     s = Store(str(sample_store))
     entry = s.get_entry(s.get_last("load", "flow.ipynb")["key"])
     assert entry["outputs"]["raw"]["meta"]["rows"] == 100
-
-    # a normal run afterwards re-runs from the real data (nothing from the sample store)
-    code, out, err = nb2pipe("run", "flow.ipynb", cwd=p)
-    assert code == 0, out + err
-    assert "4 of 5 steps to run" in out
 
 
 def test_a_failing_expectation_fails_the_step_in_a_kernel_sample_check_and_real_run(tmp_path):
