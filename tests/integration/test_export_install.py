@@ -63,6 +63,8 @@ def test_lock_is_the_kernels_environment_and_run_warns_on_drift(sales, tmp_path)
     for name in ("pandas", "python-dateutil", "numpy", "duckdb", "pyarrow", "ipykernel", "nbclient", "nb2pipe"):
         assert lock[name] == metadata.version(name), name
     assert "pip" not in lock
+    # CI installs on the Python the lock was taken from (the kernel's: this venv's python3 kernel)
+    assert f'python-version: "{sys.version_info[0]}.{sys.version_info[1]}"' in (out / ".github/workflows/ci.yml").read_text()
     pyproject = (out / "pyproject.toml").read_text()
     assert f'"pandas=={metadata.version("pandas")}"' in pyproject
     assert f'"nb2pipe[dask,s3]=={metadata.version("nb2pipe")}"' in pyproject

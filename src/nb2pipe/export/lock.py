@@ -19,8 +19,8 @@ NOT_LOCKED = {"pip", "setuptools", "wheel"}
 FILE = "requirements.lock"
 
 # Runs in the kernel's Python: {"modules": [...], "roots": [...], "extras": {dist: [extra]}}
-# on stdin -> [[name, version], ...] of the roots, the modules' distributions and their
-# installed requirements (markers evaluated; a requirement under an extra only when asked).
+# on stdin -> {"python": "3.11", "lock": [[name, version], ...]}: the roots, the modules'
+# distributions and their installed requirements (markers evaluated; extras only when asked).
 LOCK_SCRIPT = r'''
 import json, re, sys
 from importlib import metadata
@@ -57,7 +57,8 @@ while todo:
         dep, ok = wanted(req, extras.get(key, []))
         if ok:
             todo.append(dep)
-print(json.dumps(sorted(seen.values(), key=lambda nv: norm(nv[0]))))
+print(json.dumps({"python": "%d.%d" % sys.version_info[:2],
+                  "lock": sorted(seen.values(), key=lambda nv: norm(nv[0]))}))
 '''
 
 
@@ -74,14 +75,17 @@ def kernel_python(kernel_name: str | None) -> str:
     return exe if os.path.isabs(exe) else (shutil.which(exe) or sys.executable)
 
 
-def resolve(python: str, modules: set[str], roots: list[str], extras: dict[str, list[str]]) -> list[tuple[str, str]]:
+def resolve(python: str, modules: set[str], roots: list[str],
+            extras: dict[str, list[str]]) -> tuple[str, list[tuple[str, str]]]:
+    """(the kernel's Python version "3.11", the lock: [(name, version)])."""
     ask = json.dumps({"modules": sorted(modules), "roots": roots, "extras": extras})
     p = subprocess.run([python, "-c", LOCK_SCRIPT], input=ask, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
         raise Nb2pipeError(f"could not list the packages of the kernel's Python ({python}): "
                            f"{(p.stderr.strip().splitlines() or ['no output'])[-1]}",
                            fix="check that the notebook's kernel starts (jupyter kernelspec list)")
-    return [(n, v) for n, v in json.loads(p.stdout) if n.lower() not in NOT_LOCKED]
+    got = json.loads(p.stdout)
+    return got["python"], [(n, v) for n, v in got["lock"] if n.lower() not in NOT_LOCKED]
 
 
 def text(lock: list[tuple[str, str]], pkg: str) -> str:

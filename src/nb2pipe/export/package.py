@@ -265,7 +265,7 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
     extra = _extras(nb, engine, extras)
     python = lock.kernel_python(nb.kernel_name)
     roots = list(RUNTIME) + (["duckdb"] if any(s.spec.sql for s in engine.defs.steps.values()) else [])
-    locked = lock.resolve(python, _modules(engine), roots, {"nb2pipe": extra})
+    py_version, locked = lock.resolve(python, _modules(engine), roots, {"nb2pipe": extra})
     files: dict[str, str | bytes] = {
         f"{pkg}/pipeline.ipynb": _dumps(clean_notebook(nb, params, f"{pkg} pipeline",
                                                         engine.defs.secret_params)),
@@ -277,7 +277,7 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         "README.md": templates.readme(dist, pkg, version, man, mermaid),
         "tests/test_pipeline.py": templates.tests(pkg),
         ".gitignore": ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n",
-        ".github/workflows/ci.yml": templates.ci_workflow(pkg),
+        ".github/workflows/ci.yml": templates.ci_workflow(pkg, py_version),
     }
     if "airflow" in targets:
         from .. import environments
