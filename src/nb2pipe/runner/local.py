@@ -98,6 +98,11 @@ def progress_in(bundles: Iterable[dict], step: str) -> ProgressMsg | None:
     return found
 
 
+# nbclient's reply for a cell that reached its time limit (it interrupts the kernel, then
+# reports this instead of raising, and stops reading that cell's output)
+TIME_LIMIT = {"ename": "Nb2pipeTimeLimit", "evalue": "the step's time limit passed", "traceback": []}
+
+
 def _step_of(cell) -> str | None:
     return cell.get("metadata", {}).get("nb2pipe", {}).get("step")
 
@@ -134,6 +139,8 @@ class _StepCells:
         self.report = RunReport(kernel_started=True)
         self.ok: set[str] = set()
         self.bad: set[str] = set()       # failed or skipped: their descendants are skipped
+        self.stopped: set[str] = set()   # stopped at their time limit
+        self.why = ""                    # what to report if the running step reaches its limit
 
     def finish(self, rep: StepReport) -> None:
         self.report.steps.append(rep)
@@ -159,9 +166,13 @@ class _StepCells:
         step = _step_of(cell)
         if step is not None and step not in self.ok | self.bad:   # the run failed, not the step's code
             c = execute_reply["content"]
+            if c.get("ename") == TIME_LIMIT["ename"]:               # nbclient's reply at the limit
+                self.timed_out(step, self.why)
+                return
             self.finish(StepReport(step, "failed", error=self.mask.text(f"{c['ename']}: {c['evalue']}")))
 
     def timed_out(self, step: str, message: str) -> None:
+        self.stopped.add(step)
         self.finish(StepReport(step, "failed", error=message, timed_out=True))
 
     def kernel_died(self, step: str) -> None:
@@ -175,7 +186,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
              kernel_manager_class=None) -> RunReport:
     nbformat = jupyter_imports.nbformat()      # without the optional packages that cost seconds
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
     from .deadline import Deadline
 
     graph = engine.graph()
@@ -192,7 +203,8 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
         "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
     client = NotebookClient(book, timeout=_whole(deadline.remaining()), kernel_name=kernel_name or nb.kernel_name,
                             resources={"metadata": {"path": nb.project_dir}}, on_cell_start=cells.on_cell_start,
-                            on_cell_executed=cells.on_cell_executed, on_cell_error=cells.on_cell_error, **extra)
+                            on_cell_executed=cells.on_cell_executed, on_cell_error=cells.on_cell_error,
+                            interrupt_on_timeout=True, error_on_timeout=TIME_LIMIT, **extra)
     n_defs = len(book.cells)
     with client.setup_kernel(env=env, cwd=nb.project_dir):
         _define(client, book.cells[:n_defs], mask, deadline)
@@ -212,16 +224,14 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
             # cells queued behind it (on_cell_error still reports its error)
             cell.metadata["tags"] = ["raises-exception"]
             book.cells.append(cell)
-            client.timeout, why = _whole(deadline.limit(step)), deadline.reason(step)
+            client.timeout, cells.why = _whole(deadline.limit(step)), deadline.reason(step)
             try:
                 client.execute_cell(cell, len(book.cells) - 1)
-            except CellExecutionError:
-                pass                    # on_cell_error reported it
-            except CellTimeoutError:
-                cells.timed_out(step, why)
-                if _stop(client):
+                if step in cells.stopped and _stop(client):     # interrupted at its limit
                     lost |= cells.ok
                     _define(client, book.cells[:n_defs], mask, deadline)
+            except CellExecutionError:
+                pass                    # on_cell_error reported it
             except DeadKernelError:
                 cells.kernel_died(step)
                 break
@@ -238,30 +248,29 @@ def _whole(seconds: float | None) -> int | None:
 
 def _define(client, defs, mask, deadline) -> None:
     """Give the kernel the pipeline's definitions (the prelude cells)."""
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError
     client.timeout = _whole(deadline.remaining())
     for i, cell in enumerate(defs):
         try:
             client.execute_cell(cell, i)
         except CellExecutionError as e:
+            if e.ename == TIME_LIMIT["ename"]:
+                raise Nb2pipeError(deadline.not_started().replace("not started: ", "") +
+                                   " while the kernel read the notebook's definitions",
+                                   fix="raise --timeout") from None
             raise Nb2pipeError(mask.text(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}"),
                                where=cell.source.splitlines()[0][:60],
                                fix="run `nb2pipe check` and fix what it reports") from None
-        except CellTimeoutError:
-            raise Nb2pipeError(deadline.not_started().replace("not started: ", "") +
-                               " while the kernel read the notebook's definitions",
-                               fix="raise --timeout") from None
 
 
 def _stop(client, grace: float = 10.0) -> bool:
-    """Stop the step a time limit cut short: interrupt the kernel and wait for the reply of
-    the interrupted cell (so the next cell is not queued behind it); a kernel that does not
-    answer within ``grace`` seconds (a step stuck in native code) is restarted.  True when
-    it was restarted (it lost the pipeline's definitions and every value)."""
+    """After a step's time limit (nbclient interrupted the kernel): wait for the reply of the
+    interrupted cell, so the next cell is not queued behind it; a kernel that does not answer
+    within ``grace`` seconds (a step stuck in native code) is restarted.  True when it was
+    restarted (it lost the pipeline's definitions and every value)."""
     import queue
     import time
     from nbclient.util import run_sync
-    run_sync(client.km.interrupt_kernel)()
     end = time.monotonic() + grace
     while time.monotonic() < end:
         try:
