@@ -192,8 +192,15 @@ export class DagCanvas {
     for (const [n, g] of this._nodes) {
       g.classList.toggle('jp-mod-selected', n === name);
     }
-    const b = name ? this._boxes.find(x => x.id === name) : undefined;
-    if (!b || !reveal) {
+    if (name && reveal) {
+      this.reveal(name);
+    }
+  }
+
+  /** Pan a node into the middle of the box when it is outside it (the zoom stays). */
+  reveal(name: string): void {
+    const b = this._boxes.find(x => x.id === name);
+    if (!b) {
       return;
     }
     const { width: W, height: H } = this._size();

@@ -176,6 +176,12 @@ export class PipelineSidebar extends Widget {
     } else {
       this._canvas.restyle(state);
     }
+    // follow a run: the running step is brought into view
+    const running = state.run?.current ?? null;
+    if (running && running !== this._revealed) {
+      this._canvas.reveal(running);
+    }
+    this._revealed = running;
     if (this._selected && !state.steps.has(this._selected)) {
       this._selected = null;
     }
@@ -264,6 +270,7 @@ export class PipelineSidebar extends Widget {
   private _layoutKey = '';
   private _lastRenderMs = 0;
   private _canvas: DagCanvas;
+  private _revealed: string | null = null;
   private _search!: HTMLInputElement;
   private _titleNode: HTMLElement;
   private _statusNode: HTMLElement;

@@ -185,6 +185,34 @@ async function bothDirections(page: IJupyterLabPageFixture) {
   await expect(page.locator('.jp-Notebook .jp-Cell').nth(cellOf('report')).locator('.jp-InputPrompt')).not.toHaveText(count ?? '');
 }
 
+/** Whether a node's centre is inside the canvas box. */
+async function inView(page: IJupyterLabPageFixture, step: string): Promise<boolean> {
+  return page.evaluate(s => {
+    const c = (document.querySelector('#nb2pipe-pipeline .jp-nb2pipe-canvas') as Element).getBoundingClientRect();
+    const b = (document.querySelector(`#nb2pipe-pipeline .jp-nb2pipe-node[data-step="${s}"]`) as Element).getBoundingClientRect();
+    const x = b.left + b.width / 2;
+    const y = b.top + b.height / 2;
+    return x > c.left && x < c.right && y > c.top && y < c.bottom;
+  }, step);
+}
+
+/** A run brings its running step into view (zoomed in, the step was outside). */
+async function followsTheRunningStep(page: IJupyterLabPageFixture) {
+  await page.locator(`${PANEL} button`, { hasText: 'Fit' }).click();
+  await page.locator(`${PANEL} .jp-nb2pipe-canvas`).focus();
+  for (let i = 0; i < 8; i++) {
+    await page.keyboard.press('+');
+  }
+  await expect.poll(() => inView(page, 'load')).toBe(false);
+  // the messages a run sends, as the kernel sends them
+  await page.evaluate(() => {
+    const { model } = (window as any).nb2pipe.sidebar.client;
+    model.apply({ type: 'run_start', steps: ['load'] });
+    model.apply({ type: 'state', step: 'load', state: 'running' });
+  });
+  await expect.poll(() => inView(page, 'load')).toBe(true);
+}
+
 // one run of the example for the canvas checks (each open + run costs ~25 s on the CI machine)
 test('canvas: badges clear of the toolbar, fit, zoom, filter, cell <-> node both ways', async ({ page, tmpPath }) => {
   await openExample(page, tmpPath);
@@ -193,4 +221,5 @@ test('canvas: badges clear of the toolbar, fit, zoom, filter, cell <-> node both
   await fitsZoomsFilters(page);
   await page.locator(`${PANEL} .jp-nb2pipe-search`).fill('');
   await bothDirections(page);
+  await followsTheRunningStep(page);
 });
