@@ -88,18 +88,12 @@ class Definer:
         checks the whole graph once) skips the per-step graph check, which is O(steps)."""
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
-        self.defs.check_reads(step, self._provenance)
+        if validate:                      # else: check_all_reads() once all steps are defined
+            self.defs.check_reads(step, self._provenance)
         learned = self._learned_for(step.code_hash) if step.sql is None else []
         if learned:
             self.defs.learned[spec.name] = (step.code_hash, frozenset(learned))
-        steps: dict[str, StepDef] = {}
-        for n, s in self.defs.steps.items():
-            if n == spec.name or (cell_id and s.cell_id == cell_id):
-                steps.setdefault(spec.name, step)    # a redefined or renamed cell keeps its place
-            else:
-                steps[n] = s
-        steps.setdefault(spec.name, step)
-        steps = self._in_cell_order(steps)
+        steps = self._with_step(step)
         if validate:
             self.defs.graph(steps)        # raises GraphError with every problem
         for gone in set(self.defs.steps) - set(steps):
@@ -116,6 +110,30 @@ class Definer:
                            f" add `--src PATH` to the %%step line to track it")
         self._emit(GraphChanged())
         return step
+
+    def _with_step(self, step: StepDef) -> dict[str, StepDef]:
+        """The steps with ``step`` added, or replacing the step of the same name or cell (a
+        redefined or renamed cell keeps its place), in the notebook's cell order."""
+        current = self.defs.steps
+        if step.name not in current and not self.cell_order and (
+                not step.cell_id or step.cell_id not in self._cells_with_steps()):
+            return {**current, step.name: step}        # a new cell at the end: no walk
+        steps: dict[str, StepDef] = {}
+        for n, s in current.items():
+            if n == step.name or (step.cell_id and s.cell_id == step.cell_id):
+                steps.setdefault(step.name, step)
+            else:
+                steps[n] = s
+        steps.setdefault(step.name, step)
+        return self._in_cell_order(steps)
+
+    def _cells_with_steps(self) -> set[str]:
+        return self.defs._memo("cell ids", lambda: {s.cell_id for s in self.defs.steps.values()})
+
+    def check_all_reads(self) -> None:
+        """What define() checks per step, for every step at once (after define(validate=False))."""
+        for step in self.defs.steps.values():
+            self.defs.check_reads(step, self._provenance)
 
     def _learned_for(self, code_hash: str) -> list[str]:
         """learned/<hash>.json, read once per code hash (a cell re-run with the same code, or

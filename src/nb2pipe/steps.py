@@ -253,10 +253,25 @@ class Definitions:
     def producers(self, exclude: str | None = None) -> dict[str, str]:
         return {o: s.name for s in self.steps.values() if s.name != exclude for o in s.outputs}
 
+    def writers(self) -> dict[str, list[str]]:
+        """Name -> the steps that write it, in notebook order."""
+        def build() -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for s in self.steps.values():
+                for o in s.outputs:
+                    out.setdefault(o, []).append(s.name)
+            return out
+        return self._memo("writers", build)
+
     def check_reads(self, step: StepDef, provenance: Callable[[str], str | None]) -> None:
         """Declared inputs against the code; untracked names (exploration cells)."""
-        known = self.producers(exclude=step.name)
         reads = step.external_reads()
+        writers = self.writers()
+        known = {}                   # read -> the last other step that writes it
+        for r in reads:
+            others = [w for w in writers.get(r, ()) if w != step.name]
+            if others:
+                known[r] = others[-1]
         label = f"step `{step.name}`" + (f", {step.where}" if step.where else "")
         untracked = []
         for r in reads:

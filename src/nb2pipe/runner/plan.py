@@ -148,6 +148,7 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
         spec = parse_step_line(c.line)
         engine.define(spec, c.body if spec.sql else python_source(c.body), cell_id=c.cell_id,
                       where=c.where, line_offset=1, cell_text=c.source, validate=False)
+    engine.check_all_reads()
     engine.defs.graph(allow_missing=False)      # every problem of the notebook, at once
     if nb.manifest:
         engine.contracts = nb.manifest.get("contracts", {})
