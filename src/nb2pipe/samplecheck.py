@@ -29,6 +29,7 @@ class SampleCheck:
     breaks: list[Break] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)        # step -> error on the sample
     skipped: dict[str, str] = field(default_factory=dict)       # step -> why
+    not_checked: dict[str, str] = field(default_factory=dict)   # step -> why (--sample-skip)
     no_contract: list[str] = field(default_factory=list)        # steps never run for real
     unsampled_steps: dict[str, float] = field(default_factory=dict)   # step -> seconds on full data
     durations: dict[str, float] = field(default_factory=dict)
@@ -127,6 +128,22 @@ def steps_on_samples(graph, reads: dict[str, list[str]], sampled: dict[str, int]
     return on
 
 
+def not_checked(graph, steps) -> dict[str, str]:
+    """Steps a sample check does not run: those marked ``--sample-skip`` (they need the full
+    data) and every step below one (their inputs would be the real results, not a sample's)."""
+    out: dict[str, str] = {}
+    first: dict[str, str] = {}         # step -> the --sample-skip step above it
+    for name in graph.order:
+        if steps[name].spec.sample_skip:
+            out[name], first[name] = "it is --sample-skip", name
+            continue
+        up = [first[p] for p in graph.parents(name) if p in first]
+        if up:
+            first[name] = up[0]
+            out[name] = f"upstream `{up[0]}` is --sample-skip"
+    return out
+
+
 def shadow(nb, tree: str):
     """The notebook as seen from the mirror (same cells, same pipeline name)."""
     from dataclasses import replace
@@ -162,13 +179,15 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     sample_engine.contracts = {}      # compared after the run, all at once, not step by step
     graph = sample_engine.graph()
     states = sample_engine.plan(graph)       # a sample result of the same code and rows is reused
-    todo = [n for n in graph.order if states[n].state != "fresh"]
+    check.not_checked = not_checked(graph, sample_engine.defs.steps)
+    todo = [n for n in graph.order if states[n].state != "fresh" and n not in check.not_checked]
     report = local.RunReport()
     if todo:
         report = local.execute(shadow_nb, sample_engine, todo, overrides=engine.param_overrides,
                                force=set(), kernel_name=kernel_name, on_event=on_event)
     report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
-                                     key=states[n].key) for n in graph.order if n not in todo] + report.steps
+                                     key=states[n].key) for n in graph.order
+                    if n not in todo and n not in check.not_checked] + report.steps
     # an exported package's contracts are its manifest's (what its tests check)
     wanted = {**contracts.current(engine.store, graph.order, nb.pipeline), **engine.contracts}
     on_samples = steps_on_samples(graph, reads, check.sampled)
@@ -231,6 +250,8 @@ def render(check: SampleCheck, graph) -> str:
         lines.append(f"  ✗ step `{s}` failed on the sample: {err}")
     for s, why in check.skipped.items():
         lines.append(f"  - step `{s}` skipped: {why}")
+    for s, why in check.not_checked.items():
+        lines.append(f"  - step `{s}` not checked: {why}")
     if check.no_contract:
         lines.append("no contract yet (never run for real): " + ", ".join(f"`{s}`" for s in check.no_contract))
     if check.unsampled_steps:

@@ -14,6 +14,7 @@ USAGE = (
     "%%step NAME [--in A B ...] [--out X Y ...] [--src PATH ...] [--sql]\n"
     "            (--in NAME:pandas or NAME:arrow converts a table input)\n"
     "            [--expect EXPR ...]  (checks on the outputs, e.g. --expect \"len(df) > 0\")\n"
+    "            [--sample-skip]  (not run by `check --sample`: it needs the full data)\n"
     "            [--no-cache] [--retries N] [--cpu N] [--memory SIZE] [--gpu N]\n"
     "            [--save OUTPUT=PATH] [--timeout 30m] [--group NAME]\n"
     "examples:\n"
@@ -40,6 +41,7 @@ class StepSpec:
     expects: tuple[str, ...] = ()                   # expressions that must hold on the outputs
     timeout: float | None = None                    # seconds; the runner stops the step after it
     group: str | None = None                        # scheduler task shared with other steps
+    sample_skip: bool = False                       # `check --sample` does not run it
     line: str = field(default="", compare=False)
 
 
@@ -65,6 +67,7 @@ def _parser() -> _Parser:
     p.add_argument("--expect", dest="expects", action="append", default=[])
     p.add_argument("--timeout")
     p.add_argument("--group")
+    p.add_argument("--sample-skip", dest="sample_skip", action="store_true")
     return p
 
 
@@ -136,7 +139,7 @@ def parse_step_line(line: str) -> StepSpec:
         srcs=tuple(dict.fromkeys(ns.srcs)), sql=ns.sql, cache=not ns.no_cache,
         retries=ns.retries, resources=resources, saves=tuple(saves), input_types=tuple(input_types),
         expects=tuple(ns.expects),
-        timeout=timeout, group=ns.group, line=line.strip(),
+        timeout=timeout, group=ns.group, sample_skip=ns.sample_skip, line=line.strip(),
     )
 
 

@@ -132,3 +132,22 @@ def test_schema_check_plans_sql_on_contracts_and_lists_python_inputs_that_change
     assert code == 1, out + err
     assert [ln for ln in out.splitlines() if ln in pinned] == []
     assert len([ln for ln in out.splitlines() if ln.startswith("  ✗ SQL step `total`")]) == 1
+
+
+def test_sample_skip_steps_and_those_below_are_not_run_and_a_step_knows_it_runs_on_a_sample(tmp_path):
+    _project(tmp_path)
+    write_nb(tmp_path / "big.ipynb", [
+        "%load_ext nb2pipe",
+        "%%setup\nimport pandas as pd\nfrom nb2pipe import sampling",
+        "%%step load\nraw = pd.read_csv('data/people.csv')",
+        "%%step guard\nif not sampling.active():\n    assert len(raw) > 1000, 'needs the full data'\nn = len(raw)",
+        "%%step heavy --sample-skip\nassert len(raw) > 1000, 'needs the full data'\nbig = raw.age.sum()",
+        "%%step after\nt = big + n",
+    ], **KERNEL)
+    code, out, err = nb2pipe("check", "big.ipynb", "--sample", "100", cwd=tmp_path)
+    assert code == 0, out + err
+    report = out.splitlines()
+    assert "  - step `heavy` not checked: it is --sample-skip" in report
+    assert "  - step `after` not checked: upstream `heavy` is --sample-skip" in report
+    assert report[-1].startswith("ok: no break — 2 steps checked on samples of 100 rows")
+    assert not (tmp_path / ".nb2pipe" / "steps").exists()
