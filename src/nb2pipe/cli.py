@@ -11,7 +11,9 @@ import os
 import sys
 
 from .cli_common import _load, _store_line
+from .cli_history import cmd_log, cmd_promote
 from .cli_run import cmd_run
+from .cli_store import cmd_gc, cmd_store, cmd_verify
 from .errors import Nb2pipeError
 
 EPILOG = """examples:
@@ -25,12 +27,6 @@ EPILOG = """examples:
   nb2pipe promote build/analysis --to prod
   nb2pipe log --deployments --env prod
 """
-
-
-
-
-
-
 
 
 def cmd_status(args) -> int:
@@ -96,66 +92,6 @@ def _contract_text(c: dict) -> str:
     return c.get("type", "?")
 
 
-def cmd_verify(args) -> int:
-    """Re-hash every object of the notebook's store; damaged ones are moved aside (their
-    steps re-run on the next run) unless --dry-run."""
-    _, engine = _load(args)
-    checked, bad = 0, []
-    for rel, problem in engine.store.verify_all(repair=not args.dry_run):
-        checked += 1
-        if problem:
-            bad.append(rel)
-            print(f"damaged: {rel} ({problem})" + ("" if args.dry_run else "; moved aside"))
-    print(f"verified {checked} objects in {engine.store.url}: "
-          + (f"{len(bad)} damaged" if bad else "all intact"))
-    return 1 if bad else 0
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def cmd_gc(args) -> int:
-    """Delete objects, entries and stamps that no notebook's last results nor the last N runs
-    reach (and that are older than the grace window)."""
-    from . import gc
-    _, engine = _load(args)
-    _store_line(engine, False)
-    if args.keep_runs < 0 or args.grace_seconds < 0:
-        raise Nb2pipeError("--keep-runs and --grace-seconds must be 0 or more", fix="e.g. --keep-runs 5")
-    r = gc.collect(engine.store, keep_runs=args.keep_runs, dry_run=args.dry_run, grace=args.grace_seconds)
-    verb = "would delete" if args.dry_run else "deleted"
-    for rel, n in r.deleted if args.dry_run else []:
-        print(f"  {rel} ({_size(n)})")
-    print(f"{verb} {len(r.deleted)} files ({_size(r.freed)}); kept {r.kept_objects} reachable objects"
-          + (f"; {r.young} unreachable files are younger than {args.grace_seconds:g} s and were kept"
-             if r.young else ""))
-    return 0
-
-
-def cmd_store(args) -> int:
-    """The size of each step's last result, per notebook, and of the whole store."""
-    from . import gc
-    _, engine = _load(args)
-    _store_line(engine, args.json)
-    rows = gc.sizes(engine.store)
-    n, total = gc.total_objects(engine.store)
-    if args.json:
-        print(json.dumps({"steps": rows, "objects": n, "bytes": total}, indent=2))
-        return 0
-    width = max([len(f"{r['pipeline']}/{r['step']}") for r in rows] + [4])
-    for r in rows:
-        print(f"{r['pipeline'] + '/' + r['step']:<{width}}  {r['objects']:>3} objects  {_size(r['bytes']):>9}")
-    reach = sum(r["bytes"] for r in rows)
-    print(f"{'all':<{width}}  {n:>3} objects  {_size(total):>9}  ({_size(max(total - reach, 0))} not in a"
-          " last result: `nb2pipe gc` frees what nothing reaches)")
-    return 0
-
-
 def cmd_dag(args) -> int:
     from . import render
     _, engine = _load(args)
@@ -188,159 +124,32 @@ def cmd_export(args) -> int:
     return 0
 
 
-LOG_SQL = """
-WITH steps AS (
-  SELECT r.run_id, r.finished, r."user", r.kind, unnest(r.steps) AS s,
-         generate_subscripts(r.steps, 1) AS i
-  FROM read_json_auto(?, union_by_name = true) AS r
-)
-SELECT run_id, strftime(to_timestamp(finished), '%Y-%m-%d %H:%M:%S') AS finished, "user", kind,
-       s.step, s.status, round(s.duration, 3) AS seconds, left(s.key, 12) AS key, s.error
-FROM steps
-{where}
-ORDER BY finished DESC, run_id DESC, i
-LIMIT ?
-"""
-
-
-def cmd_log(args) -> int:
-    from . import records
-    run_id = _run_id_target(args)
-    store = _log_store(args)
-    if run_id or args.run:
-        from .runbook import show_run
-        return show_run(store, run_id or args.run, args.step, figures=args.figures,
-                        notebook=args.notebook, mask=_log_mask(args))
-    recs = records.deployments(store, args.env) if args.deployments else records.runs(store)
-    if not recs:
-        print(f"no {'deployments' if args.deployments else 'runs'} recorded in {store.url} yet")
-        return 0
-    import duckdb
-    path = records.as_json_lines(recs, records.DEPLOY_COLUMNS) if args.deployments else \
-        records.as_json_lines(recs, records.RUN_COLUMNS, records.STEP_COLUMNS)
-    try:
-        if args.deployments:
-            rel = duckdb.connect().execute(DEPLOY_SQL.format(where=""), [path, args.limit])
-        else:
-            where = "WHERE s.step = ?" if args.step else ""
-            params = [path] + ([args.step] if args.step else []) + [args.limit]
-            rel = duckdb.connect().execute(LOG_SQL.format(where=where), params)
-        return _print_rel(rel, args.json, _log_mask(args))
-    finally:
-        os.remove(path)
-
-
-def _run_id_target(args) -> str | None:
-    """`nb2pipe log RUN`: a positional that is no file or folder but a run id."""
-    from .records import RUN_ID
-    t = args.target
-    if t and not os.path.exists(t) and not t.endswith(".ipynb") and RUN_ID.fullmatch(t):
-        args.target = None
-        return t
-    return None
-
-
-def _log_store(args):
-    """The store `log` reads (never created or swept: it is opened read-only)."""
-    from .store import Store
-    if args.target:
-        from . import notebook
-        from .runner import plan
-        store = plan.project_store(notebook.read(args.target), args.store, args.env)
-    elif args.env and not args.store:
-        from . import environments
-        store = environments.open_store(environments.get(os.getcwd(), args.env), os.getcwd())
-    else:
-        from .config import store_location
-        return Store(store_location(os.getcwd(), args.store), read_only=True)
-    return getattr(store, "own", store)
-
-
-def _log_mask(args):
-    """Run records are masked when written; this also masks the environment's credentials
-    (as set here) in records written before that."""
-    from . import environments
-    from .redact import Redactor, environment_secrets
-    try:
-        env = environments.get(os.getcwd(), args.env)
-    except Nb2pipeError:
-        env = None
-    return Redactor(environment_secrets(os.getcwd(), env.name if env else None))
-
-
-def _print_rel(rel, as_json: bool, mask=None) -> int:
-    cols = [d[0] for d in rel.description]
-    rows = rel.fetchall()
-    if mask:
-        rows = [tuple(mask.text(v) if isinstance(v, str) else v for v in r) for r in rows]
-    if as_json:
-        print(json.dumps([dict(zip(cols, r)) for r in rows], indent=2, default=str))
-        return 0
-    table = [cols] + [["" if v is None else str(v) for v in r] for r in rows]
-    widths = [min(max(len(r[i]) for r in table), 60) for i in range(len(cols))]
-    for i, r in enumerate(table):
-        print("  ".join(c[:60].ljust(w) for c, w in zip(r, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    return 0
-
-
-def cmd_promote(args) -> int:
-    from .promote import promote
-    r = promote(args.target, args.to, rollback=args.rollback)
-    verb = "rolled back to" if r["action"] == "rollback" else "promoted"
-    print(f"{verb} {r['package']} {r['version']} in `{r['env']}`"
-          + (f" (was {r['replaced']})" if r.get("replaced") else "")
-          + (f"; tests: {r['tests']}" if r["action"] == "promote" else ""))
-    return 0
-
-
-DEPLOY_SQL = """
-SELECT env, strftime(to_timestamp("when"), '%Y-%m-%d %H:%M:%S') AS "when", action, package, version,
-       replaced, "user", tests
-FROM read_json_auto(?, union_by_name = true)
-{where}
-ORDER BY "when" DESC
-LIMIT ?
-"""
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nb2pipe", description="Notebook steps as a cached pipeline.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_run, _add_planning, _add_packaging, _add_store):
+        add(sub)
+    return p
 
-    def target(sp):
-        sp.add_argument("target", help="a notebook (.ipynb)")
-        sp.add_argument("--store", help="store location: a path or fsspec URL (default .nb2pipe/ beside"
-                                        " the notebook, or $NB2PIPE_STORE)")
-        sp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
-        sp.add_argument("--params", action="append", default=[], metavar="FILE",
-                        help="parameters from a YAML or JSON file")
-        sp.add_argument("--env", help="environment from nb2pipe.toml / [tool.nb2pipe] (store,"
-                                      " parameters, credentials); default $NB2PIPE_ENV or default_env")
 
+def _target(sp) -> None:
+    """The notebook and where its store, parameters and environment come from."""
+    sp.add_argument("target", help="a notebook (.ipynb)")
+    sp.add_argument("--store", help="store location: a path or fsspec URL (default .nb2pipe/ beside"
+                                    " the notebook, or $NB2PIPE_STORE)")
+    sp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    sp.add_argument("--params", action="append", default=[], metavar="FILE",
+                    help="parameters from a YAML or JSON file")
+    sp.add_argument("--env", help="environment from nb2pipe.toml / [tool.nb2pipe] (store,"
+                                  " parameters, credentials); default $NB2PIPE_ENV or default_env")
+
+
+def _add_run(sub) -> None:
+    """nb2pipe run."""
     r = sub.add_parser("run", help="run the stale steps headless (one kernel)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    target(r)
+    _target(r)
     r.add_argument("--only", action="append", default=[], metavar="STEP", help="this step and what it needs")
     r.add_argument("--from", action="append", default=[], metavar="STEP", help="this step and downstream")
     r.add_argument("--force", action="store_true", help="re-run the selected steps even if cached")
@@ -365,14 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
                         " with the run record (`nb2pipe log RUN --notebook PATH`)")
     r.set_defaults(fn=cmd_run)
 
+
+def _add_planning(sub) -> None:
+    """nb2pipe status, check, contract, dag: planning without running."""
     s = sub.add_parser("status", help="what is fresh / stale and why (no kernel)")
-    target(s)
+    _target(s)
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_status)
 
     c = sub.add_parser("check", help="validate without running: DAG closed, names resolve;"
                                      " --sample runs every step on the first rows of its sources")
-    target(c)
+    _target(c)
     c.add_argument("--sample", type=int, nargs="?", const=1000, metavar="ROWS",
                    help="run every step headless on the first ROWS rows (default 1000) of each source"
                         " file, in a store of its own, and report every output that breaks its"
@@ -393,13 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--env", help="environment")
     ct.set_defaults(fn=cmd_contract, param=[], params=[])
 
-    v = sub.add_parser("verify", help="re-hash every object in the store; move damaged ones aside")
-    target(v)
-    v.add_argument("--dry-run", action="store_true", help="only report")
-    v.set_defaults(fn=cmd_verify)
+    d = sub.add_parser("dag", help="draw the DAG")
+    _target(d)
+    d.add_argument("--format", choices=["svg", "mermaid", "dot"], default="mermaid")
+    d.add_argument("--direction", choices=["TB", "LR"], default="TB")
+    d.add_argument("-o", "--output", help="write to a file")
+    d.set_defaults(fn=cmd_dag)
 
+
+def _add_packaging(sub) -> None:
+    """nb2pipe export, log, promote: packages, runs and deployments."""
     e = sub.add_parser("export", help="compile the notebook into a tested pipeline package")
-    target(e)
+    _target(e)
     e.add_argument("-o", "--output", required=True, help="output folder")
     e.add_argument("--name", help="package name (default: the notebook's name)")
     e.add_argument("--version", help="package version (default: 0.1.0+p<hash of the pipeline cells>)")
@@ -432,8 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--rollback", action="store_true", help="return to the previously live version")
     pr.set_defaults(fn=cmd_promote)
 
+
+def _add_store(sub) -> None:
+    """nb2pipe verify, gc, store: the store itself."""
+    v = sub.add_parser("verify", help="re-hash every object in the store; move damaged ones aside")
+    _target(v)
+    v.add_argument("--dry-run", action="store_true", help="only report")
+    v.set_defaults(fn=cmd_verify)
+
     g = sub.add_parser("gc", help="delete what no last result and no recent run reaches")
-    target(g)
+    _target(g)
     g.add_argument("--keep-runs", type=int, default=5, metavar="N",
                    help="also keep what the last N run records reach (default 5)")
     g.add_argument("--dry-run", action="store_true", help="list what would be deleted")
@@ -443,17 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(fn=cmd_gc)
 
     st = sub.add_parser("store", help="size of each step's last result, and of the whole store")
-    target(st)
+    _target(st)
     st.add_argument("--json", action="store_true")
     st.set_defaults(fn=cmd_store)
-
-    d = sub.add_parser("dag", help="draw the DAG")
-    target(d)
-    d.add_argument("--format", choices=["svg", "mermaid", "dot"], default="mermaid")
-    d.add_argument("--direction", choices=["TB", "LR"], default="TB")
-    d.add_argument("-o", "--output", help="write to a file")
-    d.set_defaults(fn=cmd_dag)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
