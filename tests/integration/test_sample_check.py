@@ -151,3 +151,19 @@ def test_sample_skip_steps_and_those_below_are_not_run_and_a_step_knows_it_runs_
     assert "  - step `after` not checked: upstream `heavy` is --sample-skip" in report
     assert report[-1].startswith("ok: no break — 2 steps checked on samples of 100 rows")
     assert not (tmp_path / ".nb2pipe" / "steps").exists()
+
+
+def test_a_pinned_contract_reaches_the_exported_manifest_over_the_last_seen_one(tmp_path):
+    import json
+    p = _project(tmp_path)
+    nb = p / "flow.ipynb"
+    assert nb2pipe("run", "flow.ipynb", cwd=p)[0] == 0
+    assert nb2pipe("contract", "accept", "flow.ipynb", "clean", cwd=p)[0] == 0
+    nb.write_text(nb.read_text().replace("df['older'] = df.age + 1", "df['ratio'] = df.age / 2"))
+    code, out, err = nb2pipe("run", "flow.ipynb", "--only", "clean", cwd=p)
+    assert code == 0, out + err
+    code, out, err = nb2pipe("export", "flow.ipynb", "-o", str(tmp_path / "pkg"), cwd=p)
+    assert code == 0, out + err
+    man = json.loads(next((tmp_path / "pkg").glob("*/manifest.json")).read_text())
+    assert [c for c, _ in man["contracts"]["clean"]["df"]["schema"]] == ["id", "age", "amount", "older"]
+    assert [c for c, _ in man["contracts"]["load"]["raw"]["schema"]] == ["id", "age", "amount"]

@@ -211,6 +211,9 @@ def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
         last = engine._last_result(n)
         if last:
             contract_map[n] = {o: contracts.contract_of(r) for o, r in sorted(last.outputs.items())}
+        pin = contracts.pinned(engine.store, n, nb.pipeline)     # `contract accept` wins
+        if pin:
+            contract_map[n] = pin
     steps = []
     for n in graph.order:
         s = engine.defs.steps[n]
