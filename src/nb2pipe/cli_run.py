@@ -151,18 +151,34 @@ def _run_once(args) -> int:
         _store_line(engine, args.json)
     printer = _Printer(args.json, engine.redactor())
     if args.dry_run:
-        rows = [{"step": n, "state": states[n].state, "reasons": states[n].reasons,
-                 "will_run": n in todo} for n in names]
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            for r in rows:
-                print(f"{'RUN ' if r['will_run'] else 'skip'}  {r['step']:<20} {r['state']}"
-                      + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""))
-        return 0
+        return _dry_run(names, states, todo, args.json)
     blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
     if blocked:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
+    report = _execute(args, nb, engine, names, states, todo, force, printer)
+    report.wall = time.perf_counter() - t0
+    mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
+    for s in report.steps:
+        s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
+    run_id = _record(engine, nb, report, engine.param_overrides, getattr(args, "output_notebook", None))
+    _print_report(args, report, run_id)
+    return 0 if report.ok else 1
+
+
+def _dry_run(names, states, todo, as_json: bool) -> int:
+    rows = [{"step": n, "state": states[n].state, "reasons": states[n].reasons,
+             "will_run": n in todo} for n in names]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{'RUN ' if r['will_run'] else 'skip'}  {r['step']:<20} {r['state']}"
+                  + (f" ({'; '.join(r['reasons'])})" if r["reasons"] else ""))
+    return 0
+
+
+def _execute(args, nb, engine, names, states, todo, force, printer):
+    """Run ``todo`` on the chosen executor; the report lists every selected step."""
     overrides = engine.param_overrides      # -p, --params and the environment's, checked by engine_for
     from .durations import parse_duration
     timeout = parse_duration(args.timeout) if getattr(args, "timeout", None) else None
@@ -196,11 +212,10 @@ def _run_once(args) -> int:
         done = {s.step for s in report.steps}
         report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
                         if n not in done] + report.steps
-    report.wall = time.perf_counter() - t0
-    mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
-    for s in report.steps:
-        s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
-    run_id = _record(engine, nb, report, overrides, getattr(args, "output_notebook", None))
+    return report
+
+
+def _print_report(args, report, run_id: str) -> None:
     if args.json:
         print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
                           "run_id": run_id,
@@ -210,7 +225,6 @@ def _run_once(args) -> int:
         _summary(report)
         print(f"run {run_id}: `nb2pipe log {run_id} --step STEP` shows what a step printed and drew"
               + (f"; executed notebook: {args.output_notebook}" if getattr(args, "output_notebook", None) else ""))
-    return 0 if report.ok else 1
 
 
 def _warn_lock_drift(nb) -> None:
