@@ -98,43 +98,65 @@ def _changed(args, seen: dict) -> tuple[dict, list[str]]:
     return now, sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
 
 
+def _settled(args, now: dict, quiet: float = 0.3, most: float = 10.0) -> dict:
+    """A file still being written (an editor saving in several writes, a long ``to_csv``) is
+    waited for: the watched files must hold still for ``quiet`` seconds (``most`` at most),
+    so a run never starts on a half-written source and one save makes one run."""
+    deadline = time.monotonic() + most
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        later = _snapshot(_watched_paths(args)[1])
+        if later == now:
+            break
+        now = later
+    return now
+
+
 def _watch(args) -> int:
     """Run, then re-run the stale part whenever a source file or the notebook changes
     (watchfiles: OS notifications, debounced).  One run at a time; changes during a run
     trigger one more run; Ctrl-C stops cleanly."""
-    import watchfiles
     print(f"watching {args.target} and its sources (Ctrl-C to stop)", flush=True)
-
-    def relevant(change, path: str) -> bool:     # not the store, .git, checkpoints...
-        rel = os.path.relpath(path, project_dir).split(os.sep)
-        return not any(part.startswith(".") and part != ".." for part in rel[:-1])
     try:
-        project_dir, paths = _watched_paths(args)
-        seen = _snapshot(paths)
+        seen = _snapshot(_watched_paths(args)[1])
         while True:
             try:
                 _run_once(args)
             except Nb2pipeError as e:
                 print(f"nb2pipe: {e}", file=sys.stderr, flush=True)
-            now, changed = _changed(args, seen)
-            if not changed:
-                project_dir, paths = _watched_paths(args)
-                first = True     # yielded (empty) once the watcher runs: say so, look once more
-                for events in watchfiles.watch(*_watch_roots(project_dir, paths), watch_filter=relevant,
-                                               yield_on_timeout=True, rust_timeout=500):
-                    if first:
-                        print("waiting for changes…", flush=True)
-                    if first or events:
-                        first = False
-                        now, changed = _changed(args, seen)
-                        if changed:
-                            break
+            seen, changed = _next_change(args, seen)
             print(f"changed: {', '.join(os.path.relpath(p) for p in changed[:5])}"
                   + (" …" if len(changed) > 5 else ""), flush=True)
-            seen = now
     except KeyboardInterrupt:
         print("stopped watching", flush=True)
         return 0
+
+
+def _next_change(args, seen: dict) -> tuple[dict, list[str]]:
+    """Wait until a watched file differs from ``seen`` and has settled; (snapshot, changed)."""
+    import watchfiles
+    while True:
+        now, changed = _changed(args, seen)
+        if not changed:
+            project_dir, paths = _watched_paths(args)
+
+            def relevant(change, path: str) -> bool:     # not the store, .git, checkpoints...
+                rel = os.path.relpath(path, project_dir).split(os.sep)
+                return not any(part.startswith(".") and part != ".." for part in rel[:-1])
+            first = True     # yielded (empty) once the watcher runs: say so, look once more
+            for events in watchfiles.watch(*_watch_roots(project_dir, paths), watch_filter=relevant,
+                                           yield_on_timeout=True, rust_timeout=500):
+                if first:
+                    print("waiting for changes…", flush=True)
+                if first or events:
+                    first = False
+                    now, changed = _changed(args, seen)
+                    if changed:
+                        break
+        now = _settled(args, now)
+        changed = sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
+        if changed:              # else: written and put back as it was; keep waiting
+            return now, changed
 
 
 def _run_once(args) -> int:

@@ -201,17 +201,24 @@ def test_watch_reruns_when_a_file_arrives(tmp_path):
             if text in line:
                 return
         raise AssertionError(f"never saw {text!r}: {''.join(lines)}")
+    def save(path, text):
+        # as editors save: a temporary file renamed into place, so one save is one change
+        # however slowly this process runs (a plain write_text is two events, open and write,
+        # which a loaded machine can space further apart than the watcher waits for quiet)
+        tmp = path.with_name("." + path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     try:
         wait_for("waiting for changes")
-        (tmp_path / "data" / "b.csv").write_text("x\n2\n")
+        save(tmp_path / "data" / "b.csv", "x\n2\n")
         wait_for("changed: data/b.csv")
         wait_for("files")                 # the step re-ran
         wait_for("waiting for changes")
-        (tmp_path / "data" / "a.csv").write_text("x\n3\n")    # a write to a watched source
+        save(tmp_path / "data" / "a.csv", "x\n3\n")    # a write to a watched source
         wait_for("changed: data/a.csv")
         wait_for("waiting for changes")
-        (tmp_path / "later.txt").write_text("not a source")   # no run: not read by any step
-        (tmp_path / "data" / "c.csv").write_text("x\n4\n")    # the last change: its run ends the test
+        save(tmp_path / "later.txt", "not a source")   # no run: not read by any step
+        save(tmp_path / "data" / "c.csv", "x\n4\n")    # the last change: its run ends the test
         wait_for("changed: data/c.csv")
         wait_for("waiting for changes")
         proc.send_signal(signal.SIGINT)
