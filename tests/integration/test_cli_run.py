@@ -203,6 +203,10 @@ def test_killed_run_leaves_store_consistent_and_next_run_resumes(tmp_path, sig):
     proc.send_signal(getattr(signal, sig))
     proc.wait(timeout=60)
     assert proc.returncode != 0
+    err = proc.stderr.read()
+    assert "Traceback" not in err          # nor the kernel's log of a reply on a closed socket
+    if sig == "SIGTERM":
+        assert err.strip().endswith("nb2pipe: interrupted; the store is consistent and the next run resumes")
     end = time.time() + 30
     while any(_alive(k) for k in kernels) and time.time() < end:
         time.sleep(0.2)

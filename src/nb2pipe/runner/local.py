@@ -200,7 +200,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
         from ..envforward import forwarded_env
         env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
     extra = {"kernel_manager_class": kernel_manager_class} if kernel_manager_class else {
-        "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
+        "extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}
     client = NotebookClient(book, timeout=_whole(deadline.remaining()), kernel_name=kernel_name or nb.kernel_name,
                             resources={"metadata": {"path": nb.project_dir}}, on_cell_start=cells.on_cell_start,
                             on_cell_executed=cells.on_cell_executed, on_cell_error=cells.on_cell_error,
