@@ -189,7 +189,11 @@ def test_watch_reruns_when_a_file_arrives(tmp_path):
         "%load_ext nb2pipe",
         "%%step files --src data/*.csv --out n\nimport glob\nn = len(glob.glob('data/*.csv'))",
     ])
-    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name, "--watch"], cwd=tmp_path,
+    # Ctrl-C as from a terminal: a CI runner started in the background passes SIGINT down
+    # ignored (POSIX shells do that for `cmd &`), and Python then keeps ignoring it
+    ctrl_c = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
+              " sys.argv = ['nb2pipe'] + sys.argv[1:]; runpy.run_module('nb2pipe', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", ctrl_c, "run", nb.name, "--watch"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
 
