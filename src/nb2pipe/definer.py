@@ -116,7 +116,7 @@ class Definer:
         redefined or renamed cell keeps its place), in the notebook's cell order."""
         current = self.defs.steps
         if step.name not in current and not self.cell_order and (
-                not step.cell_id or step.cell_id not in self._cells_with_steps()):
+                not step.cell_id or step.cell_id not in self.defs.cell_ids()):
             return {**current, step.name: step}        # a new cell at the end: no walk
         steps: dict[str, StepDef] = {}
         for n, s in current.items():
@@ -126,9 +126,6 @@ class Definer:
                 steps[n] = s
         steps.setdefault(step.name, step)
         return self._in_cell_order(steps)
-
-    def _cells_with_steps(self) -> set[str]:
-        return self.defs._memo("cell ids", lambda: {s.cell_id for s in self.defs.steps.values()})
 
     def check_all_reads(self) -> None:
         """What define() checks per step, for every step at once (after define(validate=False))."""

@@ -250,8 +250,9 @@ class Definitions:
             return not self.local_module(module)
         return root in ALWAYS_AVAILABLE and root not in step.info.defines
 
-    def producers(self, exclude: str | None = None) -> dict[str, str]:
-        return {o: s.name for s in self.steps.values() if s.name != exclude for o in s.outputs}
+    def cell_ids(self) -> set[str]:
+        """The cells that hold a step."""
+        return self._memo("cell ids", lambda: {s.cell_id for s in self.steps.values()})
 
     def writers(self) -> dict[str, list[str]]:
         """Name -> the steps that write it, in notebook order."""
