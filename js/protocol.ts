@@ -15,7 +15,8 @@ export const EventType = {
   RUN_START: 'run_start',
   RUN_END: 'run_end',
   REPLY: 'reply',
-  PLAN: 'plan'
+  PLAN: 'plan',
+  CHECK: 'check'
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 export const EVENT_TYPES: EventType[] = Object.values(EventType);
@@ -26,7 +27,8 @@ export const MessageType = {
   SYNC: 'sync',
   EXPORT: 'export',
   ORDER: 'order',
-  PLAN: 'plan'
+  PLAN: 'plan',
+  CHECK: 'check'
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 export const MESSAGE_TYPES: MessageType[] = Object.values(MessageType);
@@ -68,6 +70,45 @@ export interface ICellProblem {
 export interface ICellSource {
   cell_id: string;
   source: string;
+}
+
+/** One way a step's output breaks its contract on the sample; ``column`` None: the whole output (its type). ``made_by``: the step the break comes from (this one or the first above it with the same column broken), ``line`` the line of its cell (None: not found). */
+export interface ICheckBreak {
+  step: string;
+  output: string;
+  column: string | null;
+  expected: string;
+  got: string;
+  made_by: string;
+  line: number | null;
+  message: string;
+}
+
+/** The answer to ``check``: every step of the notebook as last saved run on the first ``rows`` rows of its sources, outputs compared with their contracts. ``sampled``: source -> rows kept; ``full``: source read in full -> why; ``unsampled_steps``: steps that read no sampled source (they ran on full data) -> seconds; ``failed``/``skipped``/``not_checked``: step -> why; ``durations``: step -> seconds; ``wall``: the whole check's seconds; ``report``: the text ``%dag check --sample`` prints. */
+export interface ICheckMsg {
+  v?: number;
+  type: 'check';
+  ok: boolean;
+  rows: number;
+  breaks: ICheckBreak[];
+  sampled: Record<string, number>;
+  full: Record<string, string>;
+  unsampled_steps: Record<string, number>;
+  failed: Record<string, string>;
+  skipped: Record<string, string>;
+  not_checked: Record<string, string>;
+  no_contract: string[];
+  durations: Record<string, number>;
+  wall: number;
+  report: string;
+}
+
+/** Run a sample check of the notebook as last saved (as ``%dag check --sample ROWS``); answered by ``check`` then ``reply`` (not ok, with the message, when it cannot run). */
+export interface ICheckRequest {
+  v?: number;
+  type: 'check';
+  id: string;
+  rows: number;
 }
 
 export interface IEdge {
@@ -232,7 +273,8 @@ export type KernelMessage =
   | IRunStartMsg
   | IRunEndMsg
   | IReplyMsg
-  | IPlanMsg;
+  | IPlanMsg
+  | ICheckMsg;
 
 export type FrontendMessage =
   | IStatusRequest
@@ -240,4 +282,5 @@ export type FrontendMessage =
   | ISyncRequest
   | IExportRequest
   | IOrderRequest
-  | IPlanRequest;
+  | IPlanRequest
+  | ICheckRequest;

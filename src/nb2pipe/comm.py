@@ -2,7 +2,8 @@
 own connection (so it works unchanged with remote kernels).
 
 The messages are the dataclasses of :mod:`nb2pipe.protocol` (requests ``status``,
-``run``, ``sync``, ``export``, ``order``; each answered by one ``reply`` with its id).
+``run``, ``sync``, ``export``, ``order``, ``plan``, ``check``; each answered by one ``reply``
+with its id).
 Comms opened with ``{"features": ["patch"]}`` -- the sidebar's -- get ``patch``
 (only the steps that changed) instead of the whole ``graph`` when the structure is
 the same, so the wire stays small.  ``order`` tells the kernel the notebook's cell
@@ -113,6 +114,8 @@ class CommServer:
             ok.ok, ok.message, ok.output = res["ok"], res["message"], res.get("output")
         elif isinstance(req, P.PlanRequest):
             self._send(comm, plan_message(self.engine, req))
+        elif isinstance(req, P.CheckRequest):
+            self._send(comm, check_message(self.engine, req.rows))
         elif isinstance(req, P.OrderRequest):
             self.parameter_cells = {c.cell_id for c in req.cells if PARAMETERS_TAG in c.tags}
             self.engine.set_order(c.cell_id for c in req.cells)
@@ -267,6 +270,29 @@ def plan_message(engine: Engine, req: P.PlanRequest) -> dict:
     finally:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_message(engine: Engine, rows: int) -> dict:
+    """The answer to ``check``: ``%dag check --sample ROWS`` (the notebook as last saved, on
+    samples, in a separate kernel), as data for the sidebar.  Blocks this kernel while it runs,
+    as the magic does; an error that is not nb2pipe's is one line, never a traceback."""
+    from . import samplecheck
+    try:
+        check, saved = samplecheck.of_saved_notebook(engine, engine.param_overrides, rows)
+    except Nb2pipeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the sample kernel could not start, ...
+        raise Nb2pipeError(f"the sample check could not run: {type(e).__name__}: {e}",
+                           fix="run `%dag check --sample` in a cell to see the whole error") from e
+    breaks = [P.CheckBreak(step=b.step, output=b.output, column=b.column, expected=b.want, got=b.got,
+                           made_by=o.step, line=o.line, message=samplecheck.describe(b, o))
+              for b, o in zip(check.breaks, check.made_by)]
+    msg = P.CheckMsg(ok=check.ok, rows=check.rows, breaks=breaks, sampled=check.sampled, full=check.full,
+                     unsampled_steps=check.unsampled_steps, failed=check.failed, skipped=check.skipped,
+                     not_checked=check.not_checked, no_contract=check.no_contract,
+                     durations=check.durations, wall=check.wall,
+                     report=samplecheck.render(check, saved.graph()))
+    return saved.redactor().scrub(msg.to_json())
 
 
 def export_notebook(req: P.ExportRequest) -> dict:

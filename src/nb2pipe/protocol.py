@@ -7,7 +7,8 @@ listeners -- and ``reply``, which answers one request and echoes its ``id``.
 Frontend -> kernel requests (:class:`MessageType`): ``status``, ``run`` (``force``,
 ``downstream``), ``sync``, ``export`` (``overwrite``), ``order`` (the notebook's code
 cells in order, with their tags), ``plan`` (the notebook planned without running anything,
-answered by a ``plan`` message).
+answered by a ``plan`` message), ``check`` (a sample check of the notebook as last saved,
+answered by a ``check`` message).
 
 This module is the single source: ``python -m nb2pipe.protocol`` writes the JSON Schema
 (``js/protocol.schema.json``) and the TypeScript types generated from that schema
@@ -41,6 +42,7 @@ class EventType(str, Enum):
     RUN_END = "run_end"
     REPLY = "reply"
     PLAN = "plan"
+    CHECK = "check"
 
 
 class MessageType(str, Enum):
@@ -51,6 +53,7 @@ class MessageType(str, Enum):
     EXPORT = "export"
     ORDER = "order"
     PLAN = "plan"
+    CHECK = "check"
 
 
 class StepState(str, Enum):
@@ -190,6 +193,21 @@ class CellInfo:
 
 
 @dataclass
+class CheckBreak:
+    """One way a step's output breaks its contract on the sample; ``column`` None: the whole
+    output (its type).  ``made_by``: the step the break comes from (this one or the first
+    above it with the same column broken), ``line`` the line of its cell (None: not found)."""
+    step: str
+    output: str
+    column: str | None
+    expected: str
+    got: str
+    made_by: str
+    line: int | None
+    message: str          # the report's line: "step `f` output `X` column `age`: ..."
+
+
+@dataclass
 class CellProblem:
     cell_id: str | None
     message: str
@@ -272,6 +290,30 @@ class PlanMsg(_Message):
     problems: list[str]
 
 
+@dataclass
+class CheckMsg(_Message):
+    """The answer to ``check``: every step of the notebook as last saved run on the first
+    ``rows`` rows of its sources, outputs compared with their contracts.  ``sampled``: source
+    -> rows kept; ``full``: source read in full -> why; ``unsampled_steps``: steps that read
+    no sampled source (they ran on full data) -> seconds; ``failed``/``skipped``/``not_checked``:
+    step -> why; ``durations``: step -> seconds; ``wall``: the whole check's seconds;
+    ``report``: the text ``%dag check --sample`` prints."""
+    type: ClassVar[EventType] = EventType.CHECK
+    ok: bool
+    rows: int
+    breaks: list[CheckBreak]
+    sampled: dict[str, int]
+    full: dict[str, str]
+    unsampled_steps: dict[str, float]
+    failed: dict[str, str]
+    skipped: dict[str, str]
+    not_checked: dict[str, str]
+    no_contract: list[str]
+    durations: dict[str, float]
+    wall: float
+    report: str
+
+
 # ---------------------------------------------------------------- frontend -> kernel
 
 @dataclass
@@ -324,13 +366,23 @@ class PlanRequest(_Message):
 
 
 @dataclass
+class CheckRequest(_Message):
+    """Run a sample check of the notebook as last saved (as ``%dag check --sample ROWS``);
+    answered by ``check`` then ``reply`` (not ok, with the message, when it cannot run)."""
+    type: ClassVar[MessageType] = MessageType.CHECK
+    id: str
+    rows: int = 1000
+
+
+@dataclass
 class GraphChanged:
     """Engine event (not sent as is): definitions changed; the comm sends the graph."""
     type: ClassVar[str] = "graph_changed"
 
 
-KERNEL_MESSAGES = (GraphMsg, PatchMsg, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg, ReplyMsg, PlanMsg)
-REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest, PlanRequest)
+KERNEL_MESSAGES = (GraphMsg, PatchMsg, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg, ReplyMsg, PlanMsg,
+                   CheckMsg)
+REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest, PlanRequest, CheckRequest)
 ENGINE_EVENTS = (GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg)
 Event = Union[GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg]
 _BY_REQUEST = {c.type.value: c for c in REQUESTS}

@@ -14,7 +14,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from . import contracts, sampling
+from . import breakorigin, contracts, sampling
+from .breakorigin import Origin
 from .contracts import Break
 
 SAMPLED_KINDS = ("csv", "lines", "parquet")
@@ -27,6 +28,7 @@ class SampleCheck:
     sampled: dict[str, int] = field(default_factory=dict)       # path -> rows kept
     full: dict[str, str] = field(default_factory=dict)          # path -> why it is read in full
     breaks: list[Break] = field(default_factory=list)
+    made_by: list[Origin] = field(default_factory=list)         # for each break: its maker and line
     failed: dict[str, str] = field(default_factory=dict)        # step -> error on the sample
     skipped: dict[str, str] = field(default_factory=dict)       # step -> why
     not_checked: dict[str, str] = field(default_factory=dict)   # step -> why (--sample-skip)
@@ -203,6 +205,7 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
             check.no_contract.append(rep.step)
         else:
             check.breaks += _breaks_of(store, rep, wanted[rep.step])
+    check.made_by = origins(check.breaks, graph, sample_engine.defs.steps)
     check.wall = time.perf_counter() - t0
     return check
 
@@ -222,15 +225,25 @@ def _breaks_of(store, rep, wanted: dict[str, dict]) -> list[Break]:
     return out
 
 
-def origin(check: SampleCheck, graph) -> dict[str, str]:
-    """For each broken step, the first broken step above it (the break's likely maker)."""
-    broken = {b.step for b in check.breaks}
-    out = {}
-    for s in broken:
-        above = [p for p in graph.order if p in broken and p != s and s in graph.downfrom(p)]
-        if above:
-            out[s] = above[0]
+def origins(breaks: list[Break], graph, steps) -> list[Origin]:
+    """For each break, the step that made it (itself or the first above it with the same
+    column broken) and the line of that step's cell."""
+    makers = breakorigin.makers(breaks, graph)
+    out = []
+    for i, b in enumerate(breaks):
+        maker = makers[i]
+        same = next((o for o in breaks if o.step == maker and (b.column is None or o.column == b.column)), b)
+        out.append(Origin(maker, breakorigin.locate(steps[maker], b.column, same.output)))
     return out
+
+
+def describe(b: Break, o: Origin) -> str:
+    """The report's line for a break: "step `f` output `X` column `age`: double, the contract
+    says int64 (made by step `load`, line 2)"."""
+    line = f"line {o.line}" if o.line else ""
+    if o.step == b.step:
+        return f"{b} ({line})" if line else str(b)
+    return f"{b} (made by step `{o.step}`" + (f", {line})" if line else ")")
 
 
 def render(check: SampleCheck, graph) -> str:
@@ -241,11 +254,10 @@ def render(check: SampleCheck, graph) -> str:
         lines.append(f"sampled: {p} (first {n} rows)")
     for p, why in sorted(check.full.items()):
         lines.append(f"read in full: {p} ({why})")
-    made_by = origin(check, graph)
     if check.breaks:
         lines.append(f"{len(check.breaks)} contract break{'s' if len(check.breaks) != 1 else ''}:")
-        for b in check.breaks:
-            lines.append(f"  ✗ {b}" + (f" (follows from step `{made_by[b.step]}`)" if b.step in made_by else ""))
+        for b, o in zip(check.breaks, check.made_by):
+            lines.append(f"  ✗ {describe(b, o)}")
     for s, err in check.failed.items():
         lines.append(f"  ✗ step `{s}` failed on the sample: {err}")
     for s, why in check.skipped.items():
@@ -263,19 +275,26 @@ def render(check: SampleCheck, graph) -> str:
     return "\n".join(lines)
 
 
-def in_kernel(session, rows: int) -> None:
-    """`%dag check --sample [ROWS]`: the notebook as last saved (the file JupyterLab named
-    the kernel's session after), every step run in a separate headless kernel on samples."""
+def of_saved_notebook(engine, overrides: dict, rows: int):
+    """A sample check of the kernel's notebook as last saved (the file JupyterLab named the
+    kernel's session after), every step run in a separate headless kernel: what
+    ``%dag check --sample`` and the sidebar's *Check* button run.  (check, the saved
+    notebook's engine)."""
     from . import notebook
     from .errors import Nb2pipeError
     from .runner.plan import engine_for
-    path = session.engine.pipeline
+    path = engine.pipeline
     if not (path.endswith(".ipynb") and os.path.isfile(path)):
         raise Nb2pipeError("this kernel does not know its notebook's file",
                            fix="run `nb2pipe check NOTEBOOK --sample` in a terminal")
     if rows < 1:
         raise Nb2pipeError(f"--sample takes a number of rows of 1 or more (got {rows})", fix="e.g. --sample 1000")
     nb = notebook.read(path)
-    saved = engine_for(nb, session.engine.store, session.overrides)
-    check = run(nb, saved, rows=rows)
-    print(f"{path} as last saved:\n" + saved.redactor().text(render(check, saved.graph())))
+    saved = engine_for(nb, engine.store, overrides)
+    return run(nb, saved, rows=rows), saved
+
+
+def in_kernel(session, rows: int) -> None:
+    """`%dag check --sample [ROWS]`: :func:`of_saved_notebook`, printed."""
+    check, saved = of_saved_notebook(session.engine, session.overrides, rows)
+    print(f"{session.engine.pipeline} as last saved:\n" + saved.redactor().text(render(check, saved.graph())))

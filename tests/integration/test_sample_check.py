@@ -51,8 +51,8 @@ def test_type_break_at_the_source_is_found_downstream_on_a_sample(tmp_path):
     report = out.splitlines()
     assert "sampled: ../data/people.csv (first 100 rows)" in report
     assert ("  ✗ step `features` output `X` column `age`: double, the contract says int64"
-            " (follows from step `load`)") in report
-    assert "  ✗ step `load` output `raw` column `age`: double, the contract says int64" in report
+            " (made by step `load`, line 2)") in report
+    assert "  ✗ step `load` output `raw` column `age`: double, the contract says int64 (line 2)" in report
     assert [ln for ln in report if ln.startswith("ran on full data")][0].startswith(
         "ran on full data (they read no sampled source): `const` (")
     assert report[-1].startswith("BROKEN — 5 steps checked on samples of 100 rows")

@@ -34,6 +34,15 @@ EXAMPLES = [
     p.OrderRequest(id="q5", cells=[p.CellInfo("c2", ["parameters"]), p.CellInfo("c1")]),
     p.PlanRequest(id="q6", name="nb.ipynb", notebook={"cells": []}),
     p.PlanMsg(steps=[], edges=[p.Edge("load", "clean", "raw")], problems=["a problem"]),
+    p.CheckRequest(id="q7", rows=100),
+    p.CheckMsg(ok=False, rows=100, breaks=[p.CheckBreak(
+        step="features", output="X", column="age", expected="int64", got="double", made_by="load", line=2,
+        message="step `features` output `X` column `age`: double, the contract says int64"
+                " (made by step `load`, line 2)")],
+        sampled={"data/people.csv": 100}, full={"data/x.bin": "a .bin file cannot be cut"},
+        unsampled_steps={"const": 0.01}, failed={"total": "boom"}, skipped={"after": "upstream `total` failed"},
+        not_checked={"heavy": "it is --sample-skip"}, no_contract=["new"], durations={"load": 0.2},
+        wall=3.5, report="BROKEN"),
 ]
 
 
