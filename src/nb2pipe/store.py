@@ -10,10 +10,12 @@ Layout (a directory, or any fsspec URL)::
 Objects are written to a temporary name and renamed into place (locally), or
 PUT straight to their final key (object stores, where a PUT lands whole).  An
 entry is written only after all its objects exist, so readers never see a
-half-written result.  Every read re-hashes the object: a torn, truncated or
-edited file is reported as :class:`CorruptObjectError`, moved aside, and
-treated as a miss.  Pickles are signed with a key kept outside the store
-(:mod:`nb2pipe.signing`); ``pickle="refuse"`` neither writes nor loads them.
+half-written result.  An object is hashed when first read, and again whenever its file
+changed since any process last hashed it OK (a verification stamp of size, mtime, inode
+and ctime is kept under ``verified/``): a torn, truncated or edited file is reported as
+:class:`CorruptObjectError`, moved aside, and treated as a miss.  Pickles are signed with a
+key kept outside the store (:mod:`nb2pipe.signing`); ``pickle="refuse"`` neither writes nor
+loads them.
 """
 from __future__ import annotations
 
@@ -170,7 +172,7 @@ class Store(MetadataFiles):
             raise CorruptObjectError(f"object {ref.oid[:12]} is missing from the store")
         size = len(buf) if whole else buf.size
         stamp = self.backend.stamp(rel)
-        trusted = stamp is not None and self._verified.get(rel) == stamp
+        trusted = self._stamped(rel, stamp)
         if size != ref.nbytes and content_hash(buf) == ref.oid:
             raise CorruptObjectError(f"object {ref.oid[:12]} has {size} bytes, but its entry says"
                                      f" {ref.nbytes}: the entry is wrong, the object is intact")
@@ -199,6 +201,23 @@ class Store(MetadataFiles):
             except OSError:
                 pass                       # only a shortcut: the next check hashes again
 
+    def _stamped(self, rel: str, stamp: tuple | None) -> bool:
+        """Was the object at ``rel`` hashed OK while its file had this very ``stamp`` (in this
+        process, or in another one that left its stamp in the store)?  A rewrite, truncation
+        or replacement changes size, mtime, inode or ctime, so the stamp no longer matches."""
+        if stamp is None:
+            return False
+        if self._verified.get(rel) == stamp:
+            return True
+        known = self.backend.read_bytes(self._stamp_rel(rel))
+        try:
+            if known is None or tuple(json.loads(known)) != stamp:
+                return False
+        except (ValueError, TypeError):
+            return False
+        self._verified[rel] = stamp
+        return True
+
     def check(self, ref: ObjectRef) -> str | None:
         """Why ``ref``'s object cannot be served (missing, damaged), or None.  As cheap as a
         stat for an object verified before; hashes it (once) otherwise."""
@@ -214,15 +233,8 @@ class Store(MetadataFiles):
             return refused
         if stamp[0] != ref.nbytes:
             return f"is damaged ({stamp[0]} bytes, expected {ref.nbytes})"
-        if self._verified.get(rel) == stamp:
+        if self._stamped(rel, stamp):
             return None
-        known = self.backend.read_bytes(self._stamp_rel(rel))
-        try:
-            if known is not None and tuple(json.loads(known)) == stamp:
-                self._verified[rel] = stamp
-                return None
-        except (ValueError, TypeError):
-            pass
         try:
             self._verified_buffer(ref)
         except CorruptObjectError as e:
