@@ -275,8 +275,10 @@ def _add_store(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .environments import restored_environ
     try:
-        return args.fn(args)
+        with restored_environ():      # an environment's credentials leave with the command
+            return args.fn(args)
     except BrokenPipeError:
         # the reader went away (`nb2pipe status | head -1`): stop quietly, as `cat` does; stdout
         # is pointed at /dev/null so the interpreter's final flush cannot fail again

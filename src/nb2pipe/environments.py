@@ -20,11 +20,13 @@
 
 Credentials are references only: each maps a variable the store client needs to the name of
 an environment variable that holds it (or ``secrets_file`` names a KEY=VALUE file).  Values
-are put into the process environment and never written anywhere.
+are put into the process environment while a command (or the kernel's environment) uses
+the store, taken back after, and never written anywhere.
 """
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .config import find_config
@@ -120,14 +122,15 @@ def get(project_dir: str, name: str | None) -> Environment | None:
     return envs[name]
 
 
-def apply_credentials(env: Environment, environ=os.environ) -> list[str]:
-    """Put the environment's credentials into ``environ``; returns the variable names set.
-    A missing one raises, naming the variable to set (never a value)."""
+def credential_values(env: Environment, environ=os.environ) -> dict[str, str]:
+    """The environment's credentials (and its secrets file's other values), by the variable
+    names the store client reads.  A missing one raises, naming the variable to set (never a
+    value)."""
     values: dict[str, str] = {}
     if env.secrets_file:
         try:
             with open(env.secrets_file, encoding="utf-8") as f:
-                values = _read_secrets(f)
+                values = read_secrets(f)
         except OSError as e:
             raise Nb2pipeError(f"environment `{env.name}`: cannot read its secrets file ({e.strerror})",
                                where=env.secrets_file, fix="create it, or fix secrets_file") from None
@@ -139,12 +142,39 @@ def apply_credentials(env: Environment, environ=os.environ) -> list[str]:
                                fix=f"export {ref}=... (or add it to the secrets file)")
         else:
             values[var] = values[ref]
-    for k, v in values.items():
-        environ[k] = v
-    return sorted(values)
+    return values
 
 
-def _read_secrets(f) -> dict[str, str]:
+def apply_credentials(env: Environment, environ=os.environ) -> dict[str, str | None]:
+    """Put the environment's credentials into ``environ`` (fsspec's store clients and the
+    steps read them there); returns what they replaced (None: unset), for :func:`restore_environ`."""
+    values = credential_values(env, environ)
+    replaced = {k: environ.get(k) for k in values}
+    environ.update(values)
+    return replaced
+
+
+def restore_environ(replaced: dict[str, str | None], environ=os.environ) -> None:
+    """Undo :func:`apply_credentials`: each variable back to its value before, or unset."""
+    for k, v in replaced.items():
+        if v is None:
+            environ.pop(k, None)
+        else:
+            environ[k] = v
+
+
+@contextmanager
+def restored_environ(environ=os.environ):
+    """Whatever credentials are applied inside (a command's stores) leave with it."""
+    before = dict(environ)
+    try:
+        yield
+    finally:
+        restore_environ({k: before.get(k) for k in set(environ) | set(before)
+                         if environ.get(k) != before.get(k)}, environ)
+
+
+def read_secrets(f) -> dict[str, str]:
     """A dotenv file (python-dotenv: quotes, escapes, inline comments, ``export``); no
     ``${VAR}`` expansion, so a secret holding ``$`` stays as written."""
     from dotenv import dotenv_values
@@ -163,16 +193,33 @@ def _store(env: Environment, read_only: bool = False, environ=os.environ):
     return Store(env.store, read_only=read_only, signing_key=key, pickle=env.pickle)
 
 
-def open_store(env: Environment, project_dir: str):
-    """The environment's store: its own (written) plus read-only layers from ``read_from``."""
+def open_store(env: Environment, project_dir: str, replaced: dict | None = None):
+    """The environment's store: its own (written) plus read-only layers from ``read_from``.
+    Their credentials go into ``os.environ`` (all or, when opening fails, none); what they
+    replaced is added to ``replaced`` (the first value seen wins), for :func:`restore_environ`
+    when the caller's scope ends."""
     from .store import LayeredStore
     envs, _, _ = environments(project_dir)
-    apply_credentials(env)
-    own = _store(env)
-    if not env.read_from:
-        return own
-    layers = []
-    for r in env.read_from:
-        apply_credentials(envs[r])
-        layers.append(_store(envs[r], read_only=True))
-    return LayeredStore(own, layers)
+    applied: dict[str, str | None] = {}
+    try:
+        for e in (env, *(envs[r] for r in env.read_from)):
+            for k, v in apply_credentials(e).items():
+                applied.setdefault(k, v)
+        own = _store(env)
+        layers = [_store(envs[r], read_only=True) for r in env.read_from]
+    except BaseException:
+        restore_environ(applied)
+        raise
+    for k, v in applied.items():
+        (replaced if replaced is not None else {}).setdefault(k, v)
+    return LayeredStore(own, layers) if layers else own
+
+
+def switch_store(env: Environment, project_dir: str, replaced: dict):
+    """The kernel moves to ``env``: its credentials in, those of the environment before
+    (``replaced``, as :func:`open_store` filled it) out.  Returns the store and what to
+    restore when the kernel leaves this one; nothing changes when opening fails."""
+    fresh: dict[str, str | None] = {}
+    store = open_store(env, project_dir, fresh)
+    restore_environ({k: v for k, v in replaced.items() if k not in fresh})
+    return store, {**fresh, **{k: v for k, v in replaced.items() if k in fresh}}

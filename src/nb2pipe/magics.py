@@ -33,7 +33,9 @@ class Session:
         self.origin: dict[str, str] = {}       # name -> "cell [7] (`x = ...`)" for plain cells
         from . import environments
         env = environments.get(os.getcwd(), None)      # $NB2PIPE_ENV or the configured default
-        store = environments.open_store(env, os.getcwd()) if env else Store.default(os.getcwd())
+        self.credentials: dict[str, str | None] = {}   # what the environment's credentials replaced
+        store = (environments.open_store(env, os.getcwd(), self.credentials) if env
+                 else Store.default(os.getcwd()))
         self.engine = Engine(store, os.getcwd(), publish=self._publish, provenance=self._provenance,
                              warn=lambda m: print(m, file=sys.stderr), io=KernelIO(shell))
         self.engine.env_name = env.name if env else None
@@ -270,6 +272,8 @@ def unload(shell) -> None:
     del shell._nb2pipe_session
     from .envforward import drop_restored_env
     env_added, left = session.undo
+    from .environments import restore_environ
+    restore_environ(session.credentials)      # applied after the forwarded ones: undone first
     drop_restored_env(env_added)
     if left is not None and os.path.isdir(left):
         os.chdir(left)

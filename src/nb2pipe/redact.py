@@ -101,8 +101,7 @@ def environment_secrets(project_dir: str, env_name: str | None, environ=os.envir
         if env.secrets_file:
             try:
                 with open(env.secrets_file, encoding="utf-8") as f:
-                    names |= {line.split("=", 1)[0].strip().removeprefix("export ").strip()
-                              for line in f if "=" in line and not line.lstrip().startswith("#")}
+                    names |= set(environments.read_secrets(f))
             except OSError:
                 pass
         values += [environ[n] for n in sorted(names) if environ.get(n)]

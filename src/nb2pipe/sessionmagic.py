@@ -42,7 +42,8 @@ def env(session, rest: str) -> None:
     if e is None:
         raise Nb2pipeError("this project declares no environments",
                            fix="add [envs.NAME] tables to nb2pipe.toml (see `nb2pipe --help`)")
-    engine.store = environments.open_store(e, engine.project_dir)
+    engine.store, session.credentials = environments.switch_store(e, engine.project_dir,
+                                                                  session.credentials)
     engine.env_name = e.name
     engine.results.clear()
     session.overrides = {**e.params}

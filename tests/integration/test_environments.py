@@ -147,6 +147,23 @@ def test_kernel_switches_to_explore_env(project, tmp_path):
         k.shutdown()
 
 
+def test_the_kernels_environment_carries_only_its_own_credentials(project):
+    """%nb2pipe env NAME puts NAME's credentials into the kernel's environment (its steps and
+    store client read them there) and takes the previous environment's back; so does
+    %unload_ext nb2pipe."""
+    from kernelharness import Kernel
+    k = Kernel(str(project), env={"PROD_TOKEN_VAR": SECRET})
+    seen = "import os; print(os.environ.get('NB2PIPE_TEST_TOKEN') == %r)" % SECRET
+    try:
+        shown = [k.ok("%load_ext nb2pipe").stdout, k.ok(seen).stdout]       # dev: none
+        for line in ("%nb2pipe env prod", seen, "%nb2pipe env dev", seen, "%nb2pipe env explore",
+                     seen, "%unload_ext nb2pipe", seen):
+            shown.append(k.ok(line).stdout)
+    finally:
+        k.shutdown()
+    assert [s.strip() for s in shown[1::2]] == ["False", "True", "False", "True", "False"], shown
+
+
 def test_promote_refuse_rollback_and_log(project, tmp_path):
     pkg = tmp_path / "pkg"
     env = {"PROD_TOKEN_VAR": SECRET}

@@ -19,7 +19,7 @@ def test_store_resolution_order(tmp_path, monkeypatch):
 
 def test_secrets_file_is_a_dotenv_file(tmp_path):
     """Quoted values keep a `#`, escapes are decoded, inline comments dropped, `$` kept."""
-    from nb2pipe.environments import apply_credentials, environments
+    from nb2pipe.environments import apply_credentials, environments, restore_environ
     (tmp_path / "nb2pipe.toml").write_text(
         '[envs.prod]\nstore = "prod-store"\nsecrets_file = "prod.env"\n'
         '[envs.prod.credentials]\nDB_PASSWORD = "PROD_DB_PASSWORD"\n')
@@ -29,7 +29,10 @@ def test_secrets_file_is_a_dotenv_file(tmp_path):
         "export API_TOKEN='tok$en' # read by the client\n"
         'PLAIN=abc # a comment\n')
     env = environments(str(tmp_path))[0]["prod"]
-    environ: dict[str, str] = {}
-    assert apply_credentials(env, environ) == ["API_TOKEN", "DB_PASSWORD", "PLAIN", "PROD_DB_PASSWORD"]
+    environ = {"PLAIN": "before"}
+    replaced = apply_credentials(env, environ)
+    assert replaced == {"API_TOKEN": None, "DB_PASSWORD": None, "PLAIN": "before", "PROD_DB_PASSWORD": None}
     assert environ == {"PROD_DB_PASSWORD": "pa#ss\nword", "DB_PASSWORD": "pa#ss\nword",
                        "API_TOKEN": "tok$en", "PLAIN": "abc"}
+    restore_environ(replaced, environ)
+    assert environ == {"PLAIN": "before"}

@@ -1,10 +1,14 @@
 """Library code leaves the process as it found it: sys.path, signal handlers, os.environ."""
 import json
+import os
 import signal
 import sys
 
+import pytest
+
 from nb2pipe import notebook
 from nb2pipe.cli_run import _terminate_cleanly
+from nb2pipe.errors import Nb2pipeError
 from nb2pipe.envforward import FORWARD_PREFIX, drop_restored_env, restore_forwarded_env
 from nb2pipe.runner import plan
 from nb2pipe.store import Store
@@ -45,3 +49,39 @@ def test_forwarded_variables_leave_with_the_extension():
     assert (added, environ["AWS_REGION"], environ["HOME"]) == (["AWS_REGION"], "eu-west-1", "/home/me")
     drop_restored_env(added, environ)
     assert "AWS_REGION" not in environ and environ["HOME"] == "/home/me"
+
+
+def _two_environments(tmp_path):
+    (tmp_path / "nb2pipe.toml").write_text(
+        'default_env = "dev"\n[envs.dev]\nstore = "dev-store"\n'
+        '[envs.prod]\nstore = "prod-store"\ncredentials = { NB2PIPE_T_CRED = "NB2PIPE_T_SOURCE" }\n')
+    return _nb(tmp_path / "nb.ipynb", ["%load_ext nb2pipe", "%%step s --out y\ny = 1"])
+
+
+def test_an_environments_credentials_leave_with_the_command(tmp_path, monkeypatch, capsys):
+    from nb2pipe import cli
+    path = _two_environments(tmp_path)
+    monkeypatch.setenv("NB2PIPE_T_SOURCE", "cred-value-123")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["status", path, "--env", "prod", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert ([r["step"] for r in json.loads(out)], "prod-store (from environment `prod`" in err) == (["s"], True)
+    assert "NB2PIPE_T_CRED" not in os.environ
+
+
+def test_switching_environment_takes_the_previous_credentials_back(tmp_path, monkeypatch):
+    from nb2pipe import environments as envs
+    _two_environments(tmp_path)
+    monkeypatch.setenv("NB2PIPE_T_SOURCE", "cred-value-123")
+    prod, dev = envs.get(str(tmp_path), "prod"), envs.get(str(tmp_path), "dev")
+    replaced: dict = {}
+    envs.open_store(prod, str(tmp_path), replaced)
+    assert os.environ["NB2PIPE_T_CRED"] == "cred-value-123"       # the store client reads it there
+    store, replaced = envs.switch_store(dev, str(tmp_path), replaced)
+    assert store.url.endswith("dev-store") and "NB2PIPE_T_CRED" not in os.environ
+    monkeypatch.delenv("NB2PIPE_T_SOURCE")
+    before = dict(os.environ)
+    with pytest.raises(Nb2pipeError, match=r"needs the credential NB2PIPE_T_CRED"):
+        envs.switch_store(prod, str(tmp_path), replaced)
+    assert dict(os.environ) == before                              # a failed switch changes nothing
+    envs.restore_environ(replaced)
