@@ -153,9 +153,11 @@ def shadow(nb, tree: str):
 
 
 def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
-        on_event=lambda *a: None) -> SampleCheck:
+        on_event=lambda *a: None, executor: str = "local", scheduler: str | None = None) -> SampleCheck:
     """Run every step of ``nb`` on samples of its sources; compare with the contracts of
-    ``engine``'s store (pinned, else last seen)."""
+    ``engine``'s store (pinned, else last seen).  ``executor="dask"``: the steps run on Dask
+    (``scheduler``'s address, else a local cluster) instead of one local kernel; same samples,
+    same results, listed in run order."""
     import time
 
     from .runner import local, plan
@@ -183,17 +185,16 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     states = sample_engine.plan(graph)       # a sample result of the same code and rows is reused
     check.not_checked = not_checked(graph, sample_engine.defs.steps)
     todo = [n for n in graph.order if states[n].state != "fresh" and n not in check.not_checked]
-    report = local.RunReport()
-    if todo:
-        report = local.execute(shadow_nb, sample_engine, todo, overrides=engine.param_overrides,
-                               force=set(), kernel_name=kernel_name, on_event=on_event)
+    report = _execute(shadow_nb, sample_engine, todo, dict(kernel_name=kernel_name, on_event=on_event,
+                      overrides=engine.param_overrides, force=set()), executor, scheduler)
     report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
                                      key=states[n].key) for n in graph.order
                     if n not in todo and n not in check.not_checked] + report.steps
     # an exported package's contracts are its manifest's (what its tests check)
     wanted = {**contracts.current(engine.store, graph.order, nb.pipeline), **engine.contracts}
     on_samples = steps_on_samples(graph, reads, check.sampled)
-    for rep in report.steps:
+    order = {n: i for i, n in enumerate(graph.order)}
+    for rep in sorted(report.steps, key=lambda r: order[r.step]):
         check.durations[rep.step] = rep.duration
         if rep.step not in on_samples:
             check.unsampled_steps[rep.step] = rep.duration
@@ -208,6 +209,17 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     check.made_by = origins(check.breaks, graph, sample_engine.defs.steps)
     check.wall = time.perf_counter() - t0
     return check
+
+
+def _execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str | None):
+    """Run ``todo`` in one local kernel, or on Dask; nothing to run: an empty report."""
+    from .runner import local
+    if not todo:
+        return local.RunReport()
+    if executor == "dask":
+        from .runner.dask_exec import execute_dask
+        return execute_dask(nb, engine, todo, scheduler=scheduler, **kw)
+    return local.execute(nb, engine, todo, **kw)
 
 
 def _breaks_of(store, rep, wanted: dict[str, dict]) -> list[Break]:

@@ -74,7 +74,7 @@ def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overr
         _check_resources(engine, todo, client.scheduler_info()["workers"])
         task = (name, key, cells, nb.project_dir, kernel_name or nb.kernel_name)
         if len(todo) > 1:
-            client.run(warm, *task)
+            client.run(warm, *task, engine.store.url)
         run = _Run(client, engine, todo, task, force=force, retries=retries,
                    deadline=Deadline.of(engine, timeout), on_event=on_event)
         return run.loop()
@@ -130,7 +130,8 @@ class _Run:
             return
         limit = self.deadline.limit(step)
         fut = self.client.submit(run_step, *self.task, step, step in self.force, self.retries, limit,
-                                 self.deadline.reason(step), key=f"nb2pipe-{step}-{os.urandom(4).hex()}",
+                                 self.deadline.reason(step), self.engine.store.url,
+                                 key=f"nb2pipe-{step}-{os.urandom(4).hex()}",
                                  pure=False, resources=_resources(self.engine, step) or None,
                                  retries=self.retries)
         stuck = None if limit is None else time.monotonic() + limit + STUCK_GRACE

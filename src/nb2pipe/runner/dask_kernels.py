@@ -45,15 +45,18 @@ class WarmKernels(WorkerPlugin):
         except Exception:  # noqa: BLE001 - a dead kernel has nothing left to shut down
             pass
 
-    def kernel(self, key: str, cells: list[str], cwd: str, kernel_name: str) -> tuple:
-        """(manager, client) of this pipeline's kernel, started and given its definitions."""
+    def kernel(self, key: str, cells: list[str], cwd: str, kernel_name: str, store_url: str = "") -> tuple:
+        """(manager, client) of this pipeline's kernel, started and given its definitions;
+        ``$NB2PIPE_STORE`` is the run's store, as a local run's kernel has it (a sample
+        check's kernel then knows it runs on a sample: ``nb2pipe.sampling.active()``)."""
         if key in self.kernels and not self.kernels[key][0].is_alive():
             self.drop(key)
         if key not in self.kernels:
             from jupyter_client.manager import start_new_kernel
             km, kc = start_new_kernel(kernel_name=kernel_name, cwd=cwd, startup_timeout=120,
                                       extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                                      env={**os.environ, "NB2PIPE_PROGRESS": "text"})
+                                      env={**os.environ, "NB2PIPE_PROGRESS": "text",
+                                           **({"NB2PIPE_STORE": store_url} if store_url else {})})
             self.kernels[key] = (km, kc)
             for code in cells:
                 status, _, err = execute(km, kc, code, timeout=600)
@@ -117,12 +120,12 @@ def _stop(plugin: WarmKernels, key: str, km, kc, grace: float = 10.0) -> None:
 
 def run_step(name: str, pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, step: str,
              force: bool, retries: int = 0, timeout: float | None = None,
-             timeout_message: str = "") -> dict:
+             timeout_message: str = "", store_url: str = "") -> dict:
     """The Dask task: run one step on this worker's warm kernel."""
     from distributed import get_worker
     worker = get_worker()
     plugin = worker.plugins[name]
-    km, kc = plugin.kernel(pipeline_key, cells, cwd, kernel_name)
+    km, kc = plugin.kernel(pipeline_key, cells, cwd, kernel_name, store_url)
     start = time.time()
     status, shown, err = execute(km, kc, step_cell(step, force=force, retries=retries), timeout)
     result = {"step": step, "status": "failed", "error": err or "no outcome reported",
@@ -141,8 +144,8 @@ def run_step(name: str, pipeline_key: str, cells: list[str], cwd: str, kernel_na
 
 
 def warm(name: str, pipeline_key: str, cells: list[str], cwd: str, kernel_name: str,
-         dask_worker=None) -> bool:
+         store_url: str = "", dask_worker=None) -> bool:
     """Start this worker's kernel and give it the pipeline's definitions, before any step
     arrives (run on every worker at once, so no branch waits for a cold kernel)."""
-    dask_worker.plugins[name].kernel(pipeline_key, cells, cwd, kernel_name)
+    dask_worker.plugins[name].kernel(pipeline_key, cells, cwd, kernel_name, store_url)
     return True
