@@ -4,9 +4,8 @@ breaks as data (real kernels, a real CSV)."""
 import os
 
 from kernelharness import Kernel
-from nbfiles import nb2pipe, write_nb
+from sampleproject import broken_after_a_real_run
 
-KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
 CELLS = [
     "%load_ext nb2pipe\n%nb2pipe pipeline flow.ipynb",
     "%%setup\nimport pandas as pd",
@@ -18,16 +17,7 @@ CELLS = [
 
 
 def _project(tmp_path):
-    (tmp_path / "data").mkdir()
-    rows = "\n".join(f"{i},{20 + i % 50},{i * 1.5}" for i in range(3000))
-    (tmp_path / "data" / "people.csv").write_text("id,age,amount\n" + rows + "\n")
-    write_nb(tmp_path / "flow.ipynb", CELLS, **KERNEL)
-    code, out, err = nb2pipe("run", "flow.ipynb", cwd=tmp_path)     # the contracts: last seen types
-    assert code == 0, out + err
-    csv = tmp_path / "data" / "people.csv"
-    lines = csv.read_text().splitlines()
-    lines[1] = "0,20.5,0.0"           # `age` becomes a float column from the first row on
-    csv.write_text("\n".join(lines) + "\n")
+    broken_after_a_real_run(tmp_path, CELLS)
 
 
 def _answers(k, request):
