@@ -28,7 +28,7 @@ class CodeInfo:
     normalized: str            # ``ast.unparse`` of the code: comments and layout do not count
     mutation: mutation.MutationInfo = mutation.MutationInfo(frozenset(), {})
     #                            which reads the code may change in place (see nb2pipe.mutation)
-    files: filerefs.FileRefs = filerefs.FileRefs()   # files the code reads (nb2pipe.filerefs)
+    files: filerefs.FileRefs = filerefs.FileRefs()   # files the code reads and writes (nb2pipe.filerefs)
     optional: tuple[str, ...] = ()   # writes that exist only if a loop ran (for/with targets)
 
 
@@ -297,10 +297,15 @@ def analyze_tree(tree: ast.Module) -> CodeInfo:
     for n in v.deferred:
         if n not in v.defines:
             reads.setdefault(n)
+    files = filerefs.find(tree)
+    # files are data too: one a step writes is its output `file:PATH`; one it reads is an
+    # input when a step above writes it (else a source, see Planner.sources_of)
+    written = tuple(filerefs.name_of(p) for p in files.writes)
+    read = tuple(filerefs.name_of(p) for p in files.paths if p not in files.writes)
     return CodeInfo(
-        reads=tuple(reads), writes=tuple(v.writes), defines=tuple(v.defines),
+        reads=tuple(reads) + read, writes=tuple(v.writes) + written, defines=tuple(v.defines),
         imports=tuple(v.imports), import_map=dict(v.import_map), normalized=ast.unparse(tree),
-        mutation=mutation.find(tree, reads), files=filerefs.find(tree),
+        mutation=mutation.find(tree, reads), files=files,
         optional=tuple(n for n in v.loop_bound if n not in v.assigned),
     )
 

@@ -8,7 +8,7 @@ import time
 import traceback
 from typing import Any
 
-from . import capture, contracts, inplace
+from . import capture, contracts, filerefs, inplace, stepfiles
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError, did_you_mean
 from .graph import Graph
 from .protocol import StateMsg, StepState
@@ -32,7 +32,10 @@ class Executor:
                  comps: dict) -> Result:
         ns, refs_in, passed = self._namespace(step, graph, parents)
         tokens = {i: inplace.token(ns[i]) for i in refs_in}
-        duration, shown = self._run_code(step, ns, refs_in, key)
+        try:
+            duration, shown = self._run_code(step, ns, refs_in, key)
+        finally:
+            self._restore_latest_files(step, graph)
         self._check_hidden_changes(step, ns, refs_in, passed, tokens)
         outputs, kept_live = self._outputs(step, graph, ns, refs_in, passed, tokens)
         return self._commit(step, key, comps, ns, outputs, kept_live, duration, shown)
@@ -48,6 +51,9 @@ class Executor:
         for i in self.defs.inputs_of(step):
             src = graph.source(name, i)
             ref = parents[src].outputs[i]
+            if filerefs.is_file(i):       # a file a step above wrote: its version on disk
+                self._put_back_file(step, i, ref, src)
+                continue
             refs_in[i] = ref
             try:
                 # SQL scans cached tables straight from the memory-mapped Arrow file
@@ -101,7 +107,8 @@ class Executor:
             for i in hidden:
                 self._values.pop(refs_in[i].oid, None)
             raise ChangedInPlace(hidden)
-        missing = [o for o in step.outputs if o not in ns and o not in step.info.optional]
+        missing = [o for o in step.outputs if o not in ns and o not in step.info.optional
+                   and not filerefs.is_file(o)]
         if missing and step.spec.outputs is not None:
             raise Nb2pipeError(f"step `{step.name}` did not assign {', '.join(f'`{m}`' for m in missing)}"
                                " (a branch that skipped the assignment?)", where=label(step),
@@ -128,6 +135,11 @@ class Executor:
         optional = set() if step.spec.outputs is not None else (
             set(step.outputs) - {i for p, _, i in graph.edges() if p == name})
         for o in step.outputs:
+            if filerefs.is_file(o):
+                ref = self._put_written_file(step, o)
+                if ref is not None:
+                    outputs[o] = ref
+                continue
             if o not in ns:
                 continue              # a loop that did not run bound nothing
             if o in optional and _display_only(ns[o]):
@@ -176,7 +188,7 @@ class Executor:
             self._forget_values(old)
         if step.spec.saves:
             self._save(step, ns)
-        self._publish({**kept_live, **{o: ns[o] for o in outputs}})
+        self._publish({**kept_live, **{o: ns[o] for o in outputs if not filerefs.is_file(o)}})
         self._feed_definitions(step, ns)
         self._emit(StateMsg(step=name, state=StepState.FRESH, cached=False, duration=duration))
         return res
@@ -221,6 +233,38 @@ class Executor:
         except StoreError as e:
             raise Nb2pipeError(f"output `{name}` of step `{step.name}`: {e.what}", where=label(step),
                                fix=e.fix) from None
+
+    def _put_written_file(self, step: StepDef, name: str) -> ObjectRef | None:
+        """Store the file the step wrote (``file:PATH``) as its bytes."""
+        path = filerefs.path_of(name)
+        data = stepfiles.read_written(self.project_dir, path, step.name, label(step))
+        if data is None:
+            self._warn(f"nb2pipe: step `{step.name}` did not write `{path}` this time (a branch"
+                       " skipped it?); steps below that read it will say so")
+            return None
+        return self._put(step, name, data)
+
+    def _put_back_file(self, step: StepDef, name: str, ref: ObjectRef, writer: str) -> None:
+        """Before ``step`` reads the file, the disk holds the version its writer made."""
+        path = filerefs.path_of(name)
+        try:
+            data = self.store.get(ref)
+        except CorruptObjectError as e:
+            raise Nb2pipeError(f"file `{path}`, written by step `{writer}` and read by step"
+                               f" `{step.name}`, is damaged in the store ({e.what})", where=label(step),
+                               fix=f"re-run `{writer}` with `%dag run --force {writer}`") from None
+        stepfiles.put_back(self.project_dir, path, data)
+
+    def _restore_latest_files(self, step: StepDef, graph: Graph) -> None:
+        """After a step read an older version of a file (a step below it rewrites the file),
+        the disk holds the last writer's version again, as after restart-and-run-all."""
+        for i in self.defs.inputs_of(step):
+            last = graph.producer.get(i) if filerefs.is_file(i) else None
+            if last is None or last == graph.source(step.name, i):
+                continue
+            res = self._last_result(last)
+            if res is not None and i in res.outputs:
+                self._put_back_file(step, i, res.outputs[i], last)
 
     def _run_sql(self, step: StepDef, tables: dict[str, Any]):
         from . import sql

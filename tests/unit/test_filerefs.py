@@ -26,6 +26,37 @@ def test_files_found_in_code(code, paths, unresolved):
     assert len(info.files.unresolved) == unresolved
 
 
+@pytest.mark.parametrize("code, writes, reads", [
+    ("with open('out.txt', 'w') as f:\n    f.write('x')", ("out.txt",), ()),
+    ("with open('log.txt', mode='a') as f:\n    f.write('x')", ("log.txt",), ()),
+    ("df.to_csv('data/out.csv', index=False)", ("data/out.csv",), ()),
+    ("df.to_parquet(path='o.parquet')", ("o.parquet",), ()),
+    ("df.to_json('my_df.json')\ndf.to_html('my_df.html')", ("my_df.json", "my_df.html"), ()),
+    ("np.save('my_array', a)", ("my_array.npy",), ()),                # numpy adds .npy
+    ("np.save('a.npy', a)", ("a.npy",), ()),
+    ("np.savez('arrs', x=a)", ("arrs.npz",), ()),
+    ("numpy.savez_compressed('c', x=a)", ("c.npz",), ()),
+    ("np.savetxt('t.csv', X=a, delimiter=',')", ("t.csv",), ()),
+    ("fig.savefig('sales.png', dpi=80)", ("sales.png",), ()),
+    ("plt.savefig('plot')", ("plot.png",), ()),                      # matplotlib's default format
+    ("Path('notes.txt').write_text('hi')", ("notes.txt",), ()),
+    ("joblib.dump(model, 'model.pkl')", ("model.pkl",), ()),
+    ("pq.write_table(table, './out/t.parquet')", ("out/t.parquet",), ()),
+    ("model.save('m.h5')", (), ()),                        # not numpy: not known to write there
+    ("df.to_csv(path)", (), ()),                           # computed: not followed
+    ("df.to_csv('s3://bucket/x.csv')", (), ()),            # a URL, not a project file
+    # written then read back in the same cell: its own output, not a read
+    ("df.to_csv('o.csv')\nback = pd.read_csv('o.csv')", ("o.csv",), ()),
+    # read, then overwritten: a source it reads, and an output
+    ("df = pd.read_csv('o.csv')\ndf.to_csv('o.csv')", ("o.csv",), ("o.csv",)),
+])
+def test_files_written_found_in_code(code, writes, reads):
+    info = analyze(code)
+    assert info.files.writes == writes
+    assert info.files.paths == reads
+    assert [w for w in info.writes if w.startswith("file:")] == [f"file:{w}" for w in writes]
+
+
 def test_editing_a_file_the_code_reads_makes_the_step_stale(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)          # a kernel runs in the notebook's folder
     (tmp_path / "data").mkdir()
