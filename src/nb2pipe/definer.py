@@ -74,9 +74,7 @@ class Definer:
             overrides = {**overrides, **coerce_params(params, known, set(secret) | set(credential))}
         params.update(overrides or {})
         self.param_overrides = dict(overrides or {})
-        self.defs.params = params
-        self.defs.credential_params = set(credential)
-        self.defs.secret_params = set(secret) | self.defs.credential_params
+        self.defs.set_params(params, secret, credential)
         self._publish(dict(params))
         self._emit(GraphChanged())
         return params
@@ -92,7 +90,7 @@ class Definer:
             self.defs.check_reads(step, self._provenance)
         learned = self._learned_for(step.code_hash) if step.sql is None else []
         if learned:
-            self.defs.learned[spec.name] = (step.code_hash, frozenset(learned))
+            self.defs.set_learned(spec.name, step.code_hash, learned)
         steps = self._with_step(step)
         if validate:
             self.defs.graph(steps)        # raises GraphError with every problem
@@ -115,7 +113,10 @@ class Definer:
         """The steps with ``step`` added, or replacing the step of the same name or cell (a
         redefined or renamed cell keeps its place), in the notebook's cell order."""
         current = self.defs.steps
-        if step.name not in current and not self.cell_order and (
+        old = current.get(step.name)
+        if old is not None and old.cell_id == step.cell_id:
+            return {**current, step.name: step}        # a cell run again: its place is kept
+        if old is None and not self.cell_order and (
                 not step.cell_id or step.cell_id not in self.defs.cell_ids()):
             return {**current, step.name: step}        # a new cell at the end: no walk
         steps: dict[str, StepDef] = {}

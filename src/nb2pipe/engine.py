@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
-from . import capture, keys, leases, records
+from . import capture, leases, records
 from .executor import ChangedInPlace, Executor
 from .definer import Definer
 from .planner import Planner
@@ -61,6 +61,9 @@ class Engine(Definer, Planner, Executor):
         self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
         self._told: set[tuple[str, str]] = set()     # (step, code hash) warned about once
         self._learned: dict[str, list[str]] = {}     # code hash -> learned in-place changes
+        self._parts: dict[str, tuple] = {}           # step -> (its definition, context, key parts)
+        self._keys: dict[str, tuple[dict, str]] = {}   # step -> (last components, their key)
+        self._entry_results: dict[str, tuple] = {}   # key -> (entry, Result parsed from it)
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
         self._provenance = provenance or (lambda name: None)
@@ -119,8 +122,8 @@ class Engine(Definer, Planner, Executor):
         stale_up: list[str] = []
         if outcome.status != "failed" and graph.parents(name):
             up = graph.upto(*graph.parents(name))
-            states = self.plan(graph, up)
-            stale_up = [p for p in up if states[p].state != "fresh"]
+            states = self._states(graph, up)
+            stale_up = [p for p in up if states[p][0] != "fresh"]
         if stale_up:
             outcome.notes.append(f"upstream {', '.join(f'`{p}`' for p in sorted(stale_up))} "
                                  f"{'is' if len(stale_up) == 1 else 'are'} stale; `%dag run {name}` refreshes "
@@ -222,7 +225,7 @@ class Engine(Definer, Planner, Executor):
         headless run of the same code wires the same versions)."""
         prev = self.defs.learned.get(step.name)
         known = prev[1] if prev and prev[0] == step.code_hash else frozenset()
-        self.defs.learned[step.name] = (step.code_hash, known | set(names))
+        self.defs.set_learned(step.name, step.code_hash, known | set(names))
         self._learned[step.code_hash] = sorted(known | set(names))
         self.learn_count += 1
         try:
@@ -237,12 +240,11 @@ class Engine(Definer, Planner, Executor):
                  force: bool, restore: bool, retries: int = 0) -> Outcome:
         name = step.name
         try:
-            comps = self.components(step, self._input_versions(step, parents, graph))
+            comps, key = self.keyed(step, self._input_versions(step, parents, graph))
         except Nb2pipeError as e:
             self.failures[name] = (None, e.what)
             self._emit(StateMsg(step=name, state=StepState.FAILED, error=e.what))
             return Outcome(name, "failed", error=e)
-        key = keys.make_key(comps)
         lease = None
         if not force:
             entry = self.store.get_entry(key)
@@ -251,14 +253,14 @@ class Engine(Definer, Planner, Executor):
                                      self._warn, f"step `{name}`")
                 entry = None if lease else self.store.get_entry(key)
             if entry:
-                res = Result.from_entry(entry)
+                res = self._result(entry)
                 try:
                     if restore:
                         values = {o: self._load(r) for o, r in res.outputs.items()}
                         self._publish(values)
                         self._feed_definitions(step, values)
                         self._replay(name, entry)
-                    problems = self._damage(entry, step)
+                    problems = self._damage(res, step)
                     if problems:
                         raise CorruptObjectError(problems[0])
                 except CorruptObjectError as e:

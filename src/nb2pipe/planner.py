@@ -17,7 +17,6 @@ from .graph import Graph
 from .saves import missing_saves
 from .results import Result, StepStatus, label, summary
 from .steps import StepDef
-from .store import ObjectRef
 
 
 class Planner:
@@ -25,26 +24,48 @@ class Planner:
 
     # ------------------------------------------------------------ keys
     def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
-        d = self.defs
-        reads = set(step.external_reads())
-        modules: dict[str, str] = {}
-        for mod in sorted(d.modules_for(step)):
+        return self.keyed(step, input_versions)[0]
+
+    def keyed(self, step: StepDef, input_versions: dict[str, str]) -> tuple[dict, str]:
+        """The step's key components and key.  What its definition decides is kept per
+        (definition, ``defs.context``); what can change without any definition changing
+        (its inputs' versions, parameter values, module and source files) is looked at each
+        time, and the key is hashed again only when the components differ."""
+        fixed, params, modules = self._key_parts(step)
+        module_fps: dict[str, str] = {}
+        for mod in modules:
             fp = self.hasher.module(mod, self.project_dir)
             if fp is not None:
-                modules[mod] = fp
+                module_fps[mod] = fp
+        comps = {**fixed,
+                 "inputs": {i: input_versions[i] for i in sorted(input_versions)},
+                 "params": {p: self._param_fingerprint(step, p) for p in params},
+                 "modules": module_fps,
+                 "srcs": {s: self.hasher.source(s, self.project_dir, step.name)
+                          for s in self.sources_of(step)}}
+        last = self._keys.get(step.name)
+        if last is not None and last[0] == comps:
+            return last
+        self._keys[step.name] = (comps, keys.make_key(comps))
+        return self._keys[step.name]
+
+    def _key_parts(self, step: StepDef) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
+        """(components fixed by the definitions, parameters read, modules used)."""
+        d = self.defs
+        hit = self._parts.get(step.name)
+        if hit is not None and hit[1] == d.context and hit[0].same_code(step):
+            return hit[2]
         extra = {"expects": list(step.spec.expects)} if step.spec.expects else {}
-        return {
-            **extra,                     # --expect: a result is good only if they held
-            "kind": "sql" if step.spec.sql else "python",
-            "code": step.code_hash,
-            "outputs": sorted(d.outputs_of(step)),
-            "inputs": {i: input_versions[i] for i in sorted(input_versions)},
-            "params": {p: self._param_fingerprint(step, p)
-                       for p in sorted(reads) if p in d.params and p not in d.credential_params},
-            "setup": d.setup_hashes_for(step),
-            "modules": modules,
-            "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in self.sources_of(step)},
-        }
+        fixed = {**extra,                # --expect: a result is good only if they held
+                 "kind": "sql" if step.spec.sql else "python",
+                 "code": step.code_hash,
+                 "outputs": sorted(d.outputs_of(step)),
+                 "setup": d.setup_hashes_for(step)}
+        params = tuple(p for p in sorted(set(step.external_reads()))
+                       if p in d.params and p not in d.credential_params)
+        parts = (fixed, params, tuple(sorted(d.modules_for(step))))
+        self._parts[step.name] = (step, d.context, parts)
+        return parts
 
     def sources_of(self, step: StepDef) -> tuple[str, ...]:
         """``--src`` paths, files a SQL query reads, and files the code opens by a literal path
@@ -94,17 +115,24 @@ class Planner:
         if last and last.get("key"):
             entry = self.store.get_entry(last["key"])
             if entry:
-                res = Result.from_entry(entry)
+                res = self._result(entry)
                 self.results[name] = res
                 return res
         return None
 
-    def _damage(self, entry: dict, step: StepDef | None = None) -> list[str]:
-        """Why a cached entry cannot be served: missing or damaged objects (a stat for
+    def _result(self, entry: dict) -> Result:
+        """The entry as a Result, parsed once per entry read from the store."""
+        hit = self._entry_results.get(entry["key"])
+        if hit is None or hit[0] is not entry:
+            hit = self._entry_results[entry["key"]] = (entry, Result.from_entry(entry))
+        return hit[1]
+
+    def _damage(self, res: Result, step: StepDef | None = None) -> list[str]:
+        """Why a cached result cannot be served: missing or damaged objects (a stat for
         objects verified before, a hash otherwise), or a --save file that is gone."""
         out = []
-        for o, d in entry["outputs"].items():
-            problem = self.store.check(ObjectRef.from_json(d))
+        for o, ref in res.outputs.items():
+            problem = self.store.check(ref)
             if problem:
                 out.append(f"output `{o}` {problem}; it will be recomputed")
         if step is not None and step.spec.saves:
@@ -117,49 +145,9 @@ class Planner:
         computed from definitions and the store only."""
         graph = graph or self.graph()
         out: dict[str, StepStatus] = {}
-        resolved: dict[str, Result] = {}
-        for name in (graph.order if names is None else names):
+        for name, (state, reasons, key, res) in self._states(graph, names).items():
             step = self.defs.steps[name]
-            reasons: list[str] = []
-            key = None
-            res = None
-            state = "stale"
-            if name in graph.missing:
-                state = "blocked"
-                reasons = [f"needs `{i}`, which no step produces" for i in graph.missing[name]]
-            else:
-                bad = [p for p in graph.parents(name) if p not in resolved]
-                if bad:
-                    reasons = [f"upstream `{p}` is {out[p].state}" for p in bad]
-                    if self._last_result(name) is None and name not in self.results:
-                        state, reasons = "never run", []
-                else:
-                    try:
-                        comps = self.components(step, self._input_versions(step, resolved, graph))
-                    except Nb2pipeError as e:
-                        state, reasons = "blocked", [e.what]
-                    else:
-                        key = keys.make_key(comps)
-                        entry = self.store.get_entry(key)
-                        damage = self._damage(entry, step) if entry and step.spec.cache else []
-                        if entry and step.spec.cache and not damage:
-                            res = Result.from_entry(entry)
-                            resolved[name] = res
-                            state = "fresh"
-                        elif damage:
-                            reasons = damage
-                        else:
-                            last = self._last_result(name)
-                            reasons = (["--no-cache"] if entry else
-                                       keys.explain(last.components if last else None, comps))
-                            state = "never run" if last is None else "stale"
-                            if last is None:
-                                reasons = []
             fail = self.failures.get(name)
-            if fail and state != "fresh" and (fail[0] is None or fail[0] == key):
-                state = "failed"
-            if name in self.running:
-                state = "running"
             shown = res or self.results.get(name)
             out[name] = StepStatus(
                 step=name, state=state, reasons=reasons, key=key,
@@ -170,6 +158,47 @@ class Planner:
                 summaries={k: {"type": r.type, **summary(r)} for k, r in shown.outputs.items()} if shown else {},
                 error=fail[1] if fail else None)
         return out
+
+    def _states(self, graph: Graph, names: Iterable[str] | None = None) -> dict[str, tuple]:
+        """name -> (state, reasons, key, cached result or None), in order."""
+        out: dict[str, tuple] = {}
+        resolved: dict[str, Result] = {}
+        for name in (graph.order if names is None else names):
+            state, reasons, key, res = self._state(name, graph, resolved, out)
+            if res is not None:
+                resolved[name] = res
+            fail = self.failures.get(name)
+            if fail and state != "fresh" and (fail[0] is None or fail[0] == key):
+                state = "failed"
+            if name in self.running:
+                state = "running"
+            out[name] = (state, reasons, key, res)
+        return out
+
+    def _state(self, name: str, graph: Graph, resolved: dict[str, Result], out: dict) -> tuple:
+        step = self.defs.steps[name]
+        if name in graph.missing:
+            return "blocked", [f"needs `{i}`, which no step produces" for i in graph.missing[name]], None, None
+        bad = [p for p in graph.parents(name) if p not in resolved]
+        if bad:
+            if self._last_result(name) is None and name not in self.results:
+                return "never run", [], None, None
+            return "stale", [f"upstream `{p}` is {out[p][0]}" for p in bad], None, None
+        try:
+            comps, key = self.keyed(step, self._input_versions(step, resolved, graph))
+        except Nb2pipeError as e:
+            return "blocked", [e.what], None, None
+        entry = self.store.get_entry(key)
+        res = self._result(entry) if entry else None
+        damage = self._damage(res, step) if res and step.spec.cache else []
+        if res and step.spec.cache and not damage:
+            return "fresh", [], key, res
+        if damage:
+            return "stale", damage, key, None
+        last = self._last_result(name)
+        if last is None:
+            return "never run", [], key, None
+        return "stale", ["--no-cache"] if entry else keys.explain(last.components, comps), key, None
 
     def status(self) -> list[StepStatus]:
         return list(self.plan().values())

@@ -1,139 +1,19 @@
 """Definitions the engine works from: steps, setup cells, parameters.
 
-A :class:`StepDef` is a parsed ``%%step`` cell.  :class:`Definitions` holds the
-current set of them and turns them into a validated :class:`~nb2pipe.graph.Graph`,
-resolving each step's inputs against setup names and parameters.
+:class:`Definitions` holds the current set of parsed steps (:mod:`nb2pipe.stepdef`) and
+turns them into a validated :class:`~nb2pipe.graph.Graph`, resolving each step's inputs
+against setup names and parameters.
 """
 from __future__ import annotations
 
-import builtins
-import functools
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
-from .analysis import CodeInfo, analyze
-from .errors import AnalysisError, GraphError, UntrackedNameError
-from .fingerprint import hash_bytes
-from .errors import did_you_mean
+from .errors import AnalysisError, GraphError, UntrackedNameError, did_you_mean
 from .graph import Graph, Node
-from .spec import StepSpec
+from .stepdef import ALWAYS_AVAILABLE, SetupCell, StepDef, make_step  # noqa: F401 - re-exported
 
-# names a step may read without declaring them: Python's builtins and what
-# IPython adds to them (display, get_ipython) plus module dunders.
-ALWAYS_AVAILABLE = frozenset(dir(builtins)) | {"display", "get_ipython", "__name__", "__file__"}
 # builtins that can change what they are given
 _MUTATING_BUILTINS = frozenset({"setattr", "delattr", "exec", "eval", "vars", "next", "iter"})
-
-
-@dataclass(frozen=True)
-class StepDef:
-    spec: StepSpec
-    code: str                       # Python (or SQL) body, without the %%step line
-    info: CodeInfo
-    outputs: tuple[str, ...]
-    cell_id: str | None = None
-    where: str = ""                 # "cell [5]" as the user sees it
-    line_offset: int = 1            # body line 1 is cell line 1 + line_offset
-    cell_text: str = field(default="", compare=False)
-    sql: Any = field(default=None, compare=False)    # SqlInfo for --sql steps
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def code_hash(self) -> str:
-        return hash_bytes(self.info.normalized.encode())
-
-    @property
-    def filename(self) -> str:
-        return f"<step {self.spec.name}>"
-
-    def external_reads(self) -> tuple[str, ...]:
-        if self.sql is not None:
-            return self.info.reads
-        return tuple(r for r in self.info.reads if r not in ALWAYS_AVAILABLE)
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """``--src`` paths, plus the files a SQL query reads."""
-        return self.spec.srcs + (tuple(f for f in self.sql.files if "://" not in f) if self.sql else ())
-
-
-@dataclass(frozen=True)
-class SetupCell:
-    cell_key: str
-    code: str
-    info: CodeInfo
-
-    @property
-    def code_hash(self) -> str:
-        return hash_bytes(self.info.normalized.encode())
-
-    @functools.cached_property
-    def statements(self) -> tuple[dict[str, tuple[str, tuple[str, ...]]], tuple[str, ...]]:
-        """({name: (hash of the statement that defines it, names that statement reads)},
-        hashes of the statements that define nothing: ``pd.set_option(...)``, ``%matplotlib``).
-        A step's key holds only the definitions it uses, so two cells that both say
-        ``import numpy as np`` are one definition, whichever of them owns the name."""
-        import ast
-        defs: dict[str, tuple[str, tuple[str, ...]]] = {}
-        effects: list[str] = []
-        try:
-            tree = ast.parse(self.code)
-        except SyntaxError:
-            return {}, (self.code_hash,)
-        for stmt in tree.body:
-            text = ast.unparse(stmt)
-            info = analyze(text)
-            h = hash_bytes(text.encode())
-            if not info.defines:
-                effects.append(h)
-            for n in info.defines:
-                defs[n] = (h, info.reads)
-        return defs, tuple(effects)
-
-
-def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
-              line_offset: int = 1, cell_text: str = "") -> StepDef:
-    """Parse and check one step on its own (no other steps needed)."""
-    label = f"step `{spec.name}`" + (f", {where}" if where else "")
-    if spec.sql:
-        return _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text)
-    info = analyze(code, filename=label, line_offset=line_offset)
-    if spec.outputs is not None:
-        missing = [o for o in spec.outputs if o not in info.defines]
-        if missing:
-            raise AnalysisError(
-                f"step `{spec.name}` declares --out {', '.join(missing)} but its code never assigns"
-                f" {'it' if len(missing) == 1 else 'them'}",
-                where=label,
-                fix=f"assign {missing[0]} in the cell, or remove it from --out")
-        outputs = spec.outputs
-    else:
-        outputs = tuple(w for w in info.writes if not w.startswith("_"))
-    return StepDef(spec, code, info, outputs, cell_id, where, line_offset,
-                   cell_text or "\n" * line_offset + code)
-
-
-def _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text) -> StepDef:
-    from .sql import analyze_sql, code_info
-    sql = analyze_sql(code, filename=label, line_offset=line_offset)
-    outputs = spec.outputs or (spec.name,)
-    if len(outputs) != 1:
-        raise AnalysisError(f"SQL step `{spec.name}` has one result, but --out lists {len(outputs)} names",
-                            where=label, fix="give a single --out name")
-    if not outputs[0].isidentifier():
-        raise AnalysisError(f"SQL step name `{spec.name}` is not a Python name, so it cannot name"
-                            " its result", where=label, fix="add --out NAME")
-    if spec.inputs is not None:
-        missing = [t for t in sql.tables if t not in spec.inputs]
-        if missing:
-            raise AnalysisError(f"SQL step `{spec.name}` reads table {', '.join(missing)} but --in lists"
-                                f" only {', '.join(spec.inputs) or 'nothing'}", where=label,
-                                fix=f"add {' '.join(missing)} to --in, or drop --in to infer it")
-    return StepDef(spec, code, code_info(sql, tuple(outputs)), tuple(outputs), cell_id, where,
-                   line_offset, cell_text or "\n" * line_offset + code, sql=sql)
 
 
 class Definitions:
@@ -141,20 +21,27 @@ class Definitions:
     one per engine (no module-level state)."""
 
     def __init__(self, local_module: Callable[[str], bool] = lambda module: False) -> None:
-        self.version = 0                          # bumped on any change of the steps or setup cells
+        # version: bumped on any change of what the definitions say (steps, setup cells,
+        # parameters, learned in-place changes); every derived map and the graph are kept
+        # for one version.  context: bumped only on changes that can change a step's key
+        # parts other than through its own definition (the order of the steps, the names
+        # they write, setup cells, parameters' names, learned changes): a step's key parts
+        # are kept for (its definition, context), see Planner.components
+        self.version = 0
+        self.context = 0
         self._derived: tuple[int, dict] = (-1, {})   # (version, maps derived from that version)
         self._candidate: tuple = (None, frozenset())  # (steps being checked, names they write)
-        self.steps: dict[str, StepDef] = {}      # in notebook order
+        self._checked: tuple = (None, -1, None)       # (steps, version, graph) of a definition checked
+        self._steps: dict[str, StepDef] = {}      # in notebook order
         self.local_module = local_module          # module name -> is it project code?
-        self.setup: dict[str, SetupCell] = {}
+        self.setup: dict[str, SetupCell] = {}     # change them with set_setup / drop_setup
         self.setup_owner: dict[str, str] = {}   # setup name -> cell key
-        self.params: dict[str, Any] = {}
-        self.secret_params: set[str] = set()       # never shown (secrets and credentials)
-        self.credential_params: set[str] = set()   # never shown, and not part of keys
-        self._graph_memo: tuple = (None, None)      # (what the graph was built from, graph)
+        self._params: dict[str, Any] = {}
+        self.secret_params: frozenset[str] = frozenset()      # never shown (secrets and credentials)
+        self.credential_params: frozenset[str] = frozenset()  # never shown, and not part of keys
         # step -> (code hash, inputs it was seen changing in place though its code does not
-        # show it): they are passed on like the ones the code shows
-        self.learned: dict[str, tuple[str, frozenset[str]]] = {}
+        # show it): they are passed on like the ones the code shows.  Change with set_learned
+        self._learned: dict[str, tuple[str, frozenset[str]]] = {}
 
     # -- changes (each bumps the version the derived maps are kept for)
     @property
@@ -163,27 +50,70 @@ class Definitions:
 
     @steps.setter
     def steps(self, steps: dict[str, StepDef]) -> None:
-        self._steps = steps
+        old, self._steps = self._steps, steps
+        if self._same_code(steps, old):
+            return                     # the same definitions: nothing derived changes
+        if list(old) != list(steps) or any(
+                s is not old[n] and s.outputs != old[n].outputs for n, s in steps.items()):
+            self.context += 1          # the order or the written names changed
         self.version += 1
+        checked_steps, checked_version, graph = self._checked
+        if checked_steps is steps and checked_version == self.version - 1:
+            self._memo("graph", lambda: graph)    # checked just before, nothing else changed
+
+    @staticmethod
+    def _same_code(steps: dict[str, StepDef], old: dict[str, StepDef]) -> bool:
+        return list(old) == list(steps) and all(s.same_code(old[n]) for n, s in steps.items())
 
     def drop_step(self, name: str) -> None:
-        del self._steps[name]
-        self.version += 1
+        self.steps = {n: s for n, s in self._steps.items() if n != name}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameter values (read-only: change them with :meth:`set_params`)."""
+        return self._params
+
+    def set_params(self, params: dict[str, Any], secret: Iterable[str] = (),
+                   credential: Iterable[str] = ()) -> None:
+        credential = frozenset(credential)
+        secret = frozenset(secret) | credential
+        shape = (list(self._params), self.secret_params, self.credential_params)
+        self._params = dict(params)    # values are looked at by each key, never memoised
+        self.credential_params, self.secret_params = credential, secret
+        if shape != (list(self._params), secret, credential):
+            self.version += 1
+            self.context += 1
+
+    @property
+    def learned(self) -> Mapping[str, tuple[str, frozenset[str]]]:
+        return self._learned
+
+    def set_learned(self, step: str, code_hash: str, names: Iterable[str]) -> None:
+        new = (code_hash, frozenset(names))
+        if self._learned.get(step) != new:
+            self._learned[step] = new
+            self.version += 1
+            self.context += 1
 
     def set_setup(self, cell: SetupCell) -> None:
+        if self.setup.get(cell.cell_key) == cell:
+            return                     # re-run unchanged: keep the cell (its parsed statements)
         self.drop_setup(cell.cell_key)
         self.setup[cell.cell_key] = cell
         for n in cell.info.defines:
             self.setup_owner[n] = cell.cell_key
         self.version += 1
+        self.context += 1
 
     def drop_setup(self, cell_key: str) -> None:
         old = self.setup.pop(cell_key, None)
-        if old:
-            for n in old.info.defines:
-                if self.setup_owner.get(n) == cell_key:
-                    del self.setup_owner[n]
+        if old is None:
+            return
+        for n in old.info.defines:
+            if self.setup_owner.get(n) == cell_key:
+                del self.setup_owner[n]
         self.version += 1
+        self.context += 1
 
     def _memo(self, what: str, build: Callable[[], Any]) -> Any:
         version, memo = self._derived
@@ -309,17 +239,16 @@ class Definitions:
 
     # -- graph
     def graph(self, steps: dict[str, StepDef] | None = None, *, allow_missing: bool = True) -> Graph:
-        """The DAG of ``steps`` (default: the current ones).  It is built again only when what
-        it is built from changed: the step definitions (in order), the setup cells, the
-        parameters' names, the learned in-place changes.  A cell run in a session of 1,000
-        steps then costs a comparison of 1,000 references, not a rebuild."""
-        steps = self.steps if steps is None else steps
-        sig = (tuple(steps.values()), tuple(self.setup_owner.items()), tuple(self.setup.values()),
-               tuple(self.params), tuple(self.learned.items()), allow_missing)
-        if self._graph_memo[0] == sig:
-            return self._graph_memo[1]
+        """The DAG of ``steps`` (default: the current ones), built once per version of the
+        definitions.  Other ``steps`` (a definition being checked) are built each time; when
+        they then become the current steps unchanged, their graph is kept."""
+        if steps is None or steps is self._steps or self._same_code(steps, self._steps):
+            if not allow_missing:
+                return self._memo("graph strict", lambda: self._build_graph(self._steps, False))
+            return self._memo("graph", lambda: self._build_graph(self._steps, True))
         g = self._build_graph(steps, allow_missing)
-        self._graph_memo = (sig, g)
+        if allow_missing:
+            self._checked = (steps, self.version, g)
         return g
 
     def _build_graph(self, steps: dict[str, StepDef], allow_missing: bool) -> Graph:
