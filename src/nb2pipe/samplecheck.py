@@ -18,7 +18,7 @@ from . import breakorigin, contracts, sampling
 from .breakorigin import Origin
 from .contracts import Break
 
-SAMPLED_KINDS = ("csv", "lines", "parquet")
+SAMPLED_KINDS = ("csv", "lines", "parquet", "duckdb")
 _NO_ROW_CAP = 1 << 62       # the cut is by rows only: a wide sample is still a sample
 
 
@@ -90,7 +90,7 @@ def build_mirror(project_dir: str, tree: str, files: list[str], rows: int,
         full_path = os.path.join(project_dir, rel)
         if not os.path.isfile(full_path):
             full[rel] = "a folder or pattern, not one file"
-        elif sampling.kind_of(rel) not in SAMPLED_KINDS:
+        elif sampling.kind_of(full_path) not in SAMPLED_KINDS:
             full[rel] = f"a {os.path.splitext(rel)[1] or 'file without extension'} file cannot be cut"
         else:
             cut.append(rel)
@@ -101,11 +101,37 @@ def build_mirror(project_dir: str, tree: str, files: list[str], rows: int,
             real_dirs.add("/".join(parts[:i + 1]))
     for d in sorted(real_dirs):
         _link_entries(project_dir, tree, d, real_dirs | {skip}, set(cut) | set(keep_real))
+    cuts = os.path.join(os.path.dirname(tree), "cuts")
+    used = set()
     for rel in cut:
-        s = sampling.head(os.path.join(project_dir, rel), os.path.join(tree, rel), max_rows=rows,
-                          max_bytes=_NO_ROW_CAP)
-        sampled[rel] = s.rows if s is not None else 0
+        sampled[rel], name = _cut(os.path.join(project_dir, rel), os.path.join(tree, rel), rows, cuts)
+        used |= {name, name + ".rows"}
+    for name in set(os.listdir(cuts)) - used if os.path.isdir(cuts) else ():
+        os.remove(os.path.join(cuts, name))
     return sampled, full
+
+
+def _cut(src: str, dst: str, rows: int, cuts: str) -> tuple[int, str]:
+    """Write the first ``rows`` rows of ``src`` to ``dst``: a copy of the cut made last time when
+    the source (size, mtime) and ``rows`` are the same -- the same bytes, so the steps reading
+    it are not run again (a DuckDB file made anew differs byte for byte) -- else a new cut.
+    (rows kept, the cut's file name in ``cuts``)."""
+    import hashlib
+    st = os.stat(src)
+    key = hashlib.sha256(f"{os.path.abspath(src)}|{st.st_size}|{st.st_mtime_ns}|{rows}".encode()).hexdigest()[:24]
+    name = f"{key}-{int(rows)}"
+    kept = os.path.join(cuts, name)
+    if not os.path.isfile(kept):
+        os.makedirs(cuts, exist_ok=True)
+        s = sampling.head(src, kept + ".tmp", max_rows=rows, max_bytes=_NO_ROW_CAP)
+        os.replace(kept + ".tmp", kept)
+        with open(kept + ".rows", "w") as f:
+            f.write(str(s.rows if s is not None and s.rows is not None else 0))
+    with open(kept + ".rows") as f:
+        n = int(f.read() or 0)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(kept, dst)
+    return n, name
 
 
 def _link_entries(project_dir: str, tree: str, d: str, real_dirs: set[str], cut: set[str]) -> None:
@@ -263,7 +289,8 @@ def render(check: SampleCheck, graph) -> str:
     from .report import seconds
     lines = []
     for p, n in sorted(check.sampled.items()):
-        lines.append(f"sampled: {p} (first {n} rows)")
+        each = " of each table" if sampling.kind_of(p) == "duckdb" else ""
+        lines.append(f"sampled: {p} (first {n} rows{each})")
     for p, why in sorted(check.full.items()):
         lines.append(f"read in full: {p} ({why})")
     if check.breaks:

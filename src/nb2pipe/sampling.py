@@ -7,6 +7,9 @@ fixture instead of the production data, and what a sample check runs a pipeline 
   lines), at most ``max_rows`` data rows and ``max_bytes`` bytes;
 - JSON lines (``.jsonl``/``.ndjson``): the first ``max_rows`` lines within ``max_bytes``;
 - Parquet: the first ``max_rows`` rows (fewer if the written file would pass ``max_bytes``);
+- a DuckDB database file: a database of the same tables (``LIMIT max_rows`` each, in every
+  schema) and views, so a query reads its tables by the same names (``max_bytes`` does not
+  apply: a DuckDB file has a fixed minimum size);
 - any other file: copied whole when it fits in ``max_bytes``, else not sampled (``None``).
 """
 from __future__ import annotations
@@ -30,11 +33,25 @@ class Sample:
     complete: bool         # the sample is the whole source
 
 
+DUCKDB_MAGIC = (8, b"DUCK")       # offset and bytes of a DuckDB database file's magic
+
+
 def kind_of(path: str) -> str:
     ext = os.path.splitext(path)[1].lower()
     if ext in (".parquet", ".pq"):
         return "parquet"
+    if ext in (".duckdb", ".ddb") or (ext == ".db" and _is_duckdb(path)):
+        return "duckdb"
     return LINE_KINDS.get(ext, "whole")
+
+
+def _is_duckdb(path: str) -> bool:
+    at, magic = DUCKDB_MAGIC
+    try:
+        with open(path, "rb") as f:
+            return f.read(at + len(magic))[at:] == magic
+    except OSError:
+        return False
 
 
 def _records(f, quoted: bool):
@@ -85,6 +102,40 @@ def _head_parquet(src: str, dst: str, max_rows: int, max_bytes: int) -> Sample:
         n //= 2
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _head_duckdb(src: str, dst: str, max_rows: int) -> Sample:
+    """A DuckDB file holding the first ``max_rows`` rows of each table of ``src`` (same schemas,
+    same names) and its views; ``rows``: the most rows kept in one table."""
+    import duckdb
+    if os.path.exists(dst):
+        os.remove(dst)
+    con = duckdb.connect(dst)
+    kept, complete = 0, True
+    try:
+        con.execute(f"ATTACH '{src.replace(chr(39), chr(39) * 2)}' AS nb2pipe_src (READ_ONLY)")
+        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables()"
+                             " WHERE database_name = 'nb2pipe_src' ORDER BY schema_name, table_name").fetchall()
+        here = _quote(con.execute("SELECT current_database()").fetchone()[0])
+        for schema, table in tables:
+            name = f"{_quote(schema)}.{_quote(table)}"
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {here}.{_quote(schema)}")
+            con.execute(f"CREATE TABLE {here}.{name} AS SELECT * FROM nb2pipe_src.{name} LIMIT {int(max_rows)}")
+            n = con.execute(f"SELECT count(*) FROM {here}.{name}").fetchone()[0]
+            kept = max(kept, n)
+            complete = complete and n == con.execute(f"SELECT count(*) FROM nb2pipe_src.{name}").fetchone()[0]
+        views = con.execute("SELECT sql FROM duckdb_views() WHERE database_name = 'nb2pipe_src'"
+                            " AND NOT internal ORDER BY schema_name, view_name").fetchall()
+        for (sql,) in views:
+            con.execute(sql)
+        con.execute("DETACH nb2pipe_src")
+    finally:
+        con.close()
+    return Sample(dst, "duckdb", kept, os.path.getsize(dst), complete)
+
+
 def head(src: str, dst: str, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BYTES) -> Sample | None:
     """Write the first rows of ``src`` to ``dst`` (see the module's docstring); None when
     ``src`` is a file that cannot be cut and is larger than ``max_bytes``."""
@@ -92,6 +143,8 @@ def head(src: str, dst: str, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_B
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     if kind == "parquet":
         return _head_parquet(src, dst, max_rows, max_bytes)
+    if kind == "duckdb":
+        return _head_duckdb(src, dst, max_rows)
     if kind in ("csv", "lines"):
         return _head_lines(src, dst, kind, max_rows, max_bytes)
     size = os.path.getsize(src)

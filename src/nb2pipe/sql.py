@@ -18,7 +18,8 @@ from .errors import AnalysisError
 
 PARAM_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 FILE_FUNCTIONS = {"read_parquet", "parquet_scan", "read_csv", "read_csv_auto", "read_json",
-                  "read_json_auto", "read_ndjson", "read_ndjson_auto", "read_text", "read_blob"}
+                  "read_json_auto", "read_ndjson", "read_ndjson_auto", "read_text", "read_blob",
+                  "read_duckdb"}
 
 
 @dataclass(frozen=True)

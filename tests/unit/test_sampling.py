@@ -39,3 +39,22 @@ def test_other_files_copied_whole_under_the_cap_only(tmp_path):
     assert sampling.head(str(tmp_path / "e.json"), str(tmp_path / "e2.json")).complete
     (tmp_path / "f.bin").write_bytes(b"\0" * 2000)
     assert sampling.head(str(tmp_path / "f.bin"), str(tmp_path / "f2.bin"), max_bytes=1000) is None
+
+
+def test_a_duckdb_file_keeps_its_tables_schemas_and_views_with_the_first_rows(tmp_path):
+    import duckdb
+    src = tmp_path / "shop.db"               # a DuckDB file by its magic, whatever its extension
+    con = duckdb.connect(str(src))
+    con.execute("CREATE TABLE orders AS SELECT range AS id FROM range(5000)")
+    con.execute("CREATE SCHEMA sales; CREATE TABLE sales.regions AS SELECT 'EU' AS name")
+    con.execute("CREATE VIEW big AS SELECT * FROM orders WHERE id >= 990")
+    con.close()
+    assert sampling.kind_of(str(src)) == "duckdb"
+    s = sampling.head(str(src), str(tmp_path / "out" / "shop.db"), max_rows=1000)
+    assert (s.kind, s.rows, s.complete) == ("duckdb", 1000, False)
+    con = duckdb.connect(str(tmp_path / "out" / "shop.db"), read_only=True)
+    assert con.sql("SELECT count(*), max(id) FROM orders").fetchall() == [(1000, 999)]
+    assert con.sql("SELECT count(*) FROM big").fetchall() == [(10,)]
+    assert con.sql("SELECT * FROM sales.regions").fetchall() == [("EU",)]
+    (tmp_path / "notduck.db").write_bytes(b"SQLite format 3\0")
+    assert sampling.kind_of(str(tmp_path / "notduck.db")) == "whole"

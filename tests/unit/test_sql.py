@@ -39,6 +39,7 @@ def define_sql(e, line, sql):
     ("WITH t AS (SELECT * FROM df) SELECT * FROM t JOIN tg USING (region)", ("df", "tg"), (), ()),
     ("SELECT * FROM read_parquet('data/*.parquet')", (), ("data/*.parquet",), ()),
     ("SELECT * FROM 'data/x.csv'", (), ("data/x.csv",), ()),
+    ("SELECT * FROM read_duckdb('data/shop.duckdb', table_name = 'orders')", (), ("data/shop.duckdb",), ()),
     ("SELECT * FROM df WHERE a > {{ lim }} AND b = {{lim}}", ("df",), (), ("lim",)),
     ("SELECT (SELECT max(x) FROM inner_t) FROM df", ("inner_t", "df"), (), ()),
 ])
