@@ -8,7 +8,8 @@ outputs and its ``display`` object.  Everything else under ``objects/``, ``entri
 ``verified/`` is deleted — but never a file younger than the grace window (default one hour),
 so a concurrent writer, which writes objects first, then the entry, then the last result, never
 loses what it is writing.  A reused old object a writer links meanwhile can still go: its
-step then reports it missing and recomputes it (never wrong data).
+step then reports it missing and recomputes it (never wrong data).  Lease and wait files a
+killed run left under ``leases/`` go too (their holder is gone: see :func:`leases.sweep`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+from . import leases
 from .entries import KEY_RE, ObjectRef
 
 GRACE_SECONDS = 3600.0
@@ -130,6 +132,7 @@ def collect(store, *, keep_runs: int = 5, dry_run: bool = False, grace: float = 
         for name in b.listdir(f"verified/{sub}"):
             if not dry_run and not b.exists(f"objects/{sub}/{name}"):
                 b.remove(f"verified/{sub}/{name}")
+    report.deleted += leases.sweep(b, dry_run=dry_run)
     return report
 
 

@@ -145,3 +145,43 @@ def _claim(backend, key: str, has_entry, notify, what: str, waiting: list[str]) 
             notify(f"nb2pipe: {what or 'key ' + key[:12]} is being computed by process {info.get('pid')} on"
                    f" {info.get('host')}; waiting for its result")
         time.sleep(POLL)
+
+
+def sweep(backend, *, dry_run: bool = False) -> list[tuple[str, int]]:
+    """Lease and wait files under ``leases/`` whose holder is gone (same host: its pid no
+    longer exists; elsewhere: its expiry passed) — what a killed run leaves behind.  Each is
+    removed unless ``dry_run``; a live holder's lease and waiter are kept.  Returns
+    (relative path, bytes) of each."""
+    gone = []
+    for name in backend.listdir("leases"):
+        rel = f"leases/{name}"
+        if name.endswith(".json"):
+            info = _read(backend, name[:-len(".json")])
+            dead = info is not None and not _alive(info)
+        elif name.endswith(".wait"):
+            dead = _waiter_gone(backend, rel)
+        else:
+            continue
+        if dead:
+            gone.append((rel, backend.size(rel)))
+            if not dry_run:
+                if name.endswith(".json"):
+                    _take_over(backend, name[:-len(".json")], info)
+                else:
+                    backend.remove(rel)
+    return gone
+
+
+def _waiter_gone(backend, rel: str) -> bool:
+    """A waiter announces itself with its pid and host but no expiry: it is gone when it ran
+    on this host and its pid no longer exists, or its file is older than a lease's TTL
+    without the waiter having removed it (another host)."""
+    try:
+        info = json.loads(backend.read_bytes(rel) or b"null")
+    except ValueError:
+        info = None
+    if isinstance(info, dict) and info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        return not _alive({**info, "expires": float("inf")})
+    when = backend.mtime(rel)
+    return when is not None and time.time() - when > TTL
+

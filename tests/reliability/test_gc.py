@@ -85,3 +85,37 @@ def test_store_shows_the_size_of_each_step(tmp_path):
     assert rows["make"]["pipeline"] == "nb"
     code, out, err = nb2pipe("store", "nb.ipynb", cwd=tmp_path)
     assert "nb/make" in out
+
+
+def test_gc_removes_the_leases_a_killed_run_left_and_keeps_a_live_holders(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    edit_and_run_in_process(tmp_path, 0)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                   # a pid that no longer exists
+    leases = tmp_path / ".nb2pipe" / "leases"
+    leases.mkdir(exist_ok=True)
+    host = socket.gethostname()
+
+    def lease(name, pid, expires):
+        (leases / name).write_text(json.dumps({"pid": pid, "host": host, "token": name,
+                                               "expires": expires}))
+
+    lease("a" * 64 + ".json", dead.pid, time.time() + 60)          # holder killed
+    lease("b" * 64 + ".json", os.getpid(), time.time() + 60)       # holder alive
+    lease("c" * 64 + ".json", os.getpid(), time.time() - 1)        # renewals stopped
+    (leases / f"{'b' * 64}.{dead.pid}-0a1b2c3d.wait").write_text(
+        json.dumps({"pid": dead.pid, "host": host, "holder": os.getpid()}))
+    (leases / f"{'b' * 64}.{os.getpid()}-0a1b2c3e.wait").write_text(
+        json.dumps({"pid": os.getpid(), "host": host, "holder": os.getpid()}))
+    code, out, err = nb2pipe("gc", "nb.ipynb", "--dry-run", cwd=tmp_path)
+    assert code == 0, out + err
+    assert "would delete 3 files" in out
+    assert len(list(leases.iterdir())) == 5
+    code, out, err = nb2pipe("gc", "nb.ipynb", cwd=tmp_path)
+    assert code == 0, out + err
+    assert sorted(p.name for p in leases.iterdir()) == sorted(
+        ["b" * 64 + ".json", f"{'b' * 64}.{os.getpid()}-0a1b2c3e.wait"])
