@@ -136,7 +136,7 @@ class Executor:
             set(step.outputs) - {i for p, _, i in graph.edges() if p == name})
         for o in step.outputs:
             if filerefs.is_file(o):
-                ref = self._put_written_file(step, o)
+                ref = self._put_written_file(step, o, o not in optional)
                 if ref is not None:
                     outputs[o] = ref
                 continue
@@ -234,13 +234,14 @@ class Executor:
             raise Nb2pipeError(f"output `{name}` of step `{step.name}`: {e.what}", where=label(step),
                                fix=e.fix) from None
 
-    def _put_written_file(self, step: StepDef, name: str) -> ObjectRef | None:
+    def _put_written_file(self, step: StepDef, name: str, read: bool) -> ObjectRef | None:
         """Store the file the step wrote (``file:PATH``) as its bytes."""
         path = filerefs.path_of(name)
         data = stepfiles.read_written(self.project_dir, path, step.name, label(step))
         if data is None:
-            self._warn(f"nb2pipe: step `{step.name}` did not write `{path}` this time (a branch"
-                       " skipped it?); steps below that read it will say so")
+            if read:           # silent when no step reads it (a `try: df.to_excel(..)` that failed)
+                self._warn(f"nb2pipe: step `{step.name}` did not write `{path}` this time (a branch"
+                           " skipped it?); steps below that read it will say so")
             return None
         return self._put(step, name, data)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
-from . import keys
+from . import filerefs, keys
 from .errors import Nb2pipeError
 from .fingerprint import secret_fingerprint, value_fingerprint
 from .errors import did_you_mean
@@ -69,12 +69,13 @@ class Planner:
 
     def sources_of(self, step: StepDef) -> tuple[str, ...]:
         """``--src`` paths, files a SQL query reads, and files the code opens by a literal path
-        that exist in the project now."""
+        that exist in the project now, except those a step above writes (its output)."""
         found = []
+        made = set(self.defs.inputs_of(step))    # files a step above writes: inputs, not sources
         for p in step.info.files.paths:
             full = os.path.normpath(os.path.join(self.project_dir, p))
-            if (p not in step.sources and full.startswith(self.project_dir + os.sep)
-                    and os.path.isfile(full)):
+            if (p not in step.sources and filerefs.name_of(p) not in made
+                    and full.startswith(self.project_dir + os.sep) and os.path.isfile(full)):
                 found.append(os.path.relpath(full, self.project_dir).replace(os.sep, "/"))
         return step.sources + tuple(dict.fromkeys(found))
 
