@@ -79,6 +79,54 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.line(p, red=True)
 
 
+class Runs:
+    """Processes a test starts (``nb2pipe run`` and the like).  Each gets a token in its
+    environment, which its kernel inherits; the fixture kills, by pid, every process still
+    carrying it (a run, its kernel even when re-parented), so a failed test leaves none behind."""
+
+    def __init__(self):
+        import uuid
+        self.token = uuid.uuid4().hex
+        self.started: list = []
+
+    def start(self, argv: list[str], env: dict | None = None, **popen_kw):
+        import subprocess
+        env = {**(os.environ if env is None else env), "NB2PIPE_TEST_RUNS": self.token}
+        proc = subprocess.Popen(argv, env=env, **popen_kw)
+        self.started.append(proc)
+        return proc
+
+    def pids(self) -> list[int]:
+        """Processes carrying this fixture's token (Linux: /proc/PID/environ)."""
+        mark = f"NB2PIPE_TEST_RUNS={self.token}".encode()
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        found.append(int(pid))
+            except OSError:              # gone, or not ours to read
+                continue
+        return found
+
+    def stop_all(self) -> None:
+        import signal
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in self.started:
+            proc.wait()
+
+
+@pytest.fixture
+def runs():
+    started = Runs()
+    yield started
+    started.stop_all()
+
+
 @pytest.fixture(scope="session")
 def clean_venv(tmp_path_factory):
     """A venv with nothing installed, shared by the tests that install exported packages."""

@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from nb2pipe import notebook
 from nb2pipe.runner import plan
 from nbfiles import write_nb
@@ -31,30 +29,11 @@ def cells():
             "%%step use --in x --out y\ny = x + 1\nprint('y is', y)"]
 
 
-_started: list = []
-
-
-@pytest.fixture(autouse=True)
-def stop_runs():
-    """A failed test leaves no run (nor its kernel) behind: both are stopped by pid."""
-    yield
-    for proc in _started:
-        if proc.poll() is None:
-            for kid in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                      text=True).stdout.split():
-                os.kill(int(kid), signal.SIGKILL)
-            proc.kill()
-            proc.wait()
-    _started.clear()
-
-
-def start(project, name):
+def start(project, name, runs):
     err = open(project / f"{name}.err", "w")
     env = {**os.environ, "LEASE_TEST_DIR": str(project)}
-    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", "nb.ipynb", "--json"], cwd=project,
-                            stdout=subprocess.PIPE, stderr=err, text=True, env=env)
-    _started.append(proc)
-    return proc
+    return runs.start([sys.executable, "-m", "nb2pipe", "run", "nb.ipynb", "--json"], cwd=project,
+                      stdout=subprocess.PIPE, stderr=err, text=True, env=env)
 
 
 def wait_for(what, check):
@@ -88,19 +67,19 @@ def stored_y(project):
     return plan.engine_for(nb, plan.project_store(nb, None)).values_of("use")["y"]
 
 
-def two_runs_one_waiting(project):
+def two_runs_one_waiting(project, runs):
     """Run A computes `slow` (held until `go` exists); run B waits on A's lease."""
     (project / "markers").mkdir()
     write_nb(project / "nb.ipynb", cells())
-    a = start(project, "a")
+    a = start(project, "a", runs)
     wait_for("the first run's step to start", lambda: len(markers(project)) == 1)
-    b = start(project, "b")
+    b = start(project, "b", runs)
     wait_for("the second run to wait on the lease", lambda: waiting(project))
     return a, b
 
 
-def test_two_concurrent_runs_compute_a_step_once(tmp_path):
-    a, b = two_runs_one_waiting(tmp_path)
+def test_two_concurrent_runs_compute_a_step_once(tmp_path, runs):
+    a, b = two_runs_one_waiting(tmp_path, runs)
     (tmp_path / "go").touch()
     (code_a, out_a), (code_b, out_b) = finish(a), finish(b)
     assert code_a == 0, out_a + (tmp_path / "a.err").read_text()
@@ -112,8 +91,8 @@ def test_two_concurrent_runs_compute_a_step_once(tmp_path):
     assert lease_files(tmp_path) == []
 
 
-def test_a_killed_holder_is_taken_over(tmp_path):
-    a, b = two_runs_one_waiting(tmp_path)
+def test_a_killed_holder_is_taken_over(tmp_path, runs):
+    a, b = two_runs_one_waiting(tmp_path, runs)
     [lease] = [f for f in lease_files(tmp_path) if not f.endswith(".wait")]
     holder = json.loads((tmp_path / ".nb2pipe" / "leases" / lease).read_text())["pid"]
     os.kill(holder, signal.SIGKILL)              # the process computing the step

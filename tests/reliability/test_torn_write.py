@@ -9,8 +9,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from nb2pipe import notebook
 from nb2pipe.runner import plan
 from nbfiles import nb2pipe, write_nb
@@ -22,18 +20,6 @@ CELLS = ["%load_ext nb2pipe",
          f"%%step big --out blob\nblob = bytes(range(256)) * ({SIZE} // 256)",
          "%%step check --in blob --out n\nn = sum(blob[::65536]) + len(blob)"]
 EXPECTED = sum((bytes(range(256)) * (SIZE // 256))[::65536]) + SIZE
-
-_started: list = []
-
-
-@pytest.fixture(autouse=True)
-def stop_runs():
-    yield
-    for proc in _started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
 
 def big_temp_file(tmp_dir, before):
     """(writer pid, path) of a new temporary file of over 1 MB, or None."""
@@ -48,14 +34,13 @@ def big_temp_file(tmp_dir, before):
     return None
 
 
-def kill_during_write(project):
+def kill_during_write(project, runs):
     """Start a run, kill -9 the writer of the big object mid-put.  True when the kill
     left its temporary file behind (it landed before the object was published)."""
     tmp_dir = project / ".nb2pipe" / "tmp"
     before = set(os.listdir(tmp_dir)) if tmp_dir.exists() else set()
-    proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", "nb.ipynb"], cwd=project,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _started.append(proc)
+    proc = runs.start([sys.executable, "-m", "nb2pipe", "run", "nb.ipynb"], cwd=project,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + GUARD
     found = None
     while found is None:
@@ -71,11 +56,11 @@ def kill_during_write(project):
     return torn
 
 
-def test_kill_during_a_large_write_leaves_no_torn_object(tmp_path):
+def test_kill_during_a_large_write_leaves_no_torn_object(tmp_path, runs):
     write_nb(tmp_path / "nb.ipynb", CELLS)
     code, out, err = nb2pipe("status", "nb.ipynb", cwd=tmp_path)      # creates the store
     assert code == 0, out + err
-    torn = [kill_during_write(tmp_path) for _ in range(KILLS)]
+    torn = [kill_during_write(tmp_path, runs) for _ in range(KILLS)]
     assert any(torn), "no kill landed while the object was being written"
     assert not list((tmp_path / ".nb2pipe" / "entries").rglob("*.json"))
     code, out, err = nb2pipe("verify", "nb.ipynb", cwd=tmp_path)
