@@ -153,3 +153,37 @@ def test_sources_are_sampled_listed_and_read_from_a_data_root(sales, tmp_path):
     package("run", "--env", "prod", "--only", "load")
     load = json.loads(package("status", "--env", "prod"))[0]
     assert (load["state"], load["summaries"]["raw"]["rows"]) == ("fresh", 100)
+
+
+def test_files_the_steps_write_are_made_by_the_package_not_shipped(tmp_path):
+    """A file a step writes is made when the package runs that step; only the file no step
+    writes is a source (sampled, listed). A file a plain cell writes and a step reads is named
+    at the end of export. The packages the outputs are made of are pinned though no step
+    imports them (a local helper returns pandas frames inside a dict)."""
+    (tmp_path / "helper.py").write_text("import pandas as pd\n\n\ndef make():\n"
+                                        "    return pd.DataFrame({'a': [1, 2, 3]})\n")
+    (tmp_path / "notes.txt").write_text("left by the plain cell\n")     # as after a session
+    write_nb(tmp_path / "nb.ipynb", [
+        "%%step make\nfrom helper import make\nd = {'frame': make()}\nvalues = [1, 2, 3]",
+        "%%step save\nimport json\nwith open('values.json', 'w') as f:\n    json.dump(values, f)",
+        "%%step load\nimport json\nwith open('values.json') as f:\n    back = json.load(f)",
+        "with open('notes.txt', 'w') as f:\n    f.write('left by the plain cell\\n')",
+        "%%step notes\nnote = open('notes.txt').read()",
+    ], kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"})
+    code, _, err = nb2pipe("run", "nb.ipynb", cwd=tmp_path)
+    assert code == 0, err
+    out = tmp_path / "pkg"
+    code, text, err = nb2pipe("export", "nb.ipynb", "-o", str(out), cwd=tmp_path)
+    assert code == 0, err
+    man = json.loads((out / "nb" / "manifest.json").read_text())
+    assert [s["path"] for s in man["sources"]] == ["notes.txt"]
+    assert not (out / "tests" / "fixtures" / "values.json").exists()
+    assert ["save", "load", "file:values.json"] in man["edges"]
+    assert ("note: `notes.txt`, read by step `notes`, is written by cell 4 (id c3), which is not a step:"
+            " production does not run it") in text
+    assert "pandas==" in (out / "pyproject.toml").read_text()
+    # the package makes values.json itself: a fresh store, no values.json anywhere
+    code, report, err = nb2pipe("run", str(out / "nb"), "--store", str(tmp_path / "fresh"), "--json",
+                                cwd=tmp_path)
+    assert code == 0, err
+    assert {s["step"]: s["status"] for s in json.loads(report)["steps"]}["load"] == "ran"

@@ -6,9 +6,9 @@ import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .. import __version__, contracts, render
+from .. import __version__, contracts, filerefs, render
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..fingerprint import _local_origin, hash_json
@@ -29,6 +29,7 @@ class Exported:
     version: str
     files: list[str]
     sources: list[dict]           # what the package reads, and the sample its tests run on
+    notes: list[str] = field(default_factory=list)   # what the user should know (source_lines)
 
 
 def _dumps(obj) -> str:
@@ -104,8 +105,34 @@ def _modules(engine: Engine) -> set[str]:
         mods |= engine.defs.modules_for(step)
     for cell in engine.defs.setup.values():
         mods |= set(cell.info.imports)
-    return {m for m in mods if m not in sys.stdlib_module_names
+    mods |= _output_modules(engine)
+    return {m for m in mods if m not in sys.stdlib_module_names and m != "builtins"
             and not _local_origin(m, engine.project_dir)}
+
+
+def _output_modules(engine: Engine) -> set[str]:
+    """Modules the steps' last outputs are made of: ``load_iris(as_frame=True)`` imports
+    nothing but returns pandas frames, so the package needs pandas to make and load them."""
+    import io
+    import pickle
+    found: set[str] = set()
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module, name):
+            found.add(module.split(".")[0])
+            return super().find_class(module, name)
+
+    for name in engine.defs.steps:
+        res = engine._last_result(name)
+        for ref in (res.outputs.values() if res else ()):
+            found.add(ref.type.split(".")[0])
+            if ref.codec != "pickle":
+                continue
+            try:     # the lab's own result, loaded here already once: which classes it holds
+                Recorder(io.BytesIO(pickle.dumps(engine.store.get(ref)))).load()
+            except Exception:  # noqa: BLE001 - a value that cannot be loaded adds nothing
+                continue
+    return found
 
 
 def _extras(nb: PipelineNotebook, engine: Engine, asked: tuple[str, ...]) -> list[str]:
@@ -176,12 +203,34 @@ def _sources(engine: Engine) -> dict[str, list[str]]:
     from ..sources import expand_source
     out: dict[str, list[str]] = {}
     for step in engine.defs.steps.values():
+        made = set(engine.defs.inputs_of(step))     # files a step above writes: not sources
         for spec in engine.sources_of(step):
             for full in expand_source(spec, engine.project_dir):
-                if _exportable(engine, full):
-                    rel = os.path.relpath(full, engine.project_dir).replace(os.sep, "/")
+                rel = os.path.relpath(full, engine.project_dir).replace(os.sep, "/")
+                if _exportable(engine, full) and filerefs.name_of(rel) not in made:
                     out.setdefault(rel, []).append(step.name)
     return {k: sorted(set(v)) for k, v in sorted(out.items())}
+
+
+def _written_by_plain_cells(nb: PipelineNotebook, engine: Engine) -> list[str]:
+    """Files a step reads that only a cell which is not a step writes (``np.save(...)`` with
+    no %%step line): production never runs that cell, so the package reads the file as data."""
+    import ast
+    notes = []
+    for cell in nb.of_kind("explore"):
+        try:
+            written = filerefs.find(ast.parse(cell.source)).writes
+        except SyntaxError:
+            continue                  # IPython syntax: not something export can read
+        for path in written:
+            readers = [s.name for s in engine.defs.steps.values() if path in s.info.files.paths
+                       and filerefs.name_of(path) not in engine.defs.inputs_of(s)]
+            if readers:
+                notes.append(f"`{path}`, read by step {', '.join(f'`{r}`' for r in readers)}, is written by"
+                             f" {cell.where}, which is not a step: production does not run it, so the"
+                             " package reads the file as data; add a `%%step NAME` line to that cell"
+                             " to make the file its output")
+    return notes
 
 
 def _samples(engine: Engine, sources: dict[str, list[str]], out_dir: str, copied: bool) -> list[dict]:
@@ -308,15 +357,17 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         written.append(f"{pkg}/{rel}")
     wheel = runtime_wheel.place(os.path.join(out_dir, "wheels"), runtime_wheel_path)
     written.append("wheels/" + os.path.basename(wheel))
-    return Exported(out_dir, pkg, version, sorted(written), man["sources"])
+    return Exported(out_dir, pkg, version, sorted(written), man["sources"],
+                    _written_by_plain_cells(nb, engine))
 
 
 def source_lines(ex: Exported) -> list[str]:
     """The end of ``nb2pipe export``: which sources the package reads, from where, and the
     sample its tests use."""
+    notes = [f"note: {n}" for n in ex.notes]
     if not ex.sources:
-        return ["the package reads no source file"]
-    out = [f"the package reads {len(ex.sources)} source file(s), relative to {ex.package}/ or to"
+        return ["the package reads no source file"] + notes
+    out = notes + [f"the package reads {len(ex.sources)} source file(s), relative to {ex.package}/ or to"
            " `run --data-root DIR`:"]
     for src in ex.sources:
         where = ("a snapshot is copied into the package (read unless --data-root is given)"
