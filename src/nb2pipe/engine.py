@@ -64,6 +64,7 @@ class Engine(Definer, Planner, Executor):
         self._parts: dict[str, tuple] = {}           # step -> (its definition, context, key parts)
         self._keys: dict[str, tuple[dict, str]] = {}   # step -> (last components, their key)
         self._entry_results: dict[str, tuple] = {}   # key -> (entry, Result parsed from it)
+        self._all_fresh: dict[str, tuple] = {}       # step -> why all its upstream was fresh
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
         self._provenance = provenance or (lambda name: None)
@@ -121,9 +122,7 @@ class Engine(Definer, Planner, Executor):
         outcome = self._run_one(step, graph, parents, force=not step.spec.cache, restore=True)
         stale_up: list[str] = []
         if outcome.status != "failed" and graph.parents(name):
-            up = graph.upto(*graph.parents(name))
-            states = self._states(graph, up)
-            stale_up = [p for p in up if states[p][0] != "fresh"]
+            stale_up = self.stale_upstream(graph, name)
         if stale_up:
             outcome.notes.append(f"upstream {', '.join(f'`{p}`' for p in sorted(stale_up))} "
                                  f"{'is' if len(stale_up) == 1 else 'are'} stale; `%dag run {name}` refreshes "

@@ -31,23 +31,26 @@ class Planner:
         (definition, ``defs.context``); what can change without any definition changing
         (its inputs' versions, parameter values, module and source files) is looked at each
         time, and the key is hashed again only when the components differ."""
-        fixed, params, modules = self._key_parts(step)
-        module_fps: dict[str, str] = {}
-        for mod in modules:
-            fp = self.hasher.module(mod, self.project_dir)
-            if fp is not None:
-                module_fps[mod] = fp
+        fixed, params = self._key_parts(step)[:2]
         comps = {**fixed,
                  "inputs": {i: input_versions[i] for i in sorted(input_versions)},
                  "params": {p: self._param_fingerprint(step, p) for p in params},
-                 "modules": module_fps,
-                 "srcs": {s: self.hasher.source(s, self.project_dir, step.name)
-                          for s in self.sources_of(step)}}
+                 **self._file_parts(step)}
         last = self._keys.get(step.name)
         if last is not None and last[0] == comps:
             return last
         self._keys[step.name] = (comps, keys.make_key(comps))
         return self._keys[step.name]
+
+    def _file_parts(self, step: StepDef) -> dict:
+        """The key components that are files: local modules used and sources read."""
+        module_fps: dict[str, str] = {}
+        for mod in self._key_parts(step)[2]:
+            fp = self.hasher.module(mod, self.project_dir)
+            if fp is not None:
+                module_fps[mod] = fp
+        return {"modules": module_fps,
+                "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in self.sources_of(step)}}
 
     def _key_parts(self, step: StepDef) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
         """(components fixed by the definitions, parameters read, modules used)."""
@@ -200,6 +203,30 @@ class Planner:
         if last is None:
             return "never run", [], key, None
         return "stale", ["--no-cache"] if entry else keys.explain(last.components, comps), key, None
+
+    def stale_upstream(self, graph: Graph, name: str) -> list[str]:
+        """The ancestors of ``name`` that are not fresh, in order.  That all of them are fresh
+        is remembered while nothing it was derived from changes: the definitions (their
+        version), failures and running steps, parameter values, and the module and source
+        files the ancestors' keys hold (looked at again each time)."""
+        try:
+            token = (self.defs.version, tuple(self.failures.items()), frozenset(self.running),
+                     tuple((p, self._param_fingerprint(self.defs.steps[name], p))
+                           for p in sorted(self.defs.params) if p not in self.defs.credential_params))
+        except Nb2pipeError:
+            token = None                  # a parameter with no fingerprint: nothing is kept
+        hit = self._all_fresh.get(name)
+        if hit is not None and hit[0] == token and all(
+                self._file_parts(self.defs.steps[p]) == files for p, files in hit[1]):
+            return []
+        up = graph.upto(*graph.parents(name))
+        states = self._states(graph, up)
+        stale = [p for p in up if states[p][0] != "fresh"]
+        if not stale and token is not None:
+            with_files = [(p, self._file_parts(self.defs.steps[p])) for p in up]
+            self._all_fresh[name] = (token, [(p, f) for p, f in with_files if f["modules"] or f["srcs"]
+                                             or self.defs.steps[p].info.files.paths])
+        return stale
 
     def status(self) -> list[StepStatus]:
         return list(self.plan().values())

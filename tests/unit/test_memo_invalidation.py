@@ -145,3 +145,26 @@ def test_nothing_changed_nothing_is_derived_again(project):
     assert {n: s.key for n, s in eng.plan().items()} == keys_before
     assert eng.plan()["b"].state == "fresh"
     assert eng._parts["a"][2] is parts["a"][2]          # the key parts of `a` were kept
+
+
+# the note a cached cell gets when its upstream is stale: each change of an ancestor's key
+UPSTREAM = [("a --src data.txt", "import mymod\na = helper(1) + mymod.K + cfg['n']"), ("b", "b = a + 1"),
+            ("c", "c = b + 1")]
+NOTE_CHANGES = [
+    ("code", lambda eng, tmp: eng.define(parse_step_line("a --src data.txt"), UPSTREAM[0][1] + " + 0",
+                                         cell_id="c0")),
+    ("setup", edit_setup), ("parameter", edit_param), ("parameter in place", mutate_param),
+    ("secret", make_secret), ("source", edit_source), ("module", edit_module),
+]
+
+
+@pytest.mark.parametrize("change", [c[1] for c in NOTE_CHANGES], ids=[c[0] for c in NOTE_CHANGES])
+def test_a_cached_cell_says_which_upstream_became_stale(project, change):
+    eng = session(project, cells=UPSTREAM)
+    eng.run()
+    for _ in range(2):                                 # the second time from what was kept
+        out = eng.run_cell("c")
+        assert out.status == "cached" and out.notes == []
+    change(eng, project)
+    out = eng.run_cell("c")
+    assert out.status == "cached" and any("upstream `a`" in n for n in out.notes), out.notes
