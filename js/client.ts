@@ -6,6 +6,7 @@ import { ISessionContext } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Kernel, KernelMessage as KM } from '@jupyterlab/services';
 
+import { CellRunner } from './cellrun';
 import { PipelineModel } from './model';
 import { ICellText, parsePreview } from './preview';
 import {
@@ -32,12 +33,15 @@ export interface IClientOptions {
 
 export class PipelineClient {
   readonly model = new PipelineModel();
+  /** Runs from the panel, as notebook cells. */
+  readonly runner: CellRunner;
 
   constructor(
     readonly panel: NotebookPanel,
     private _options: IClientOptions
   ) {
     const ctx = panel.sessionContext;
+    this.runner = new CellRunner(this);
     ctx.kernelChanged.connect(this._onKernelChanged, this);
     ctx.statusChanged.connect(this._onStatus, this);
     ctx.connectionStatusChanged.connect((_, status) => {
@@ -70,6 +74,7 @@ export class PipelineClient {
     }
     this._disposed = true;
     this._gen++;
+    this.runner.dispose();
     window.clearTimeout(this._watchdog);
     this._closeComm();
     window.clearTimeout(this._syncTimer);
@@ -223,15 +228,13 @@ export class PipelineClient {
     return out;
   }
 
-  /** Run with the notebook's current cell contents (even unexecuted edits). */
-  run(targets: string[], opts: { force?: boolean; downstream?: boolean } = {}): boolean {
-    return !!this.send({
-      type: 'run',
-      targets,
-      force: !!opts.force,
-      downstream: !!opts.downstream,
-      cells: this.cells()
-    });
+  /**
+   * Run steps as the notebook's cells, with their current contents (even unexecuted
+   * edits): each cell shows its step's output, as if the user had run it.
+   * Resolves false when a cell failed.
+   */
+  run(targets: string[], opts: { force?: boolean; downstream?: boolean } = {}): Promise<boolean> {
+    return this.runner.run({ targets, force: !!opts.force, downstream: !!opts.downstream });
   }
 
   async exportPipeline(output: string, overwrite: boolean): Promise<IReplyMsg> {

@@ -118,7 +118,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (notConnected(c) || !step) {
         return;
       }
-      c!.run([step], opts);
+      void c!.run([step], opts);
     };
 
     app.commands.addCommand(CommandIDs.runStale, {
@@ -127,7 +127,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => {
         const c = current();
         if (!notConnected(c)) {
-          c!.run([]);
+          void c!.run([]);
         }
       }
     });

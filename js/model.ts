@@ -279,6 +279,11 @@ export class PipelineModel {
     this._set(reduce(this._state, msg));
   }
 
+  /** Progress of a run the frontend drives (the panel runs step cells), or null when it ended. */
+  setRun(run: IRunProgress | null): void {
+    this._set({ ...this._state, run, revision: this._state.revision + 1 });
+  }
+
   setConnection(c: Connection): void {
     this._set(withConnection(this._state, c));
   }

@@ -43,6 +43,15 @@ function expectedAfterEdit(step: string, down: string[], state = 'stale'): Recor
 
 const LIGHT_ORANGE = 'rgb(255, 183, 77)'; // stale only because of an upstream step
 
+/** A cell's input prompt ("[7]:") and its output text, as the notebook shows them. */
+const prompt = (page: IJupyterLabPageFixture, i: number) =>
+  page.locator('.jp-Notebook .jp-Cell').nth(i).locator('.jp-InputPrompt').textContent();
+const output = (page: IJupyterLabPageFixture, i: number) =>
+  page.locator('.jp-Notebook .jp-Cell').nth(i).locator('.jp-OutputArea-output');
+const prompts = async (page: IJupyterLabPageFixture) =>
+  Object.fromEntries(await Promise.all(STEPS.map(async s => [s, await prompt(page, cellOf(s))] as const)));
+const KEY = /key ([0-9a-f]{8})/;
+
 const fill = (page: IJupyterLabPageFixture, step: string) =>
   node(page, step).locator('.jp-nb2pipe-node-stripe').evaluate(e => getComputedStyle(e).fill);
 
@@ -110,8 +119,22 @@ test('editing a step marks it and its descendants stale; Run stale refreshes the
   await node(page, 'clean').hover();
   await expect(page.locator(`${PANEL} .jp-nb2pipe-reasons`)).toContainText('code');
 
+  const before = await prompts(page);
+  const cleanKey = KEY.exec(await output(page, cellOf('clean')).first().innerText())?.[1];
+  expect(cleanKey).toMatch(/^[0-9a-f]{8}$/);
   await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
   await expectStates(page, ALL_FRESH());
+  // the notebook reflects the run: the step cells ran as cells (new counts, their step's live
+  // output with the new key); the cached ancestor `load` was not executed again
+  await expect.poll(async () => (await prompts(page)).report, { timeout: 60000 }).not.toEqual(before.report);
+  const after = await prompts(page);
+  expect(after.load).toEqual(before.load);
+  for (const s of ['clean', ...down]) {
+    expect(after[s]).not.toEqual(before[s]);
+  }
+  const cleanOut = await output(page, cellOf('clean')).first().innerText();
+  expect(cleanOut).toContain('✓ clean  ran in');
+  expect(KEY.exec(cleanOut)?.[1]).not.toEqual(cleanKey);
   // the run used the edited (never executed) cell: its revenue doubled
   const probe = CELLS.findIndex(s => s.startsWith('orders.describe()'));
   expect(probe).toBeGreaterThan(0);
@@ -127,10 +150,15 @@ test('run a step and downstream from the panel; failures show the error', async 
   expect(down).toContain('report');
   await setSource(page, cellOf('by_region'), '%%step by_region\nrevenue_by_region = orders.groupby("regionn").sum()');
   await expectStates(page, expectedAfterEdit('by_region', down));
+  const before = await prompts(page);
   await node(page, 'by_region').click();
   await page.locator(`${PANEL} .jp-nb2pipe-actions button`, { hasText: 'Run + downstream' }).click();
   await expect.poll(async () => (await states(page)).by_region, { timeout: 60000 }).toBe('failed');
   await expect(page.locator(`${PANEL} .jp-nb2pipe-details .jp-nb2pipe-error`)).toContainText('regionn');
+  // the failed step's cell shows its error, as if the user had run it; the run stopped there
+  await expect(output(page, cellOf('by_region')).last()).toContainText('regionn', { timeout: 60000 });
+  expect(await prompt(page, cellOf('by_region'))).not.toEqual(before.by_region);
+  expect((await prompts(page)).report).toEqual(before.report);
 });
 
 async function recoversAfter(page: IJupyterLabPageFixture, tmpPath: string, newKernel: (page: IJupyterLabPageFixture) => Promise<void>) {
@@ -144,8 +172,14 @@ async function recoversAfter(page: IJupyterLabPageFixture, tmpPath: string, newK
   await expectStates(page, Object.fromEntries(STEPS.map(s => [s, 'fresh in store'])));
   await expect(page.locator(`${PANEL} .jp-nb2pipe-message`)).toBeHidden();
   // one click: the notebook's current cells are defined in the new kernel, restored from the cache
+  const before = await prompts(page);
   await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
   await expectStates(page, ALL_FRESH());
+  // each step cell ran in the new kernel and shows its replayed result
+  for (const s of STEPS) {
+    await expect(output(page, cellOf(s)).first()).toContainText(`✓ ${s}  cached`, { timeout: 60000 });
+    expect(await prompt(page, cellOf(s))).not.toEqual(before[s]);
+  }
 }
 
 test('after a kernel change the panel recovers: load, run stale from the cache', async ({ page, tmpPath }) => {
