@@ -43,9 +43,10 @@ def cmd_run(args) -> int:
         return _run_once(args)
 
 
-def _watched_paths(args) -> tuple[str, list[str]]:
+def _watched_paths(args, warm=None) -> tuple[str, list[str]]:
     """The notebook's project directory and the paths a run reads: the notebook, every --src
-    of its steps and the local files its SQL steps read (existing or not)."""
+    of its steps, the local files its SQL steps read (existing or not) and the project's
+    modules the warm kernel imported."""
     from . import notebook
     from .sources import expand_source
     from .spec import parse_step_line
@@ -65,6 +66,8 @@ def _watched_paths(args) -> tuple[str, list[str]]:
                 pass
         for src in srcs:
             paths += expand_source(src, nb.project_dir) or [os.path.join(nb.project_dir, src)]
+    if warm is not None:
+        paths += warm.local_files(nb.project_dir)
     return nb.project_dir, paths
 
 
@@ -92,20 +95,20 @@ def _watch_roots(project_dir: str, paths: list[str]) -> list[str]:
     return sorted(r for r in roots if not any(r.startswith(o + os.sep) for o in roots))
 
 
-def _changed(args, seen: dict) -> tuple[dict, list[str]]:
-    project_dir, paths = _watched_paths(args)
+def _changed(args, seen: dict, warm=None) -> tuple[dict, list[str]]:
+    project_dir, paths = _watched_paths(args, warm)
     now = _snapshot(paths)
     return now, sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
 
 
-def _settled(args, now: dict, quiet: float = 0.3, most: float = 10.0) -> dict:
+def _settled(args, now: dict, warm=None, quiet: float = 0.3, most: float = 10.0) -> dict:
     """A file still being written (an editor saving in several writes, a long ``to_csv``) is
     waited for: the watched files must hold still for ``quiet`` seconds (``most`` at most),
     so a run never starts on a half-written source and one save makes one run."""
     deadline = time.monotonic() + most
     while time.monotonic() < deadline:
         time.sleep(quiet)
-        later = _snapshot(_watched_paths(args)[1])
+        later = _snapshot(_watched_paths(args, warm)[1])
         if later == now:
             break
         now = later
@@ -115,30 +118,40 @@ def _settled(args, now: dict, quiet: float = 0.3, most: float = 10.0) -> dict:
 def _watch(args) -> int:
     """Run, then re-run the stale part whenever a source file or the notebook changes
     (watchfiles: OS notifications, debounced).  One run at a time; changes during a run
-    trigger one more run; Ctrl-C stops cleanly."""
+    trigger one more run; Ctrl-C stops cleanly.  The local executor keeps one kernel warm
+    between runs (:mod:`nb2pipe.runner.warm`): an edit runs only the stale steps, in it."""
+    from .runner.warm import WarmKernel
     print(f"watching {args.target} and its sources (Ctrl-C to stop)", flush=True)
+    local = args.executor != "dask" and not args.gateway_url and args.executor != "remote"
+    warm = WarmKernel(say=lambda line: print(line, flush=True)) if local else None
     try:
         seen = _snapshot(_watched_paths(args)[1])
         while True:
             try:
-                _run_once(args)
+                _run_once(args, warm)
+                if warm is not None:
+                    warm.after_run()     # and watch the project modules it imported from now on
+                    seen = {**_snapshot(_watched_paths(args, warm)[1]), **seen}
             except Nb2pipeError as e:
                 print(f"nb2pipe: {e}", file=sys.stderr, flush=True)
-            seen, changed = _next_change(args, seen)
+            seen, changed = _next_change(args, seen, warm)
             print(f"changed: {', '.join(os.path.relpath(p) for p in changed[:5])}"
                   + (" …" if len(changed) > 5 else ""), flush=True)
     except KeyboardInterrupt:
         print("stopped watching", flush=True)
         return 0
+    finally:
+        if warm is not None:
+            warm.close(wait=True)       # it may be busy in a step: make sure it is gone
 
 
-def _next_change(args, seen: dict) -> tuple[dict, list[str]]:
+def _next_change(args, seen: dict, warm=None) -> tuple[dict, list[str]]:
     """Wait until a watched file differs from ``seen`` and has settled; (snapshot, changed)."""
     import watchfiles
     while True:
-        now, changed = _changed(args, seen)
+        now, changed = _changed(args, seen, warm)
         if not changed:
-            project_dir, paths = _watched_paths(args)
+            project_dir, paths = _watched_paths(args, warm)
 
             def relevant(change, path: str) -> bool:     # not the store, .git, checkpoints...
                 rel = os.path.relpath(path, project_dir).split(os.sep)
@@ -150,16 +163,16 @@ def _next_change(args, seen: dict) -> tuple[dict, list[str]]:
                     print("waiting for changes…", flush=True)
                 if first or events:
                     first = False
-                    now, changed = _changed(args, seen)
+                    now, changed = _changed(args, seen, warm)
                     if changed:
                         break
-        now = _settled(args, now)
+        now = _settled(args, now, warm)
         changed = sorted(p for p in set(now) | set(seen) if now.get(p) != seen.get(p))
         if changed:              # else: written and put back as it was; keep waiting
             return now, changed
 
 
-def _run_once(args) -> int:
+def _run_once(args, warm=None) -> int:
     from .runner import plan
     t0 = time.perf_counter()
     nb, engine = _load(args)
@@ -177,7 +190,7 @@ def _run_once(args) -> int:
     blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
     if blocked:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
-    report = _execute(args, nb, engine, names, states, todo, force, printer)
+    report = _execute(args, nb, engine, names, states, todo, force, printer, warm)
     report.wall = time.perf_counter() - t0
     mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
     for s in report.steps:
@@ -199,8 +212,10 @@ def _dry_run(names, states, todo, as_json: bool) -> int:
     return 0
 
 
-def _execute(args, nb, engine, names, states, todo, force, printer):
-    """Run ``todo`` on the chosen executor; the report lists every selected step."""
+def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
+    """Run ``todo`` on the chosen executor; the report lists every selected step.  ``warm``
+    (run --watch, local executor): the kernel kept between runs; it is started even when
+    nothing is stale, so that the next edit finds it ready."""
     overrides = engine.param_overrides      # -p, --params and the environment's, checked by engine_for
     from .durations import parse_duration
     timeout = parse_duration(args.timeout) if getattr(args, "timeout", None) else None
@@ -210,31 +225,46 @@ def _execute(args, nb, engine, names, states, todo, force, printer):
         from .extras import require
         require("remote")
         gateway = (args.gateway_url, args.token)
-    elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo):
+    elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo) or warm:
         _check_kernel(args.kernel or nb.kernel_name)
-    if todo:
-        engine.store.check_writable()      # no permission, no space, unreachable: say so now
-        printer.event = _with_lineage(engine, nb, printer.event)   # the executors call it
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
-    else:
+        if warm is not None:
+            local.execute(nb, engine, [], overrides=overrides, force=set(), kernel_name=args.kernel, warm=warm)
+            report.kernel_started = True       # not "no kernel started": one is kept warm
+        return report
+    session = (local.spawn(nb, engine, args.kernel) if warm is None and gateway is None
+               and args.executor != "dask" else None)      # it boots while the run is prepared
+    try:
+        engine.store.check_writable()      # no permission, no space, unreachable: say so now
+        printer.event = _with_lineage(engine, nb, printer.event)   # the executors call it
         if not args.json:
-            print(f"{len(todo)} of {len(names)} steps to run; starting a kernel…", flush=True)
-        if args.executor == "dask":
-            from .extras import require
-            require("dask")
-            from .runner.dask_exec import execute_dask
-            report = execute_dask(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
-                                  kernel_name=args.kernel, scheduler=args.scheduler,
-                                  n_workers=args.workers, on_event=printer.event, timeout=timeout)
-        else:
-            report = local.execute(nb, engine, todo, overrides=overrides, force=force,
-                                   retries=args.retries, on_event=printer.event, kernel_name=args.kernel,
-                                   gateway=gateway, timeout=timeout)
-        done = {s.step for s in report.steps}
-        report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
-                        if n not in done] + report.steps
+            print(f"{len(todo)} of {len(names)} steps to run" + ("" if warm else "; starting a kernel…"),
+                  flush=True)          # a warm kernel says itself when it starts
+        report = _executor(args, nb, engine, todo, force, printer.event, timeout, gateway, warm, session)
+    except BaseException:
+        if session is not None:
+            session.close(wait=True)
+        raise
+    done = {s.step for s in report.steps}
+    report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
+                    if n not in done] + report.steps
     return report
+
+
+def _executor(args, nb, engine, todo, force, on_event, timeout, gateway, warm, session):
+    overrides = engine.param_overrides
+    if args.executor == "dask":
+        from .extras import require
+        require("dask")
+        from .runner.dask_exec import execute_dask
+        return execute_dask(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
+                            kernel_name=args.kernel, scheduler=args.scheduler,
+                            n_workers=args.workers, on_event=on_event, timeout=timeout)
+    from .runner import local
+    return local.execute(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
+                         on_event=on_event, kernel_name=args.kernel, gateway=gateway, timeout=timeout,
+                         warm=warm if gateway is None else None, session=session)
 
 
 def _print_report(args, report, run_id: str) -> None:

@@ -11,11 +11,10 @@ skips only its descendants; everything else that can run still runs.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import jupyter_imports
+from .kernel import TIME_LIMIT, KernelSession, local_env
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
@@ -48,11 +47,6 @@ class RunReport:
     @property
     def ok(self) -> bool:
         return all(s.status != "failed" and s.status != "skipped" for s in self.steps)
-
-
-def _code_cell(source: str):
-    import nbformat
-    return nbformat.v4.new_code_cell(source)
 
 
 def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
@@ -98,35 +92,8 @@ def progress_in(bundles: Iterable[dict], step: str) -> ProgressMsg | None:
     return found
 
 
-# nbclient's reply for a cell that reached its time limit (it interrupts the kernel, then
-# reports this instead of raising, and stops reading that cell's output)
-TIME_LIMIT = {"ename": "Nb2pipeTimeLimit", "evalue": "the step's time limit passed", "traceback": []}
-
-
 def _step_of(cell) -> str | None:
     return cell.get("metadata", {}).get("nb2pipe", {}).get("step")
-
-
-def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
-            force: set[str], retries: int = 0, kernel_name: str | None = None,
-            on_event: Callable[[str, StepReport | None, int, int], None] = lambda *a: None,
-            timeout: float | None = None, gateway: tuple[str, str] | None = None) -> RunReport:
-    """Execute ``todo`` (stale steps, in order) in one fresh kernel — local, or on the
-    Jupyter server / Kernel Gateway ``gateway = (url, token)``.  ``timeout``: seconds the
-    whole run may take (steps' own ``--timeout`` apply too)."""
-    if gateway is None:
-        return _execute(nb, engine, todo, overrides=overrides, force=force, retries=retries,
-                        kernel_name=kernel_name, on_event=on_event, timeout=timeout)
-    from . import remote
-    url, token = remote.configure(*gateway)
-    try:
-        return _execute(nb, engine, todo, overrides=overrides, force=force, retries=retries,
-                        kernel_name=kernel_name, on_event=on_event, timeout=timeout,
-                        kernel_manager_class=remote.manager_class())
-    except (Nb2pipeError, KeyboardInterrupt):
-        raise
-    except Exception as e:  # noqa: BLE001 - HTTP, websocket and socket errors
-        raise remote.explain(e, url) from None
 
 
 class _StepCells:
@@ -182,33 +149,70 @@ class _StepCells:
                 self.finish(StepReport(s, "skipped", error="the kernel died"))
 
 
-def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,
-             kernel_manager_class=None) -> RunReport:
-    nbformat = jupyter_imports.nbformat()      # without the optional packages that cost seconds
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, DeadKernelError
-    from .deadline import Deadline
+def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides: dict,
+            force: set[str], retries: int = 0, kernel_name: str | None = None,
+            on_event: Callable[[str, StepReport | None, int, int], None] = lambda *a: None,
+            timeout: float | None = None, gateway: tuple[str, str] | None = None,
+            session: KernelSession | None = None, warm=None) -> RunReport:
+    """Execute ``todo`` (stale steps, in order) in one fresh kernel — local, or on the
+    Jupyter server / Kernel Gateway ``gateway = (url, token)``.  ``timeout``: seconds the
+    whole run may take (steps' own ``--timeout`` apply too).  ``session``: a local kernel
+    spawned for this run beforehand (see :func:`spawn`); ``warm``: run --watch's
+    :class:`~nb2pipe.runner.warm.WarmKernel`, whose kernel the run uses and leaves running."""
+    run = dict(overrides=overrides, force=force, retries=retries, kernel_name=kernel_name,
+               on_event=on_event, timeout=timeout)
+    if gateway is None:
+        return _execute(nb, engine, todo, session=session, warm=warm, **run)
+    from . import remote
+    url, token = remote.configure(*gateway)
+    try:
+        return _execute(nb, engine, todo, kernel_manager_class=remote.manager_class(), **run)
+    except (Nb2pipeError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - HTTP, websocket and socket errors
+        raise remote.explain(e, url) from None
 
-    graph = engine.graph()
-    mask = engine.redactor()          # the kernel masks too; this process knows the same values
-    deadline = Deadline.of(engine, timeout)
-    cells = _StepCells(todo, on_event, mask)
-    book = nbformat.v4.new_notebook(cells=[_code_cell(c) for c in prelude(nb, engine, overrides)])
-    book.metadata["kernelspec"] = {"name": kernel_name or nb.kernel_name, "display_name": "", "language": "python"}
-    env = {**os.environ, "NB2PIPE_STORE": engine.store.url, "NB2PIPE_PROGRESS": "text"}
+
+def spawn(nb: PipelineNotebook, engine: Engine, kernel_name: str | None = None,
+          kernel_manager_class=None) -> KernelSession:
+    """Start the kernel process for a run of ``nb`` and return at once (it boots meanwhile)."""
+    env = local_env(engine.store.url)
     if kernel_manager_class is not None:
         from ..envforward import forwarded_env
         env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
-    extra = {"kernel_manager_class": kernel_manager_class} if kernel_manager_class else {
-        "extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}
-    client = NotebookClient(book, timeout=_whole(deadline.remaining()), kernel_name=kernel_name or nb.kernel_name,
-                            resources={"metadata": {"path": nb.project_dir}}, on_cell_start=cells.on_cell_start,
-                            on_cell_executed=cells.on_cell_executed, on_cell_error=cells.on_cell_error,
-                            interrupt_on_timeout=True, error_on_timeout=TIME_LIMIT, **extra)
-    n_defs = len(book.cells)
-    with client.setup_kernel(env=env, cwd=nb.project_dir):
-        _define(client, book.cells[:n_defs], mask, deadline)
-        lost: set[str] = set()         # steps run in a kernel since restarted: not in memory
+    return KernelSession(kernel_name or nb.kernel_name, nb.project_dir, env, kernel_manager_class).spawn()
+
+
+def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,
+             kernel_manager_class=None, session=None, warm=None) -> RunReport:
+    from .deadline import Deadline
+    mask = engine.redactor()          # the kernel masks too; this process knows the same values
+    deadline = Deadline.of(engine, timeout)
+    cells = _StepCells(todo, on_event, mask)
+    if warm is not None:
+        s = warm.session_for(nb, engine, overrides, kernel_name,
+                             lambda session, src: define(session, src, mask, deadline))
+        return _run_steps(s, engine.graph(), todo, cells, force, retries, deadline, mask)
+    s = session or spawn(nb, engine, kernel_name, kernel_manager_class)
+    done = False
+    try:
+        s.connect()
+        s.prelude = prelude(nb, engine, overrides)
+        define(s, s.prelude, mask, deadline)
+        report = _run_steps(s, engine.graph(), todo, cells, force, retries, deadline, mask)
+        done = True
+        return report
+    finally:
+        s.close(wait=not done)      # finished: the kernel's shutdown is not waited for
+
+
+def _run_steps(session: KernelSession, graph, todo, cells: _StepCells, force, retries, deadline,
+               mask) -> RunReport:
+    """One cell per step of ``todo`` in ``session``'s kernel, which has the definitions."""
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
+    session.hooks = cells
+    lost: set[str] = set()         # steps run in a kernel since restarted: not in memory
+    try:
         for step in todo:
             blocked = [p for p in graph.parents(step) if p in cells.bad]
             if blocked:
@@ -218,18 +222,13 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
                 cells.timed_out(step, deadline.not_started())
                 continue
             reuse = [s for s in graph.upto(step) if s in cells.ok - lost and s != step]
-            cell = _code_cell(step_cell(step, force=step in force, retries=retries, reuse=reuse))
-            cell.metadata["nb2pipe"] = {"step": step}     # its outputs land in this cell
-            # sent with stop_on_error off: a step stopped at its time limit must not abort the
-            # cells queued behind it (on_cell_error still reports its error)
-            cell.metadata["tags"] = ["raises-exception"]
-            book.cells.append(cell)
-            client.timeout, cells.why = _whole(deadline.limit(step)), deadline.reason(step)
+            cells.why = deadline.reason(step)
             try:
-                client.execute_cell(cell, len(book.cells) - 1)
-                if step in cells.stopped and _stop(client):     # interrupted at its limit
+                session.run_cell(step_cell(step, force=step in force, retries=retries, reuse=reuse),
+                                 timeout=_whole(deadline.limit(step)), step=step, keep_going=True)
+                if step in cells.stopped and _stop(session):     # interrupted at its limit
                     lost |= cells.ok
-                    _define(client, book.cells[:n_defs], mask, deadline)
+                    define(session, session.prelude, mask, deadline)
             except CellExecutionError:
                 pass                    # on_cell_error reported it
             except DeadKernelError:
@@ -237,6 +236,8 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
                 break
             if step not in cells.ok | cells.bad:
                 cells.finish(StepReport(step, "skipped", error="not reported by the kernel"))
+    finally:
+        session.hooks = None
     return cells.report
 
 
@@ -246,24 +247,23 @@ def _whole(seconds: float | None) -> int | None:
     return None if seconds is None else max(1, math.ceil(seconds))
 
 
-def _define(client, defs, mask, deadline) -> None:
-    """Give the kernel the pipeline's definitions (the prelude cells)."""
+def define(session: KernelSession, sources: list[str], mask, deadline) -> None:
+    """Give the kernel the pipeline's definitions (prelude cells, or a warm kernel's changes)."""
     from nbclient.exceptions import CellExecutionError
-    client.timeout = _whole(deadline.remaining())
-    for i, cell in enumerate(defs):
+    for source in sources:
         try:
-            client.execute_cell(cell, i)
+            session.run_cell(source, timeout=_whole(deadline.remaining()))
         except CellExecutionError as e:
             if e.ename == TIME_LIMIT["ename"]:
                 raise Nb2pipeError(deadline.not_started().replace("not started: ", "") +
                                    " while the kernel read the notebook's definitions",
                                    fix="raise --timeout") from None
             raise Nb2pipeError(mask.text(f"the notebook's definitions failed in the kernel: {e.ename}: {e.evalue}"),
-                               where=cell.source.splitlines()[0][:60],
+                               where=source.splitlines()[0][:60],
                                fix="run `nb2pipe check` and fix what it reports") from None
 
 
-def _stop(client, grace: float = 10.0) -> bool:
+def _stop(session: KernelSession, grace: float = 10.0) -> bool:
     """After a step's time limit (nbclient interrupted the kernel): wait for the reply of the
     interrupted cell, so the next cell is not queued behind it; a kernel that does not answer
     within ``grace`` seconds (a step stuck in native code) is restarted.  True when it was
@@ -274,10 +274,10 @@ def _stop(client, grace: float = 10.0) -> bool:
     end = time.monotonic() + grace
     while time.monotonic() < end:
         try:
-            msg = run_sync(client.kc.shell_channel.get_msg)(timeout=max(0.1, end - time.monotonic()))
+            msg = run_sync(session.client.kc.shell_channel.get_msg)(timeout=max(0.1, end - time.monotonic()))
         except queue.Empty:
             break
         if msg.get("msg_type") == "execute_reply":
             return False
-    run_sync(client.km.restart_kernel)(now=True)
+    session.restart()
     return True

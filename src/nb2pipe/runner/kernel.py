@@ -1,0 +1,142 @@
+"""One kernel driven by nbclient for a headless run: its process started early (it boots
+while this process plans), handed cells one at a time, and shut down without waiting.
+
+Shutdown hand-off: a local kernel gets its shutdown request and this process goes on (or
+exits) at once; the kernel exits by itself a moment later.  Should it not answer the request,
+ipykernel's own parent poller ends it within a second of this process exiting (jupyter_client
+starts it with ``JPY_PARENT_PID``), so no kernel outlives the command.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from . import jupyter_imports
+
+
+class KernelSession:
+    """``spawn()`` starts the kernel process and returns at once; ``connect()`` waits until
+    it answers.  ``hooks`` receives nbclient's cell hooks (on_cell_start/executed/error)."""
+
+    def __init__(self, kernel_name: str, project_dir: str, env: dict[str, str],
+                 kernel_manager_class: Any = None) -> None:
+        self.kernel_name, self.env, self.cwd = kernel_name, env, project_dir
+        self.manager_class = kernel_manager_class
+        self.remote = kernel_manager_class is not None
+        self.hooks: Any = None
+        self.prelude: list[str] = []         # what define() last sent: re-sent after a restart
+        self.km: Any = None
+        self.client: Any = None
+
+    def spawn(self) -> "KernelSession":
+        """Start the kernel process.  A local one is started with jupyter_client alone, so
+        that nbclient and nbformat are imported while the kernel boots."""
+        if self.remote:
+            client = self._client()
+            client.km = client.create_kernel_manager()
+            client.start_new_kernel(env=self.env, cwd=self.cwd)
+            self.km = client.km
+            return self
+        import subprocess
+        from jupyter_client import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+        self.km = AsyncKernelManager(kernel_name=self.kernel_name)
+        # its own stdout/stderr hold nothing for us (a step's output, fd-level too, comes on
+        # iopub) and must not hold ours open: a caller reading this command's output through
+        # a pipe would otherwise wait for the kernel's exit, not this process's
+        run_sync(self.km.start_kernel)(env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, extra_arguments=[
+            "--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"])
+        return self
+
+    def _client(self):
+        if self.client is None:
+            nbformat = jupyter_imports.nbformat()      # without the optional packages that cost seconds
+            from nbclient import NotebookClient
+            self.new_cell = nbformat.v4.new_code_cell
+            self.book = nbformat.v4.new_notebook()
+            self.book.metadata["kernelspec"] = {"name": self.kernel_name, "display_name": "", "language": "python"}
+            extra = {"kernel_manager_class": self.manager_class} if self.remote else {"km": self.km}
+            self.client = NotebookClient(
+                self.book, timeout=None, kernel_name=self.kernel_name, resources={"metadata": {"path": self.cwd}},
+                on_cell_start=self._hook("on_cell_start"), on_cell_executed=self._hook("on_cell_executed"),
+                on_cell_error=self._hook("on_cell_error"), interrupt_on_timeout=True,
+                error_on_timeout=TIME_LIMIT, **extra)
+        return self.client
+
+    def _hook(self, name: str) -> Callable:
+        def call(**kw):
+            if self.hooks is not None:
+                getattr(self.hooks, name)(**kw)
+        return call
+
+    def connect(self) -> "KernelSession":
+        client = self._client()
+        if client.kc is None:
+            try:
+                client.start_new_kernel_client()
+            except BaseException:
+                self.close(wait=True)
+                raise
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return getattr(getattr(self.km, "provisioner", None), "pid", None) if self.km is not None else None
+
+    def alive(self) -> bool:
+        from jupyter_core.utils import ensure_async, run_sync
+        return self.km is not None and bool(run_sync(ensure_async)(self.km.is_alive()))
+
+    def run_cell(self, source: str, *, timeout: int | None, step: str | None = None,
+                 keep_going: bool = False):
+        """Execute one cell (appended to the session's notebook); returns it with its outputs.
+        ``keep_going``: sent with stop_on_error off, so a cell stopped at its time limit does not
+        abort the cells queued behind it (on_cell_error still reports its error)."""
+        cell = self.new_cell(source)
+        if step is not None:
+            cell.metadata["nb2pipe"] = {"step": step}     # its outputs land in this cell
+        if keep_going:
+            cell.metadata["tags"] = ["raises-exception"]
+        self.book.cells.append(cell)
+        self.client.timeout = timeout
+        self.client.execute_cell(cell, len(self.book.cells) - 1)
+        return cell
+
+    def forget_cells(self) -> None:
+        """Drop the cells (and their outputs) of earlier runs: a warm session keeps no history."""
+        self.book.cells = []
+
+    def restart(self) -> None:
+        from jupyter_core.utils import run_sync
+        run_sync(self.km.restart_kernel)(now=True)
+
+    def close(self, wait: bool = False) -> None:
+        """Shut the kernel down.  ``wait=False`` (a local kernel that finished its work): send
+        the shutdown request and return without waiting for the process to exit."""
+        from jupyter_core.utils import ensure_async, run_sync
+        km, kc = self.km, self.client.kc if self.client is not None else None
+        if km is None:
+            return
+        self.km = None
+        try:
+            if wait or self.remote or not run_sync(ensure_async)(km.is_alive()):
+                if run_sync(ensure_async)(km.is_alive()):
+                    run_sync(ensure_async)(km.shutdown_kernel(now=False))
+            else:
+                run_sync(ensure_async)(km.request_shutdown())
+        finally:
+            run_sync(ensure_async)(km.cleanup_resources())
+            if kc is not None:
+                kc.stop_channels()
+            if self.client is not None:
+                self.client.kc = self.client.km = None
+
+
+# nbclient's reply for a cell that reached its time limit (it interrupts the kernel, then
+# reports this instead of raising, and stops reading that cell's output)
+TIME_LIMIT = {"ename": "Nb2pipeTimeLimit", "evalue": "the step's time limit passed", "traceback": []}
+
+
+def local_env(store_url: str) -> dict[str, str]:
+    return {**os.environ, "NB2PIPE_STORE": store_url, "NB2PIPE_PROGRESS": "text"}
