@@ -97,9 +97,18 @@ def pinned(store, step: str, pipeline: str) -> dict[str, dict] | None:
 
 def last_seen(store, step: str, pipeline: str) -> dict[str, dict] | None:
     """Output -> contract of the step's last result in ``store``, if it has one."""
+    return of_entry(last_entry(store, step, pipeline))
+
+
+def last_entry(store, step: str, pipeline: str) -> dict | None:
+    """The entry of the step's last result in ``store``, if it has one."""
     last = store.get_last(step, pipeline)
     key = last and last.get("key")
-    entry = store.get_entry(key) if key and KEY_RE.fullmatch(key) else None
+    return store.get_entry(key) if key and KEY_RE.fullmatch(key) else None
+
+
+def of_entry(entry: dict | None) -> dict[str, dict] | None:
+    """Output -> contract of a stored result."""
     if not entry:
         return None
     return {o: contract_of(ObjectRef.from_json(r)) for o, r in sorted(entry["outputs"].items())}

@@ -50,14 +50,14 @@ def arrow_type(text: str):
 
 def empty_table(schema: list):
     import pyarrow as pa
-    return pa.schema([(n, arrow_type(t)) for n, t in schema]).empty_table()
+    # from_batches, not Schema.empty_table(): that imports pandas (seconds on a loaded machine)
+    return pa.Table.from_batches([], schema=pa.schema([(n, arrow_type(t)) for n, t in schema]))
 
 
 def run(engine) -> SchemaCheck:
-    import duckdb
-
     graph = engine.graph()
-    seen = {s: c for s in graph.order if (c := contracts.last_seen(engine.store, s, engine.pipeline))}
+    entries = {s: contracts.last_entry(engine.store, s, engine.pipeline) for s in graph.order}
+    seen = {s: c for s, e in entries.items() if (c := contracts.of_entry(e))}
     pins = {s: c for s in graph.order if (c := contracts.pinned(engine.store, s, engine.pipeline))}
     wanted = {**seen, **pins}
     known = {(s, o): c for s, outs in seen.items() for o, c in outs.items()}   # what inputs are now
@@ -65,8 +65,7 @@ def run(engine) -> SchemaCheck:
     for s, pin in pins.items():       # a pinned step's last result against its pin
         check.breaks += [b for o, c in sorted(pin.items()) if o in seen.get(s, {})
                          for b in contracts.differences(s, o, c, seen[s][o])]
-    con = duckdb.connect()
-    con.execute("SET file_search_path = '" + engine.project_dir.replace("'", "''") + "'")
+    planner = Planner(engine.project_dir)
     for name in graph.order:
         step = engine.defs.steps[name]
         inputs = {i: graph.source(name, i) for i in engine.defs.inputs_of(step)}
@@ -79,15 +78,17 @@ def run(engine) -> SchemaCheck:
         if missing:
             check.unknown[name] = f"input `{missing[0]}` has no table contract yet (never run)"
             continue
-        tables = {i: empty_table(known[(p, i)]["schema"]) for i, p in inputs.items()}
+        out = step.outputs[0]
+        got = _as_last_run(entries, step, inputs, known, seen)
         try:
-            result = _plan(con, step.sql, tables, engine.defs.params)
+            if got is None:
+                for i, p in inputs.items():
+                    planner.bind(i, p, known[(p, i)]["schema"])
+                got = planner.plan(step.sql, engine.defs.params)
         except Exception as e:  # noqa: BLE001 - duckdb.Error and friends
             check.errors[name] = " ".join(str(e).split())
             continue
         check.planned.append(name)
-        got = [[f.name, str(f.type)] for f in result.schema]
-        out = step.outputs[0]
         mine = wanted.get(name, {}).get(out)
         if mine and "schema" in mine:
             check.breaks += [Break(name, out, col, g, w)
@@ -96,17 +97,89 @@ def run(engine) -> SchemaCheck:
     return check
 
 
-def _plan(con, info, tables: dict, params: dict):
-    """The query's result on ``tables``, with no row read from files (LIMIT 0)."""
-    for name, value in tables.items():
-        con.register(name, value)
-    try:
+def _as_last_run(entries: dict, step, inputs: dict[str, str], known: dict, seen: dict) -> list | None:
+    """The step's output schema without planning it, when its last run holds it: the same
+    query, no parameter or file read (they may have changed under it), and each input the very
+    result the last run read, whose schema is still the one it had then.  None: plan it."""
+    if step.sql.params or step.sql.files or step.name not in seen:
+        return None
+    comp = (entries.get(step.name) or {}).get("components") or {}
+    if comp.get("code") != step.code_hash or set(comp.get("inputs") or {}) != set(inputs):
+        return None
+    for i, p in inputs.items():
+        parent = entries.get(p) or {}
+        ref = (parent.get("outputs") or {}).get(i) or {}
+        if (not ref.get("oid") or not str(comp["inputs"][i]).endswith(":" + ref["oid"])
+                or known[(p, i)].get("schema") != (seen.get(p, {}).get(i) or {}).get("schema")):
+            return None
+    return (seen[step.name].get(step.outputs[0]) or {}).get("schema")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Planner:
+    """One DuckDB connection for a whole check.  Each input is a zero-row table made once per
+    (name, producer) -- re-made only when a later step rebinds the name -- and each query is
+    bound with ``DESCRIBE`` (nothing runs).  Types go through Arrow as in a real run (a step's
+    output is stored as Arrow and the next SQL step reads that): DuckDB -> Arrow by a zero-row
+    cast, Arrow -> DuckDB by describing a zero-row Arrow table, each type once per check.  A
+    query ``DESCRIBE`` refuses is planned the old way (LIMIT 0), for DuckDB's own message."""
+
+    def __init__(self, project_dir: str) -> None:
+        import duckdb
+        self.con = duckdb.connect()
+        self.con.execute("SET file_search_path = '" + project_dir.replace("'", "''") + "'")
+        self.bound: dict[str, tuple[str, tuple]] = {}     # table name -> (producer, schema)
+        self.to_arrow: dict[str, str] = {}                # DuckDB type -> Arrow type
+        self.to_duck: dict[str, str] = {}                 # Arrow type -> DuckDB type
+        self.pending = ""                                 # tables to make before the next query
+
+    def bind(self, name: str, producer: str, schema: list) -> None:
+        """Make ``name`` the zero-row table of ``producer``'s output (unless it already is);
+        the statement goes with the next query (one round trip)."""
+        key = (producer, tuple(map(tuple, schema)))
+        if self.bound.get(name) == key:
+            return
+        self._duck_types([t for _, t in schema])
+        cols = ", ".join(f"{_quote(c)} {self.to_duck[t]}" for c, t in schema)
+        self.pending += f"CREATE OR REPLACE TEMP TABLE {_quote(name)} ({cols});\n"
+        self.bound[name] = key
+
+    def plan(self, info, params: dict) -> list[list[str]]:
+        """[column, Arrow type] of the query's result, bound on the tables made so far."""
         bound = {p: params[p] for p in info.params} if info.params else None
-        rel = con.sql(info.query, params=bound).limit(0)
-        return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
-    finally:
-        for name in tables:
-            con.unregister(name)
+        ddl, self.pending = self.pending, ""
+        try:
+            rows = self.con.execute(ddl + "DESCRIBE " + info.query, bound).fetchall()
+        except Exception:  # noqa: BLE001 - DuckDB's message about the query itself, below
+            if ddl:
+                self.con.execute(ddl)     # a statement before the one that failed may not have run
+            result = _plan(self.con, info, params)
+            return [[f.name, str(f.type)] for f in result.schema]
+        self._arrow_types([r[1] for r in rows])
+        return [[r[0], self.to_arrow[r[1]]] for r in rows]
+
+    def _arrow_types(self, duck: list[str]) -> None:
+        new = list(dict.fromkeys(t for t in duck if t not in self.to_arrow))
+        if new:
+            rel = self.con.sql("SELECT " + ", ".join(f"NULL::{t} AS c{k}" for k, t in enumerate(new)) + " LIMIT 0")
+            table = (getattr(rel, "to_arrow_table", None) or rel.arrow)()
+            self.to_arrow.update({t: str(f.type) for t, f in zip(new, table.schema)})
+
+    def _duck_types(self, arrow: list[str]) -> None:
+        new = list(dict.fromkeys(t for t in arrow if t not in self.to_duck))
+        if new:
+            types = self.con.from_arrow(empty_table([[f"c{k}", t] for k, t in enumerate(new)])).types
+            self.to_duck.update({t: str(d) for t, d in zip(new, types)})
+
+
+def _plan(con, info, params: dict):
+    """The query's result, with no row read from files (LIMIT 0)."""
+    bound = {p: params[p] for p in info.params} if info.params else None
+    rel = con.sql(info.query, params=bound).limit(0)
+    return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
 
 
 def _input_changes(engine, name: str, now: dict[str, dict | None]) -> list[str]:
