@@ -12,7 +12,9 @@ from .entries import KEY_RE, _dumps, _warn_once, check_entry, pipeline_slug
 
 class MetadataFiles:
     """Mixed into :class:`~nb2pipe.store.Store`; needs ``backend``, ``url``, ``read_only``,
-    ``_entries`` (a cache: entries never change) and ``_write(rel, data)``."""
+    ``_entries`` (a cache: entries never change), ``_verified`` (object rel -> stamp hashed
+    OK), ``_index`` (an :class:`~nb2pipe.entryindex.EntryIndex`), ``_checked`` (key -> the
+    stamps its entry was checked at) and ``_write(rel, data)``."""
 
     # -- entries (key -> outputs)
     @staticmethod
@@ -32,11 +34,18 @@ class MetadataFiles:
         except ValueError as e:
             _warn_once(self.url, str(key), str(e))
             return None
+        indexed = self._index.entry(key)
+        if indexed is not None:
+            self._entries[key] = indexed
+            self._checked[key] = self._index.records[key]
+            return indexed
+        stamp = self._index.stamp(rel)
         data = self.backend.read_bytes(rel)
         if data is None:
             return None
         try:
             entry = json.loads(data)
+            objects = self._index.object_stamps(entry) if stamp is not None else None
             check_entry(key, entry, self.backend)
         except (ValueError, UnicodeDecodeError) as e:
             _warn_once(self.url, key, str(e))
@@ -45,7 +54,25 @@ class MetadataFiles:
             return None
         if len(self._entries) < 100_000:
             self._entries[key] = entry
+            if objects is not None:
+                self._checked[key] = {"stamp": stamp, "objects": objects}
+                self._index_stale = True
         return entry
+
+    # -- the index of the entries a notebook's last plan used (see :mod:`nb2pipe.entryindex`)
+    def load_index(self, name: str) -> None:
+        self._index.load(name)
+
+    def save_index(self, name: str, keys) -> None:
+        """Write ``name``'s index of ``keys`` if an entry among them was read from its file."""
+        if self.read_only or not self._index_stale:
+            return
+        self._index_stale = False
+        entries = {k: self._entries[k] for k in keys if k in self._checked and k in self._entries}
+        try:
+            self._index.save(name, entries, self._verified, self._checked)
+        except OSError:
+            pass                           # only a shortcut: the next session reads the files
 
     def put_entry(self, key: str, entry: dict) -> None:
         self._write(self._entry_rel(key), _dumps({**entry, "key": key}))

@@ -148,8 +148,11 @@ class Planner:
         """The state of every step (or of ``names``, which must be closed under ancestry),
         computed from definitions and the store only."""
         graph = graph or self.graph()
+        self.store.load_index(self.pipeline)
+        states = self._states(graph, names)
+        self.store.save_index(self.pipeline, [s[2] for s in states.values() if s[2]])
         out: dict[str, StepStatus] = {}
-        for name, (state, reasons, key, res) in self._states(graph, names).items():
+        for name, (state, reasons, key, res) in states.items():
             step = self.defs.steps[name]
             fail = self.failures.get(name)
             shown = res or self.results.get(name)

@@ -29,6 +29,7 @@ from . import codecs
 from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
                       content_hash, file_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
+from .entryindex import EntryIndex
 from .metadata import MetadataFiles
 from .signing import ENV_VAR, PICKLE_VAR, load_key, pickle_mode, signer_id
 from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: F401
@@ -64,7 +65,10 @@ class Store(MetadataFiles):
         self._signer: str | None = None
         self._warned_signer = False
         self._entries: dict[str, dict] = {}          # key -> entry: entries never change
-        self._verified: dict[str, tuple] = {}        # rel -> (size, mtime, inode) hashed OK
+        self._verified: dict[str, tuple] = {}        # rel -> (size, mtime, inode, ctime) hashed OK
+        self._index = EntryIndex(self.backend)       # the entries notebooks' last plans used
+        self._checked: dict[str, dict] = {}          # key -> stamps its entry was checked at
+        self._index_stale = False                    # an entry was read from its own file
 
     def _writable(self) -> None:
         if self.read_only:
@@ -207,7 +211,8 @@ class Store(MetadataFiles):
         or replacement changes size, mtime, inode or ctime, so the stamp no longer matches."""
         if stamp is None:
             return False
-        if self._verified.get(rel) == stamp:
+        if self._verified.get(rel) == stamp or self._index.claims.get(rel) == stamp:
+            self._verified[rel] = stamp
             return True
         known = self.backend.read_bytes(self._stamp_rel(rel))
         try:
@@ -345,6 +350,8 @@ class LayeredStore:
     put_last = _to_own("put_last")
     put_learned = _to_own("put_learned")
     put_run = _to_own("put_run")
+    load_index = _to_own("load_index")
+    save_index = _to_own("save_index")
     # metadata reads: the first layer that has it
     get_entry = _first_found("get_entry")
     get_last = _first_found("get_last")

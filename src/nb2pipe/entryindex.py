@@ -1,0 +1,92 @@
+"""One file per notebook holding the entries its last plan used, so the first plan of a new
+session reads one file instead of one entry file per step (``index/<notebook>.json``).
+
+The index is only a shortcut, never a source of truth.  Each record keeps the stamp (size,
+mtime, inode, ctime) its entry file had when the entry was read and checked, and the stamps
+of its objects' files at that moment.  A record is used only while the entry file still has
+that stamp (so the store holds exactly that entry) and every object file still has its
+stamp or is still absent (so the header checks made then still hold); anything else is read
+from the store as usual.  Stores that cannot stamp files (remote ones) keep no index.
+"""
+from __future__ import annotations
+
+import json
+
+from .entries import _dumps, object_rel, pipeline_slug
+
+INDEX_VERSION = 1
+
+
+def _stamp_json(stamp) -> list | None:
+    return None if stamp is None else list(stamp)
+
+
+class EntryIndex:
+    """The index records of a store's backend, loaded per notebook name."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.records: dict[str, dict] = {}          # key -> record
+        self.claims: dict[str, tuple] = {}          # object rel -> stamp it was verified at
+        self.loaded: set[str] = set()
+
+    @staticmethod
+    def rel(name: str) -> str:
+        return f"index/{pipeline_slug(name)}.json"
+
+    def load(self, name: str) -> None:
+        if name in self.loaded:
+            return
+        self.loaded.add(name)
+        data = self.backend.read_bytes(self.rel(name))
+        try:
+            doc = json.loads(data) if data else {}
+            if doc.get("v") != INDEX_VERSION:
+                return
+            for key, rec in doc["entries"].items():
+                if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):
+                    self.records.setdefault(key, rec)
+            for rel, stamp in doc.get("verified", {}).items():
+                self.claims.setdefault(rel, tuple(stamp))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return                     # an unreadable index: every entry is read as usual
+
+    def entry(self, key: str) -> dict | None:
+        """The indexed entry of ``key`` if the store still holds exactly it, else None."""
+        rec = self.records.get(key)
+        if rec is None:
+            return None
+        try:
+            if _stamp_json(self.backend.stamp(f"entries/{key[:2]}/{key}.json")) != rec["stamp"]:
+                return None
+            for rel, stamp in rec["objects"].items():
+                if _stamp_json(self.backend.stamp(rel)) != stamp:
+                    return None
+        except (KeyError, TypeError):
+            return None
+        return rec["entry"]
+
+    def save(self, name: str, entries: dict[str, dict], verified: dict[str, tuple],
+             checked: dict[str, dict]) -> None:
+        """Write the index of ``name``: ``entries`` (key -> entry), each with the stamps in
+        ``checked`` (key -> {"stamp": entry file stamp, "objects": {rel: stamp}}) taken when
+        it was read and checked; ``verified``: objects hashed OK at a stamp."""
+        records = {k: {"entry": e, **checked[k]} for k, e in entries.items() if k in checked}
+        rels = {rel for rec in records.values() for rel in rec["objects"]}
+        doc = {"v": INDEX_VERSION, "entries": records,
+               "verified": {rel: list(s) for rel, s in verified.items() if rel in rels}}
+        self.backend.write_bytes(self.rel(name), _dumps(doc))
+
+    def stamp(self, rel: str) -> list | None:
+        """A file's stamp as a record keeps it.  Taken *before* the file is read and
+        checked, so a file replaced meanwhile leaves a record that no longer matches."""
+        return _stamp_json(self.backend.stamp(rel))
+
+    def object_stamps(self, entry) -> dict[str, list | None] | None:
+        """The stamps of the files of the objects ``entry`` names (None: not an entry that
+        names objects; checking it says why)."""
+        try:
+            rels = [object_rel(d["oid"], d["codec"]) for d in entry["outputs"].values()]
+        except Exception:  # noqa: BLE001 - any shape at all: the entry's check reports it
+            return None
+        return {rel: self.stamp(rel) for rel in rels}

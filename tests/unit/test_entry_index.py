@@ -1,0 +1,99 @@
+"""The index of the entries a notebook's last plan used: a new session's first plan reads it
+instead of one entry file per step, and never serves an entry the store does not hold as it
+is now (removed, replaced, its objects changed)."""
+import json
+import os
+
+import pytest
+
+from nb2pipe.engine import Engine
+from nb2pipe.spec import parse_step_line
+from nb2pipe.store import Store
+
+CELLS = [("a", "a = [1, 2]"), ("b", "b = a + [3]"), ("c", "c = len(b)")]
+
+
+def session(tmp_path, reads=None):
+    store = Store(tmp_path / "store")
+    if reads is not None:                          # a spy: the paths read, in order
+        real = store.backend.read_bytes
+        store.backend.read_bytes = lambda rel: reads.append(rel) or real(rel)
+    eng = Engine(store, tmp_path, warn=lambda m: None, pipeline="nb.ipynb")
+    for i, (line, code) in enumerate(CELLS):
+        eng.define(parse_step_line(line), code, cell_id=f"c{i}")
+    return eng
+
+
+@pytest.fixture
+def planned(tmp_path):
+    eng = session(tmp_path)
+    eng.run()
+    assert {s.state for s in eng.plan().values()} == {"fresh"}    # writes the index
+    return eng
+
+
+def _entry_path(eng, step):
+    key = eng.plan()[step].key
+    return eng.store.backend.path(f"entries/{key[:2]}/{key}.json")
+
+
+def test_a_new_session_reads_one_index_not_an_entry_file_per_step(tmp_path, planned):
+    reads: list[str] = []
+    eng = session(tmp_path, reads)
+    assert {s.state for s in eng.plan().values()} == {"fresh"}
+    assert [r for r in reads if r.startswith(("entries/", "verified/"))] == []
+    assert reads.count("index/nb.json") == 1
+
+
+def remove_entry(eng):
+    os.remove(_entry_path(eng, "b"))
+
+
+def replace_entry(eng):                            # same key, now naming another object
+    path = _entry_path(eng, "b")
+    entry = json.load(open(path))
+    other = eng.store.put([9, 9, 9])
+    entry["outputs"]["b"] = other.to_json()
+    os.remove(path)
+    with open(path, "w") as f:
+        json.dump(entry, f)
+
+
+def damage_object(eng):
+    ref = eng.results["b"].outputs["b"]
+    path = eng.store.backend.path(eng.store._object_rel(ref.oid, ref.codec))
+    data = bytearray(open(path, "rb").read())
+    data[-1] ^= 0xFF                               # the header (first byte) still says a list
+    open(path, "wb").write(data)
+
+
+def remove_object(eng):
+    ref = eng.results["b"].outputs["b"]
+    os.remove(eng.store.backend.path(eng.store._object_rel(ref.oid, ref.codec)))
+
+
+def garble_index(eng):
+    with open(eng.store.backend.path("index/nb.json"), "w") as f:
+        f.write('{"v": 1, "entries": [')
+
+
+# (what changes in the store after the index was written, state of `b` in a new session)
+CHANGES = [(remove_entry, "never run"), (damage_object, "stale"), (remove_object, "stale"),
+           (garble_index, "fresh")]
+
+
+@pytest.mark.parametrize("change, state", CHANGES, ids=[c[0].__name__ for c in CHANGES])
+def test_the_index_never_serves_what_the_store_does_not_hold(tmp_path, planned, change, state):
+    change(planned)
+    eng = session(tmp_path)
+    assert eng.plan()["b"].state == state
+
+
+def test_a_replaced_entry_is_read_from_its_file(tmp_path, planned):
+    replace_entry(planned)
+    eng = session(tmp_path)
+    eng.plan()
+    key = planned.plan()["b"].key
+    assert eng.store.get_entry(key)["outputs"]["b"]["oid"] == eng.store.put([9, 9, 9]).oid
+    assert eng.run_cell("b").status == "cached" and eng.results["b"].outputs["b"].oid != \
+        planned.results["b"].outputs["b"].oid
