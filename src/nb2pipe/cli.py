@@ -108,19 +108,13 @@ def cmd_dag(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export
+    from .export.summary import export_described
     nb, engine = _load(args)
-    if nb.manifest:
-        raise Nb2pipeError(f"{args.target} is already an exported pipeline",
-                           fix="export the source notebook instead")
-    out = export(nb, engine, args.output, name=args.name, version=args.version, overwrite=args.overwrite,
-                 targets=tuple(args.target_kind or ()), schedule=args.schedule,
-                 runtime_wheel_path=args.runtime_wheel, extras=tuple(args.extra or ()))
-    print(f"exported {out.package} {out.version} to {out.path} ({len(out.files)} files)")
-    from .export.package import source_lines
-    print("\n".join(source_lines(out)))
-    print(f"  cd {out.path} && pip install --find-links wheels/ -c {out.package}/requirements.lock"
-          " '.[test]' && python -m pytest")
+    _, lines = export_described(nb, engine, args.output, name=args.name, version=args.version,
+                                overwrite=args.overwrite, targets=tuple(args.target_kind or ()),
+                                schedule=args.schedule, runtime_wheel_path=args.runtime_wheel,
+                                extras=tuple(args.extra or ()))
+    print("\n".join(lines))
     return 0
 
 

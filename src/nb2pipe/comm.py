@@ -110,7 +110,7 @@ class CommServer:
             ok.problems = sync_cells(self.engine, req.cells, execute=False)
             self._send_graph(comm)
         elif isinstance(req, P.ExportRequest):
-            res = export_notebook(req)
+            res = export_notebook(req, self.engine)
             ok.ok, ok.message, ok.output = res["ok"], res["message"], res.get("output")
         elif isinstance(req, P.PlanRequest):
             self._send(comm, plan_message(self.engine, req))
@@ -295,8 +295,10 @@ def check_message(engine: Engine, rows: int) -> dict:
     return saved.redactor().scrub(msg.to_json())
 
 
-def export_notebook(req: P.ExportRequest) -> dict:
-    """Export through the same entry point as ``nb2pipe export NOTEBOOK -o DIR``.
+def export_notebook(req: P.ExportRequest, engine) -> dict:
+    """Export the notebook as ``nb2pipe export NOTEBOOK -o DIR`` does (the same function,
+    called in the kernel on the kernel's store and parameters, with the same lines as the
+    answer).
 
     ``name`` is the notebook's file name; when a file of that name is in the kernel's
     working directory (a local kernel) it is exported as saved, otherwise (a remote
@@ -305,40 +307,29 @@ def export_notebook(req: P.ExportRequest) -> dict:
     name = os.path.basename(req.name or "notebook.ipynb")
     if not output:
         return {"ok": False, "message": "no output folder given"}
-    try:
-        from . import cli
-        main = cli.main
-    except (ImportError, AttributeError):
-        return {"ok": False, "message": "export is not available yet in this version of nb2pipe"}
-    path = os.path.abspath(name)
-    tmp = None
+    path, tmp = os.path.abspath(name), None
     if not os.path.exists(path) and req.notebook is not None:
         import json
         tmp = tempfile.mkdtemp(prefix="nb2pipe-export-")
         path = os.path.join(tmp, name)
         with open(path, "w", encoding="utf-8") as f:
             json.dump(req.notebook, f)
-    import contextlib
-    import io
-    buf = io.StringIO()
+
+    def as_known(text: str) -> str:       # the notebook as the user knows it, not our copy
+        return text.replace(os.path.join(tmp, ""), "") if tmp else text
     try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-            code = main(["export", path, "-o", output] + (["--overwrite"] if req.overwrite else []))
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        from . import notebook
+        from .export.summary import export_described
+        from .runner import plan
+        nb = notebook.read(path)
+        saved = plan.engine_for(nb, engine.store, engine.param_overrides)
+        _, lines = export_described(nb, saved, output, overwrite=req.overwrite)
     except Nb2pipeError as e:
-        return {"ok": False, "message": str(e)}
+        return {"ok": False, "message": as_known(f"nb2pipe: {e}")}
     except Exception as e:  # noqa: BLE001 - report, never break the kernel
-        return {"ok": False, "message": f"export failed: {type(e).__name__}: {e}"}
+        return {"ok": False, "message": as_known(f"export failed: {type(e).__name__}: {e}")}
     finally:
         if tmp:
             import shutil
             shutil.rmtree(tmp, ignore_errors=True)
-    text = buf.getvalue().strip()
-    if tmp:                               # the notebook as the user knows it, not our copy
-        text = text.replace(os.path.join(tmp, ""), "")
-    if code not in (0, None):
-        if "invalid choice" in text and "export" in text:
-            return {"ok": False, "message": "export is not available yet in this version of nb2pipe"}
-        return {"ok": False, "message": text or f"export exited with status {code}"}
-    return {"ok": True, "message": text or f"exported to {output}", "output": output}
+    return {"ok": True, "message": as_known("\n".join(lines)), "output": output}
