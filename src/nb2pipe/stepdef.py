@@ -48,6 +48,10 @@ class StepDef:
                                  and self.outputs == other.outputs and self.cell_id == other.cell_id)
 
     def external_reads(self) -> tuple[str, ...]:
+        return self._external_reads
+
+    @functools.cached_property
+    def _external_reads(self) -> tuple[str, ...]:
         if self.sql is not None:
             return self.info.reads
         return tuple(r for r in self.info.reads if r not in ALWAYS_AVAILABLE)

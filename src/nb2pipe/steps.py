@@ -131,10 +131,18 @@ class Definitions:
         fails with a NameError only if that line runs (``unicode`` under ``if PY2:``)."""
         if step.spec.inputs is not None:
             return step.spec.inputs
-        written = self._written(self.steps if steps is None else steps)
-        return tuple(r for r in step.external_reads()
-                     if r not in self.setup_owner and r not in self.params
-                     and (r in written or step.sql is not None))
+        current = steps is None or steps is self._steps
+        if current:                      # kept per version, for the step as defined now
+            hit = self._memo("inputs", dict).get(step.name)
+            if hit is not None and hit[0] is step:
+                return hit[1]
+        written = self._written(self._steps if current else steps)
+        found = tuple(r for r in step.external_reads()
+                      if r not in self.setup_owner and r not in self.params
+                      and (r in written or step.sql is not None))
+        if current:
+            self._memo("inputs", dict)[step.name] = (step, found)
+        return found
 
     def _written(self, steps: dict[str, StepDef]) -> frozenset[str]:
         def build() -> frozenset[str]:
