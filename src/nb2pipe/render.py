@@ -13,6 +13,9 @@ from bisect import bisect_right, insort
 from .errors import Nb2pipeError
 from .report import STATE_COLORS
 
+# `%dag show` in JupyterLab: the labextension draws this with the Pipeline sidebar's own layout
+# (dagre) and theme colours; the SVG beside it is for frontends without the extension
+DAG_MIME = "application/vnd.nb2pipe.dag+json"
 FALLBACK = "#455a64"                     # colour of a state report.STATE_COLORS does not know
 NODE_H, MARGIN, LAYER_GAP, GAP, DUMMY_GAP = 44, 20, 58, 28, 14
 NAME_CH, SUB_CH, LABEL_CH = 7.9, 6.0, 5.6  # rough glyph widths: bold 13 px, 10 px, 9.5 px
@@ -329,6 +332,16 @@ def to_svg(steps: list[dict], edges, *, direction: str = "TB") -> str:
     return (head + f'width="{_n(width)}" height="{_n(height)}" viewBox="0 0 {_n(width)} {_n(height)}">'
             f'{defs}<rect width="100%" height="100%" fill="#ffffff"/>'
             f'{"".join(body)}<g class="legend">{"".join(legend)}</g></svg>')
+
+
+def bundle(steps: list[dict], edges, *, direction: str = "TB") -> dict:
+    """The display bundle of `%dag show`: the graph as data for the labextension's renderer
+    (the sidebar's layout and colours, so the two pictures agree) and the SVG as the fallback
+    (nbconvert, GitHub, a Lab without the extension)."""
+    dag = {"v": 1, "direction": _direction(direction), "steps": steps,
+           "edges": [{"source": a, "target": b, "data": d} for a, b, d in edges]}
+    return {DAG_MIME: dag, "image/svg+xml": to_svg(steps, edges, direction=direction),
+            "text/plain": f"<nb2pipe DAG: {len(steps)} steps>"}
 
 
 def _mermaid_text(text: str) -> str:

@@ -217,3 +217,16 @@ def test_two_hundred_nodes_render(direction):
     steps, edges = random_dag(200, seed=7)
     svg = render.to_svg(steps, edges, direction=direction)
     assert len(nodes(parse(svg))) == 200
+
+
+def test_dag_show_bundle_carries_the_graph_for_the_labextension_and_the_svg_for_others():
+    import json
+    steps, edges = CASES["diamond"]
+    b = render.bundle(steps, edges, direction="td")
+    assert sorted(b) == sorted([render.DAG_MIME, "image/svg+xml", "text/plain"])
+    dag = json.loads(json.dumps(b[render.DAG_MIME]))       # JSON as sent on the wire
+    assert dag["direction"] == "TB" and dag["steps"] == steps
+    assert dag["edges"] == [{"source": a, "target": t, "data": d} for a, t, d in edges]
+    assert b["image/svg+xml"] == render.to_svg(steps, edges, direction="TB")
+    with pytest.raises(Nb2pipeError):
+        render.bundle(steps, edges, direction="sideways")
