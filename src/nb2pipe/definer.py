@@ -83,7 +83,7 @@ class Definer:
                line_offset: int = 1, cell_text: str = "", validate: bool = True) -> StepDef:
         """Add or replace a step.  Nothing changes if the new definition is invalid.
         ``validate=False`` (headless planning, which defines every step of a notebook and then
-        checks the whole graph once) skips the per-step graph check, which is O(steps)."""
+        checks the whole graph once) skips the checks of its reads and outputs."""
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text)
         if validate:                      # else: check_all_reads() once all steps are defined
@@ -93,7 +93,7 @@ class Definer:
             self.defs.set_learned(spec.name, step.code_hash, learned)
         steps = self._with_step(step)
         if validate:
-            self.defs.graph(steps)        # raises GraphError with every problem
+            self.defs.check(steps)        # raises GraphError with every problem
         for gone in set(self.defs.steps) - set(steps):
             self.forget(gone, emit=False)
         self.defs.steps = steps

@@ -31,7 +31,6 @@ class Definitions:
         self.context = 0
         self._derived: tuple[int, dict] = (-1, {})   # (version, maps derived from that version)
         self._candidate: tuple = (None, frozenset())  # (steps being checked, names they write)
-        self._checked: tuple = (None, -1, None)       # (steps, version, graph) of a definition checked
         self._steps: dict[str, StepDef] = {}      # in notebook order
         self.local_module = local_module          # module name -> is it project code?
         self.setup: dict[str, SetupCell] = {}     # change them with set_setup / drop_setup
@@ -57,9 +56,6 @@ class Definitions:
                 s is not old[n] and s.outputs != old[n].outputs for n, s in steps.items()):
             self.context += 1          # the order or the written names changed
         self.version += 1
-        checked_steps, checked_version, graph = self._checked
-        if checked_steps is steps and checked_version == self.version - 1:
-            self._memo("graph", lambda: graph)    # checked just before, nothing else changed
 
     @staticmethod
     def _same_code(steps: dict[str, StepDef], old: dict[str, StepDef]) -> bool:
@@ -248,18 +244,22 @@ class Definitions:
     # -- graph
     def graph(self, steps: dict[str, StepDef] | None = None, *, allow_missing: bool = True) -> Graph:
         """The DAG of ``steps`` (default: the current ones), built once per version of the
-        definitions.  Other ``steps`` (a definition being checked) are built each time; when
-        they then become the current steps unchanged, their graph is kept."""
+        definitions; other ``steps`` are built each time."""
         if steps is None or steps is self._steps or self._same_code(steps, self._steps):
             if not allow_missing:
                 return self._memo("graph strict", lambda: self._build_graph(self._steps, False))
             return self._memo("graph", lambda: self._build_graph(self._steps, True))
-        g = self._build_graph(steps, allow_missing)
-        if allow_missing:
-            self._checked = (steps, self.version, g)
-        return g
+        return self._build_graph(steps, allow_missing)
 
-    def _build_graph(self, steps: dict[str, StepDef], allow_missing: bool) -> Graph:
+    def check(self, steps: dict[str, StepDef]) -> None:
+        """Raise GraphError with every problem the graph of ``steps`` (missing reads allowed)
+        would have, without building it: the only ones are outputs that are also setup names
+        or parameters (steps are keyed by name, so none is defined twice)."""
+        problems = self._problems(steps)
+        if problems:
+            raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
+
+    def _problems(self, steps: dict[str, StepDef]) -> list[str]:
         problems = []
         for s in steps.values():
             for o in s.outputs:
@@ -269,6 +269,10 @@ class Definitions:
                 if o in self.params:
                     problems.append(f"`{o}` is both an output of step `{s.name}` and a parameter;"
                                     " rename one")
+        return problems
+
+    def _build_graph(self, steps: dict[str, StepDef], allow_missing: bool) -> Graph:
+        problems = self._problems(steps)
         nodes = [Node(s.name, self.inputs_of(s, steps), self.outputs_of(s, steps), s.where)
                  for s in steps.values()]
         try:
