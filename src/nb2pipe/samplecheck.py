@@ -14,7 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from . import breakorigin, contracts, sampling
+from . import breakorigin, contracts, samplerun, sampling
 from .breakorigin import Origin
 from .contracts import Break
 
@@ -211,16 +211,26 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     states = sample_engine.plan(graph)       # a sample result of the same code and rows is reused
     check.not_checked = not_checked(graph, sample_engine.defs.steps)
     todo = [n for n in graph.order if states[n].state != "fresh" and n not in check.not_checked]
-    report = _execute(shadow_nb, sample_engine, todo, dict(kernel_name=kernel_name, on_event=on_event,
-                      overrides=engine.param_overrides, force=set()), executor, scheduler)
+    wanted: dict[str, dict] = {}
+    # an exported package's contracts are its manifest's (what its tests check)
+    known = lambda: wanted.update({**contracts.current(engine.store, graph.order, nb.pipeline),  # noqa: E731
+                                   **engine.contracts})
+    report = samplerun.execute(shadow_nb, sample_engine, todo, dict(kernel_name=kernel_name, on_event=on_event,
+                               overrides=engine.param_overrides, force=set()), executor, scheduler, known)
     report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
                                      key=states[n].key) for n in graph.order
                     if n not in todo and n not in check.not_checked] + report.steps
-    # an exported package's contracts are its manifest's (what its tests check)
-    wanted = {**contracts.current(engine.store, graph.order, nb.pipeline), **engine.contracts}
-    on_samples = steps_on_samples(graph, reads, check.sampled)
+    _judge(check, report.steps, wanted, steps_on_samples(graph, reads, check.sampled), store, graph)
+    check.made_by = origins(check.breaks, graph, sample_engine.defs.steps)
+    check.wall = time.perf_counter() - t0
+    return check
+
+
+def _judge(check: SampleCheck, reports, wanted: dict, on_samples: set[str], store, graph) -> None:
+    """Each step's outcome into ``check``, in run order: failed, skipped, no contract, or its
+    outputs compared with the contract."""
     order = {n: i for i, n in enumerate(graph.order)}
-    for rep in sorted(report.steps, key=lambda r: order[r.step]):
+    for rep in sorted(reports, key=lambda r: order[r.step]):
         check.durations[rep.step] = rep.duration
         if rep.step not in on_samples:
             check.unsampled_steps[rep.step] = rep.duration
@@ -232,20 +242,6 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
             check.no_contract.append(rep.step)
         else:
             check.breaks += _breaks_of(store, rep, wanted[rep.step])
-    check.made_by = origins(check.breaks, graph, sample_engine.defs.steps)
-    check.wall = time.perf_counter() - t0
-    return check
-
-
-def _execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str | None):
-    """Run ``todo`` in one local kernel, or on Dask; nothing to run: an empty report."""
-    from .runner import local
-    if not todo:
-        return local.RunReport()
-    if executor == "dask":
-        from .runner.dask_exec import execute_dask
-        return execute_dask(nb, engine, todo, scheduler=scheduler, **kw)
-    return local.execute(nb, engine, todo, **kw)
 
 
 def _breaks_of(store, rep, wanted: dict[str, dict]) -> list[Break]:

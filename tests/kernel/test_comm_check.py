@@ -58,7 +58,7 @@ def test_check_request_answers_with_every_break_its_maker_and_line(tmp_path):
             ln for ln in check["report"].splitlines() if ln.startswith("  ✗")]
     finally:
         k.shutdown()
-    assert sorted(os.listdir(tmp_path / ".nb2pipe" / "sample")) == ["store", "tree"]
+    assert sorted(os.listdir(tmp_path / ".nb2pipe" / "sample")) == ["cuts", "store", "tree"]
 
 
 def test_check_request_that_cannot_run_is_a_reply_with_the_reason(tmp_path):

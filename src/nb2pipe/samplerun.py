@@ -1,0 +1,59 @@
+"""How a sample check runs its steps: in one cell of one fresh local kernel (a sample's steps
+take milliseconds; a cell each would cost more than the steps), one cell a step where a step
+has a time limit of its own, or on Dask."""
+from __future__ import annotations
+
+
+def execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str | None,
+            meanwhile=lambda: None):
+    """Run ``todo`` in one local kernel, or on Dask; nothing to run: an empty report.  Steps
+    with a time limit of their own run one cell each, as ``nb2pipe run`` runs them (nbclient
+    enforces the limit per cell); otherwise all of them run in one cell.  ``meanwhile`` is
+    called while the kernel boots (at once when none is started)."""
+    from .runner import local
+    if not todo or executor == "dask" or any(engine.defs.steps[n].spec.timeout for n in todo):
+        meanwhile()
+    if not todo:
+        return local.RunReport()
+    if executor == "dask":
+        from .runner.dask_exec import execute_dask
+        return execute_dask(nb, engine, todo, scheduler=scheduler, **kw)
+    if any(engine.defs.steps[n].spec.timeout for n in todo):
+        return local.execute(nb, engine, todo, **kw)
+    return _in_one_cell(nb, engine, todo, kw, meanwhile)
+
+
+def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile):
+    """Every step of ``todo`` in one cell of one fresh kernel (``%dag run A B ... --json``; the
+    engine there skips what is below a failure): a sample's steps take milliseconds, a cell
+    each cost more than the steps.  The steps' outcomes are the events the cell published."""
+    from .runner import jupyter_imports, local
+    from .runner.deadline import Deadline
+    jupyter_imports.nbformat()         # before nbclient: its plain import costs seconds
+    from nbclient.exceptions import DeadKernelError
+    mask = engine.redactor()
+    s = local.spawn(nb, engine, kw.get("kernel_name"))
+    report, outputs, why, done = local.RunReport(kernel_started=True), [], "not reported by the kernel", False
+    try:
+        meanwhile()
+        s.connect()
+        local.define(s, local.prelude(nb, engine, kw["overrides"]), mask, Deadline.of(engine, None))
+        for i, n in enumerate(todo):
+            kw["on_event"]("start", local.StepReport(n, "running"), i + 1, len(todo))
+        outputs = s.run_cell(f"%dag run {' '.join(todo)} --json", timeout=None, keep_going=True).outputs
+        done = True
+    except DeadKernelError:
+        why = "the kernel died while running the steps (out of memory?)"
+        outputs = s.book.cells[-1].outputs if s.book.cells else []
+    finally:
+        s.close(wait=not done)
+    shown = [o.get("data", {}) for o in outputs if o.get("output_type") == "display_data"]
+    why = next((mask.text(f"{o['ename']}: {o['evalue']}") for o in outputs if o.get("output_type") == "error"), why)
+    for n in todo:
+        ev = local.progress_in(shown, n)
+        rep = (local.StepReport(n, ev.status.value, ev.duration or 0.0, ev.saved or 0.0, ev.key,
+                                mask.text(ev.error), mask.text(ev.traceback or "")) if ev is not None
+               else local.StepReport(n, "failed", error=why))
+        report.steps.append(rep)
+        kw["on_event"]("end", rep, len(report.steps), len(todo))
+    return report
