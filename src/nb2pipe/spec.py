@@ -102,6 +102,14 @@ def parse_step_line(line: str) -> StepSpec:
     >>> parse_step_line("clean --in raw --out df").inputs
     ('raw',)
     """
+    bare = line.strip()
+    if bare.isidentifier():           # `%%step clean`, the common line: no parser needed
+        check_name(bare)
+        return StepSpec(name=bare, line=bare)
+    return _parse_with_flags(line)
+
+
+def _parse_with_flags(line: str) -> StepSpec:
     try:
         argv = shlex.split(line, comments=True)
     except ValueError as e:

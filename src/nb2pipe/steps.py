@@ -55,7 +55,33 @@ class Definitions:
         if list(old) != list(steps) or any(
                 s is not old[n] and s.outputs != old[n].outputs for n, s in steps.items()):
             self.context += 1          # the order or the written names changed
+        version, derived = self._derived
         self.version += 1
+        if version == self.version - 1 and self._appended(old, steps):
+            self._derived = (self.version, self._extended(derived, next(reversed(steps.values()))))
+
+    @staticmethod
+    def _appended(old: dict[str, StepDef], steps: dict[str, StepDef]) -> bool:
+        """``steps`` is ``old`` and one more step at the end."""
+        return (len(steps) == len(old) + 1 and next(reversed(steps)) not in old
+                and all(steps.get(n) is s for n, s in old.items()))
+
+    def _extended(self, derived: dict, step: StepDef) -> dict:
+        """The derived maps that only grow when a step is added at the end, with it added;
+        the others (inputs, graph) are derived again when asked for."""
+        out = {k: derived[k] for k in ("positions", "definers") if k in derived}
+        if "cell ids" in derived:
+            out["cell ids"] = derived["cell ids"] | {step.cell_id}
+        if "written" in derived:
+            out["written"] = derived["written"] | frozenset(step.outputs)
+        if "step index" in derived:
+            out["step index"] = {**derived["step index"], step.name: len(derived["step index"])}
+        if "writers" in derived:
+            writers = dict(derived["writers"])
+            for o in step.outputs:
+                writers[o] = writers.get(o, []) + [step.name]
+            out["writers"] = writers
+        return out
 
     @staticmethod
     def _same_code(steps: dict[str, StepDef], old: dict[str, StepDef]) -> bool:

@@ -168,3 +168,19 @@ def test_a_cached_cell_says_which_upstream_became_stale(project, change):
     change(eng, project)
     out = eng.run_cell("c")
     assert out.status == "cached" and any("upstream `a`" in n for n in out.notes), out.notes
+
+
+@pytest.mark.parametrize("derived", ["cell_ids", "writers", "_written", "_step_index", "_positions",
+                                     "_definers"])
+def test_maps_grown_by_appended_steps_equal_maps_derived_again(project, derived):
+    eng = session(project)
+    d = eng.defs
+
+    def get():
+        return getattr(d, derived)(*((d.steps,) if derived == "_written" else ()))
+    for i, (line, code) in enumerate([("d", "import math\nd = c + 1"), ("e", "c = 5"), ("f", "f = c")]):
+        get()                                          # derived, then grown by the next step
+        eng.define(parse_step_line(line), code, cell_id=f"n{i}")
+    grown = get()
+    d._derived = (-1, {})                              # forget everything derived
+    assert get() == grown

@@ -41,3 +41,18 @@ def test_bad_lines(line, message):
         parse_step_line(line)
     assert message in str(e.value)
     assert e.value.fix  # every spec error says what to do
+
+
+@pytest.mark.parametrize("line", ["clean", "  clean  ", "_x1", "load2\t", "Étape", "if", "x-y", "2x"])
+def test_a_bare_name_parses_as_the_full_parser_does(line):
+    """`%%step NAME` skips argparse: the result (or the error) is the parser's own."""
+    from nb2pipe.spec import _parse_with_flags
+    try:
+        expected = _parse_with_flags(line)
+    except SpecError as e:
+        with pytest.raises(SpecError) as got:
+            parse_step_line(line)
+        assert got.value.what == e.what
+        return
+    got = parse_step_line(line)
+    assert got == expected and got.line == expected.line
