@@ -237,6 +237,16 @@ export class PipelineClient {
     return this.runner.run({ targets, force: !!opts.force, downstream: !!opts.downstream });
   }
 
+  /** The sample check of the notebook as saved (saved first): answered by a `check` message. */
+  async check(rows = 1000): Promise<IReplyMsg> {
+    const ctx = this.panel.context;
+    if (ctx.model.dirty) {
+      await ctx.save();
+    }
+    this.model.setChecking();
+    return this.request({ type: 'check', rows });
+  }
+
   async exportPipeline(output: string, overwrite: boolean): Promise<IReplyMsg> {
     const ctx = this.panel.context;
     if (ctx.model.dirty) {

@@ -7,5 +7,6 @@ export const CommandIDs = {
   exportPipeline: 'nb2pipe:export',
   loadExtension: 'nb2pipe:load-extension',
   showPanel: 'nb2pipe:show-panel',
-  goToCell: 'nb2pipe:go-to-cell'
+  goToCell: 'nb2pipe:go-to-cell',
+  check: 'nb2pipe:check'
 };

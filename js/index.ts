@@ -186,6 +186,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
         // keyboard focus on the notebook: Shift+Enter now runs that cell
         app.shell.activateById(c.panel.id);
         nb.activate();
+        // a line of the cell (1 = the %%step line): the cursor goes there, in edit mode
+        const line = typeof args?.line === 'number' ? args.line : null;
+        const editor = nb.activeCell?.editor;
+        if (line !== null && editor) {
+          nb.mode = 'edit';
+          editor.setCursorPosition({ line: Math.max(0, Math.min(line - 1, editor.lineCount - 1)), column: 0 });
+          editor.focus();
+        }
+      }
+    });
+    app.commands.addCommand(CommandIDs.check, {
+      label: 'Pipeline: Check on a Sample',
+      caption: 'Run every step of the saved notebook on the first rows of its sources and compare the outputs with their contracts (%dag check --sample)',
+      execute: async args => {
+        const c = current();
+        if (!notConnected(c)) {
+          await c!.check(typeof args?.rows === 'number' ? args.rows : 1000);
+        }
       }
     });
     app.commands.addCommand(CommandIDs.exportPipeline, {
@@ -206,6 +224,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.runStep,
         CommandIDs.runDownstream,
         CommandIDs.forceRun,
+        CommandIDs.check,
         CommandIDs.exportPipeline,
         CommandIDs.loadExtension
       ]) {

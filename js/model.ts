@@ -3,7 +3,7 @@
  * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
  */
 import { IPreview, withPreview } from './preview';
-import { IEdge, IPlanMsg, IStepStatus, KernelMessage } from './protocol';
+import { ICheckMsg, IEdge, IPlanMsg, IStepStatus, KernelMessage } from './protocol';
 
 /** Where the connection to the kernel's engine stands. */
 export type Connection =
@@ -36,6 +36,9 @@ export interface IPipelineState {
   cellProblems: ReadonlyMap<string, string>;
   /** The kernel's plan of the notebook's cells (nothing run): states of steps it has not defined. */
   plan: IPlanMsg | null;
+  /** The last sample check's answer (the *Check* button), and whether one is under way. */
+  check: ICheckMsg | null;
+  checking: boolean;
   /** How each step's last run in this session ended: it ran, or the store answered. */
   lastRun: ReadonlyMap<string, 'ran' | 'cache hit'>;
   /** Bumped when nodes or edges change (the layout must be recomputed). */
@@ -55,6 +58,8 @@ export const EMPTY: IPipelineState = {
   error: null,
   cellProblems: new Map(),
   plan: null,
+  check: null,
+  checking: false,
   lastRun: new Map(),
   structure: 0,
   revision: 0
@@ -144,6 +149,8 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
     }
     case 'plan':
       return next({ plan: msg });
+    case 'check':
+      return next({ check: msg, checking: false });
     case 'run_start':
       return next({ run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } });
     case 'progress':
@@ -178,6 +185,9 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
         patch.error = msg.message;
         patch.run = null;
       }
+      if (msg.request === 'check') {
+        patch.checking = false;
+      }
       return Object.keys(patch).length ? next(patch) : state;
     }
     default:
@@ -195,6 +205,7 @@ export function withConnection(state: IPipelineState, connection: Connection): I
     ...(cleared ? { ...EMPTY, structure: state.structure + 1 } : state),
     connection,
     run: null,
+    checking: false,
     revision: state.revision + 1
   };
 }
@@ -282,6 +293,15 @@ export class PipelineModel {
   /** Progress of a run the frontend drives (the panel runs step cells), or null when it ended. */
   setRun(run: IRunProgress | null): void {
     this._set({ ...this._state, run, revision: this._state.revision + 1 });
+  }
+
+  /** A sample check was asked for (the kernel's `check` message or reply ends it). */
+  setChecking(): void {
+    this._set({ ...this._state, checking: true, error: null, revision: this._state.revision + 1 });
+  }
+
+  clearCheck(): void {
+    this._set({ ...this._state, check: null, revision: this._state.revision + 1 });
   }
 
   setConnection(c: Connection): void {

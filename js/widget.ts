@@ -6,6 +6,7 @@ import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
 import { DagCanvas, stateClass } from './canvas';
+import { renderCheck } from './checkview';
 import { CommandIDs } from './commands';
 import { renderDetails } from './details';
 import { el } from './dom';
@@ -32,12 +33,14 @@ export class PipelineSidebar extends Widget {
     const tools = el('div', 'jp-nb2pipe-tools');
     tools.append(
       this._button('Run stale', CommandIDs.runStale, 'Run every stale step (uses the current cell contents)'),
+      this._button('Check', CommandIDs.check, 'Run the saved notebook on a sample (first 1,000 rows of each source) and list where outputs break their contracts'),
       this._button('Export…', CommandIDs.exportPipeline, 'Export the pipeline to a folder (nb2pipe export)')
     );
     header.append(this._titleNode, tools);
 
     this._statusNode = el('div', 'jp-nb2pipe-status');
     this._messageNode = el('div', 'jp-nb2pipe-message');
+    this._checkNode = el('div', 'jp-nb2pipe-check');
     this._canvas = new DagCanvas({
       activate: step => {
         this.select(step, false);
@@ -64,7 +67,7 @@ export class PipelineSidebar extends Widget {
         legend.append(up);
       }
     }
-    this.node.append(header, this._statusNode, this._messageNode, this._graphNode, this._detailsNode, legend);
+    this.node.append(header, this._statusNode, this._messageNode, this._checkNode, this._graphNode, this._detailsNode, legend);
   }
 
   get client(): PipelineClient | null {
@@ -154,6 +157,15 @@ export class PipelineSidebar extends Widget {
     this._titleNode.textContent = client ? `Pipeline · ${client.panel.context.path.split('/').pop()}` : 'Pipeline';
     this._renderMessage(state ?? null);
     this._renderStatus(state ?? null);
+    renderCheck(
+      this._checkNode,
+      state ?? null,
+      (step, line) => {
+        this.select(step, false);
+        void this._commands.execute(CommandIDs.goToCell, { step, ...(line ? { line } : {}) });
+      },
+      () => client?.model.clearCheck()
+    );
     if (!state || !state.steps.size) {
       this._canvas.clear();
       this._layoutKey = '';
@@ -275,6 +287,7 @@ export class PipelineSidebar extends Widget {
   private _titleNode: HTMLElement;
   private _statusNode: HTMLElement;
   private _messageNode: HTMLElement;
+  private _checkNode: HTMLElement;
   private _graphNode: HTMLElement;
   private _detailsNode: HTMLElement;
 }
