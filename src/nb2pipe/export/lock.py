@@ -19,8 +19,11 @@ NOT_LOCKED = {"pip", "setuptools", "wheel"}
 FILE = "requirements.lock"
 
 # Runs in the kernel's Python: {"modules": [...], "roots": [...], "extras": {dist: [extra]}}
-# on stdin -> {"python": "3.11", "lock": [[name, version], ...]}: the roots, the modules'
-# distributions and their installed requirements (markers evaluated; extras only when asked).
+# on stdin -> {"python": "3.11", "lock": [[name, version], ...], "optional": [name, ...]}: the
+# roots, the modules' distributions and their installed requirements (markers evaluated; extras
+# only when asked), and the optional dependencies of the modules' distributions that are
+# installed here: a library may use one with no import in the steps (pandas' cubic interpolation
+# imports scipy), so the package installs what the lab has.
 LOCK_SCRIPT = r'''
 import json, re, sys
 from importlib import metadata
@@ -30,11 +33,18 @@ except ImportError:
     Requirement = None
 ask = json.load(sys.stdin)
 dist_of = metadata.packages_distributions()
-todo = list(ask["roots"]) + [d for m in ask["modules"] for d in dist_of.get(m, [])]
+direct = [d for m in ask["modules"] for d in dist_of.get(m, [])]
+todo = list(ask["roots"]) + direct
 extras = {k.lower(): v for k, v in ask["extras"].items()}
 seen = {}
 def norm(n):
     return re.sub(r"[-_.]+", "-", n).lower()
+def installed(name):
+    try:
+        metadata.distribution(name)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
 def wanted(req, extra_of):
     if Requirement is None:
         name = re.split(r"[ ;<>=!~\[(]", req, 1)[0]
@@ -57,7 +67,25 @@ while todo:
         dep, ok = wanted(req, extras.get(key, []))
         if ok:
             todo.append(dep)
-print(json.dumps({"python": "%d.%d" % sys.version_info[:2],
+optional = set()
+for name in direct:
+    for req in metadata.distribution(name).requires or []:
+        dep, ok = wanted(req, [])
+        if not ok and installed(dep) and norm(dep) not in seen:
+            optional.add(dep)
+todo = sorted(optional)
+while todo:
+    name = todo.pop()
+    d = metadata.distribution(name)
+    key = norm(d.metadata["Name"])
+    if key in seen:
+        continue
+    seen[key] = (d.metadata["Name"], d.version)
+    for req in d.requires or []:
+        dep, ok = wanted(req, [])
+        if ok and installed(dep):
+            todo.append(dep)
+print(json.dumps({"python": "%d.%d" % sys.version_info[:2], "optional": sorted(optional, key=norm),
                   "lock": sorted(seen.values(), key=lambda nv: norm(nv[0]))}))
 '''
 
@@ -76,8 +104,9 @@ def kernel_python(kernel_name: str | None) -> str:
 
 
 def resolve(python: str, modules: set[str], roots: list[str],
-            extras: dict[str, list[str]]) -> tuple[str, list[tuple[str, str]]]:
-    """(the kernel's Python version "3.11", the lock: [(name, version)])."""
+            extras: dict[str, list[str]]) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """(the kernel's Python version "3.11", the lock: [(name, version)], the optional
+    dependencies of the modules' distributions installed in the kernel's environment)."""
     ask = json.dumps({"modules": sorted(modules), "roots": roots, "extras": extras})
     p = subprocess.run([python, "-c", LOCK_SCRIPT], input=ask, capture_output=True, text=True, timeout=300)
     if p.returncode != 0:
@@ -85,7 +114,8 @@ def resolve(python: str, modules: set[str], roots: list[str],
                            f"{(p.stderr.strip().splitlines() or ['no output'])[-1]}",
                            fix="check that the notebook's kernel starts (jupyter kernelspec list)")
     got = json.loads(p.stdout)
-    return got["python"], [(n, v) for n, v in got["lock"] if n.lower() not in NOT_LOCKED]
+    return (got["python"], [(n, v) for n, v in got["lock"] if n.lower() not in NOT_LOCKED],
+            [n for n in got["optional"] if n.lower() not in NOT_LOCKED])
 
 
 def text(lock: list[tuple[str, str]], pkg: str) -> str:

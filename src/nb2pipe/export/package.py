@@ -151,12 +151,13 @@ def _extras(nb: PipelineNotebook, engine: Engine, asked: tuple[str, ...]) -> lis
     return sorted(found)
 
 
-def _pins(engine: Engine, locked: dict[str, str], extras: list[str]) -> list[str]:
-    """The package's direct dependencies (the runtime and the distributions the steps
-    import) at the kernel environment's versions; the lock pins the rest."""
+def _pins(engine: Engine, locked: dict[str, str], extras: list[str], optional: list[str]) -> list[str]:
+    """The package's direct dependencies (the runtime, the distributions the steps import and
+    their optional dependencies the lab has) at the kernel environment's versions; the lock
+    pins the rest."""
     from importlib import metadata
     dist_of = metadata.packages_distributions()
-    dists = set(RUNTIME) | {d for m in _modules(engine) for d in dist_of.get(m, [])}
+    dists = set(RUNTIME) | set(optional) | {d for m in _modules(engine) for d in dist_of.get(m, [])}
     pins = []
     by_key = {k.lower().replace("_", "-"): v for k, v in locked.items()}
     for d in sorted(dists, key=str.lower):
@@ -317,7 +318,7 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
     extra = _extras(nb, engine, extras)
     python = lock.kernel_python(nb.kernel_name)
     roots = list(RUNTIME) + (["duckdb"] if any(s.spec.sql for s in engine.defs.steps.values()) else [])
-    py_version, locked = lock.resolve(python, _modules(engine), roots, {"nb2pipe": extra})
+    py_version, locked, optional = lock.resolve(python, _modules(engine), roots, {"nb2pipe": extra})
     files: dict[str, str | bytes] = {
         f"{pkg}/pipeline.ipynb": _dumps(clean_notebook(nb, params, f"{pkg} pipeline",
                                                         engine.defs.secret_params)),
@@ -325,7 +326,7 @@ def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | No
         f"{pkg}/__init__.py": templates.init(pkg, version),
         f"{pkg}/__main__.py": templates.main(pkg),
         f"{pkg}/{lock.FILE}": lock.text(locked, pkg),
-        "pyproject.toml": templates.pyproject(dist, pkg, version, _pins(engine, dict(locked), extra)),
+        "pyproject.toml": templates.pyproject(dist, pkg, version, _pins(engine, dict(locked), extra, optional)),
         "README.md": templates.readme(dist, pkg, version, man, mermaid),
         "tests/test_pipeline.py": templates.tests(pkg),
         ".gitignore": ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n",
