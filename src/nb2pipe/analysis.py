@@ -30,6 +30,7 @@ class CodeInfo:
     #                            which reads the code may change in place (see nb2pipe.mutation)
     files: filerefs.FileRefs = filerefs.FileRefs()   # files the code reads and writes (nb2pipe.filerefs)
     optional: tuple[str, ...] = ()   # writes that exist only if a loop ran (for/with targets)
+    definitions: str = ""            # its top-level imports, functions, classes (definitions_source)
 
 
 def parse(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> ast.Module:
@@ -307,6 +308,7 @@ def analyze_tree(tree: ast.Module) -> CodeInfo:
         imports=tuple(v.imports), import_map=dict(v.import_map), normalized=ast.unparse(tree),
         mutation=mutation.find(tree, reads), files=files,
         optional=tuple(n for n in v.loop_bound if n not in v.assigned),
+        definitions=_definitions(tree),
     )
 
 
@@ -324,6 +326,10 @@ def definitions_source(code: str) -> str:
         tree = ast.parse(code)
     except SyntaxError:
         return ""
+    return _definitions(tree)
+
+
+def _definitions(tree: ast.Module) -> str:
     return "\n".join(ast.unparse(n) for n in tree.body if _only_definitions(n))
 
 

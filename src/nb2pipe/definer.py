@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any, Iterable
 
-from .analysis import analyze, definitions_source
+from .analysis import analyze
 from .errors import Nb2pipeError
 from .executor import _offset_tree, _register_source
 from .protocol import GraphChanged
@@ -43,7 +43,7 @@ class Definer:
         below it, as in a notebook: they are kept like a %%setup cell's (their code is part
         of the keys of the steps that use them)."""
         key = f"step:{step.name}"
-        code = definitions_source(step.code) if step.sql is None else ""
+        code = step.info.definitions if step.sql is None else ""
         if not code:
             self.defs.drop_setup(key)
             return

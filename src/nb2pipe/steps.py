@@ -6,6 +6,7 @@ against setup names and parameters.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import AnalysisError, GraphError, UntrackedNameError, did_you_mean
@@ -64,7 +65,8 @@ class Definitions:
     def _appended(old: dict[str, StepDef], steps: dict[str, StepDef]) -> bool:
         """``steps`` is ``old`` and one more step at the end."""
         return (len(steps) == len(old) + 1 and next(reversed(steps)) not in old
-                and all(steps.get(n) is s for n, s in old.items()))
+                and list(old) == list(steps)[:-1]
+                and all(map(operator.is_, old.values(), steps.values())))
 
     def _extended(self, derived: dict, step: StepDef) -> dict:
         """The derived maps that only grow when a step is added at the end, with it added;

@@ -54,3 +54,13 @@ def test_syntax_error_names_line_as_the_user_sees_it():
         analyze("x = 1\ny = (", filename="step `s`, cell [3]", line_offset=1)
     assert "syntax error" in str(e.value)
     assert "cell [3], line 3" in str(e.value)
+
+
+@pytest.mark.parametrize("code", ["import os\nx = 1\ndef f():\n    return os.sep", "x = 1",
+                                  "try:\n    from a import b\nexcept ImportError:\n    def b(): pass\ny = b()",
+                                  "class K:\n    pass\nif True:\n    z = 2"])
+def test_definitions_found_by_the_analysis_are_definitions_source(code):
+    """A step's definitions come from the analysis of its code (one parse), as the separate
+    definitions_source gives them."""
+    from nb2pipe.analysis import definitions_source
+    assert analyze(code, line_offset=3).definitions == definitions_source(code)
