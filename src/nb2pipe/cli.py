@@ -67,7 +67,11 @@ def _check_sample(nb, engine, args) -> int:
         raise Nb2pipeError(f"--sample takes a number of rows of 1 or more (got {args.sample})",
                            fix="e.g. --sample 1000")
     _check_kernel(args.kernel or nb.kernel_name)
-    check = samplecheck.run(nb, engine, rows=args.sample, kernel_name=args.kernel)
+    if args.executor == "dask":
+        from .extras import require
+        require("dask")
+    check = samplecheck.run(nb, engine, rows=args.sample, kernel_name=args.kernel, executor=args.executor,
+                            scheduler=args.scheduler)
     print(engine.redactor().text(samplecheck.render(check, engine.graph())))
     return 0 if check.ok else 1
 
@@ -188,6 +192,9 @@ def _add_planning(sub) -> None:
                         " inputs' contracts, and list Python steps whose inputs' schemas changed since"
                         " their cached run (exit status 1 on any break)")
     c.add_argument("--kernel", help="kernel name for --sample (default: the notebook's)")
+    c.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where --sample runs the steps: one local kernel, or Dask (same samples, same report)")
+    c.add_argument("--scheduler", help="Dask scheduler address for --executor dask (default: a local cluster)")
     c.set_defaults(fn=cmd_check)
 
     ct = sub.add_parser("contract", help="pin output contracts: `contract accept NB STEP`: the"

@@ -4,6 +4,7 @@ import shutil
 
 import distributed  # noqa: F401 - a test dependency: missing fails, never skips
 
+from nbfiles import nb2pipe
 from sampleproject import broken_after_a_real_run
 
 CELLS = [
@@ -44,9 +45,25 @@ def test_a_sample_check_on_dask_finds_what_the_local_one_finds(tmp_path):
     assert local["failed"]["bad"].startswith("step `bad` failed: AssertionError: fails on a sample")
     assert local["skipped"] == {"after_bad": "upstream `bad` failed"}
     assert "guard" not in local["failed"]
-
+    shown = _breaks_shown(tmp_path)
     shutil.rmtree(tmp_path / ".nb2pipe" / "sample")       # nothing reused: every step runs on Dask
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
                       dashboard_address="127.0.0.1:0") as cluster:
         check = samplecheck.run(nb, engine, rows=50, executor="dask", scheduler=cluster.scheduler_address)
-    assert _result(check) == local
+        assert _result(check) == local
+        shutil.rmtree(tmp_path / ".nb2pipe" / "sample")
+        before = _tasks(cluster, "load")
+        assert _breaks_shown(tmp_path, "--executor", "dask", "--scheduler", cluster.scheduler_address) == shown
+        assert _tasks(cluster, "load") > before            # the command ran its steps there
+
+
+def _tasks(cluster, step):
+    """How many times the scheduler saw a task of ``step`` (counts kept per task prefix)."""
+    prefix = cluster.scheduler.task_prefixes.get(f"nb2pipe-{step}")
+    return sum(prefix.state_counts.values()) if prefix is not None else 0
+
+
+def _breaks_shown(root, *extra):
+    code, out, err = nb2pipe("check", "flow.ipynb", "--sample", "50", *extra, cwd=root)
+    assert code == 1, out + err
+    return [ln for ln in out.splitlines() if ln.startswith(("  ✗", "  -", "sampled"))]
