@@ -35,16 +35,14 @@ class CodeInfo:
 
 def parse(code: str, *, filename: str = "<cell>", line_offset: int = 0) -> ast.Module:
     """Parse ``code``; a syntax error names the file and the line as the user sees it."""
-    try:
-        tree = ast.parse(code, filename=filename)
+    try:                              # blank lines first: the lines are numbered as shown,
+        tree = ast.parse("\n" * line_offset + code, filename=filename)   # with no walk after
     except SyntaxError as e:
-        line = (e.lineno or 1) + line_offset
+        line = e.lineno or 1 + line_offset
         text = (e.text or "").rstrip("\n")
         where = f"{filename}, line {line}" + (f": {text.strip()}" if text else "")
         raise AnalysisError(f"syntax error: {e.msg}", where=where,
                             fix="correct the code and run the cell again") from None
-    if line_offset:
-        ast.increment_lineno(tree, line_offset)
     return tree
 
 

@@ -64,3 +64,13 @@ def test_definitions_found_by_the_analysis_are_definitions_source(code):
     definitions_source gives them."""
     from nb2pipe.analysis import definitions_source
     assert analyze(code, line_offset=3).definitions == definitions_source(code)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 4])
+def test_lines_are_numbered_as_the_cell_shows_them(offset):
+    from nb2pipe.analysis import parse
+    tree = parse("a = 1\nb = a", line_offset=offset)
+    assert [s.lineno for s in tree.body] == [1 + offset, 2 + offset]
+    with pytest.raises(AnalysisError) as e:
+        analyze("a = 1\nb = (", filename="<step x>", line_offset=offset)
+    assert e.value.where.startswith(f"<step x>, line {2 + offset}")
