@@ -16,7 +16,9 @@ export const EventType = {
   RUN_END: 'run_end',
   REPLY: 'reply',
   PLAN: 'plan',
-  CHECK: 'check'
+  CHECK: 'check',
+  HISTORY: 'history',
+  PREVIEW: 'preview'
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 export const EVENT_TYPES: EventType[] = Object.values(EventType);
@@ -28,7 +30,9 @@ export const MessageType = {
   EXPORT: 'export',
   ORDER: 'order',
   PLAN: 'plan',
-  CHECK: 'check'
+  CHECK: 'check',
+  HISTORY: 'history',
+  PREVIEW: 'preview'
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 export const MESSAGE_TYPES: MessageType[] = Object.values(MessageType);
@@ -111,10 +115,13 @@ export interface ICheckRequest {
   rows: number;
 }
 
+/** ``data`` flows from step ``source`` to step ``target``; a table's ``rows`` x ``columns`` as its producer's last stored entry has them (left out when not a table or not stored). A ``patch`` does not resend edges: the same counts are in the producer's ``summaries``. */
 export interface IEdge {
   source: string;
   target: string;
   data: string;
+  rows?: number | null;
+  columns?: number | null;
 }
 
 export interface IExportRequest {
@@ -135,6 +142,39 @@ export interface IGraphMsg {
   problems: string[];
   store: string;
   env: string | null;
+}
+
+/** The answer to ``history``: the step's last ``limit`` runs from the run records (and its last cell run, which leaves no record), newest first; ``diff``: a unified diff of the step's cell as its cached entry was made (``--- cached KEY``) to the cell now (``+++ now``), empty when they are the same or the entry does not keep its code (``diff_note`` then says why). */
+export interface IHistoryMsg {
+  v?: number;
+  type: 'history';
+  step: string;
+  runs: IHistoryRun[];
+  diff: string;
+  diff_note: string;
+  cached_key?: string | null;
+}
+
+/** The step's last ``limit`` runs and the diff of its code since its cached run; answered by ``history`` then ``reply`` (not ok, with what/fix, for an unknown step). */
+export interface IHistoryRequest {
+  v?: number;
+  type: 'history';
+  id: string;
+  step: string;
+  limit: number;
+}
+
+/** One run of a step from the run records, newest first: ``finished`` (epoch seconds), ``duration`` (seconds spent; a cached step's is the lookup), ``key`` (12 hex digits), ``status`` (ran, cached, fresh, failed, skipped), ``rows`` per output when its entry is still stored and the output is a table (None: not known), ``where`` it ran (``notebook`` for ``%dag run``, ``notebook cell`` for a cell run with no run record, ``CLI`` with its executor and scheduler, e.g. ``CLI (dask)``, ``CLI (local, Airflow)``), ``user``, ``run_id`` (None: no run record) and ``error``. */
+export interface IHistoryRun {
+  finished: number | null;
+  duration: number | null;
+  key: string | null;
+  status: string;
+  rows: Record<string, number | null>;
+  where: string;
+  user?: string | null;
+  run_id?: string | null;
+  error?: string | null;
 }
 
 export interface IOrderRequest {
@@ -177,6 +217,32 @@ export interface IPlanRequest {
   id: string;
   name: string;
   notebook?: unknown;
+}
+
+/** The answer to ``preview``: one stored output of a step, read from the store (nothing executed, never the kernel's variable). A table: ``rows`` x ``columns``, ``schema`` [(column, Arrow type)] and ``head``, its first rows as strings, one list per row in ``schema``'s order. Anything else: ``repr``, a short repr (``rows``/``columns`` None). ``key``: the entry read; ``type``: the stored value's type. */
+export interface IPreviewMsg {
+  v?: number;
+  type: 'preview';
+  step: string;
+  output: string;
+  key: string;
+  value_type: string;
+  nbytes: number;
+  rows?: number | null;
+  columns?: number | null;
+  schema: Array<[string, string]>;
+  head: string[][];
+  repr?: string | null;
+}
+
+/** The first ``rows`` rows of one stored output of a step, read from the store without executing anything; answered by ``preview`` then ``reply`` (not ok, with what/fix, for an unknown step or output, or a missing object). */
+export interface IPreviewRequest {
+  v?: number;
+  type: 'preview';
+  id: string;
+  step: string;
+  output: string;
+  rows: number;
 }
 
 export interface IProgressMsg {
@@ -274,7 +340,9 @@ export type KernelMessage =
   | IRunEndMsg
   | IReplyMsg
   | IPlanMsg
-  | ICheckMsg;
+  | ICheckMsg
+  | IHistoryMsg
+  | IPreviewMsg;
 
 export type FrontendMessage =
   | IStatusRequest
@@ -283,4 +351,6 @@ export type FrontendMessage =
   | IExportRequest
   | IOrderRequest
   | IPlanRequest
-  | ICheckRequest;
+  | ICheckRequest
+  | IHistoryRequest
+  | IPreviewRequest;

@@ -195,7 +195,8 @@ def _run_once(args, warm=None) -> int:
     mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
     for s in report.steps:
         s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
-    run_id = _record(engine, nb, report, engine.param_overrides, getattr(args, "output_notebook", None))
+    run_id = _record(engine, nb, report, engine.param_overrides, getattr(args, "output_notebook", None),
+                     _origin(args))
     _print_report(args, report, run_id)
     return 0 if report.ok else 1
 
@@ -324,7 +325,14 @@ def _terminate_cleanly():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _record(engine, nb, report, overrides, output_notebook: str | None = None) -> str:
+def _origin(args) -> dict:
+    """Where this run happens, for the run record: the executor, and the scheduler whose task
+    started it (Airflow sets AIRFLOW_CTX_DAG_ID in a task's environment)."""
+    executor = "remote" if getattr(args, "gateway_url", None) else getattr(args, "executor", None) or "local"
+    return {"executor": executor, **({"scheduler": "Airflow"} if os.environ.get("AIRFLOW_CTX_DAG_ID") else {})}
+
+
+def _record(engine, nb, report, overrides, output_notebook: str | None = None, origin: dict | None = None) -> str:
     """Write the run record: per step its status, lineage and the outputs it showed (kept
     for audit); with ``output_notebook``, the executed notebook too (written and kept)."""
     from . import records, runbook
@@ -340,7 +348,7 @@ def _record(engine, nb, report, overrides, output_notebook: str | None = None) -
                       "error": s.error, **({"display": shown} if shown else {}),
                       **records.lineage_of_entry(entry)})
     fields = dict(kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
-                  params={k: v for k, v in overrides.items() if k not in secret})
+                  params={k: v for k, v in overrides.items() if k not in secret}, **(origin or {}))
     if output_notebook:
         import time
         import uuid

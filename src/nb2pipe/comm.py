@@ -2,8 +2,8 @@
 own connection (so it works unchanged with remote kernels).
 
 The messages are the dataclasses of :mod:`nb2pipe.protocol` (requests ``status``,
-``run``, ``sync``, ``export``, ``order``, ``plan``, ``check``; each answered by one ``reply``
-with its id).
+``run``, ``sync``, ``export``, ``order``, ``plan``, ``check``, ``history``, ``preview``; each
+answered by one ``reply`` with its id).
 Comms opened with ``{"features": ["patch"]}`` -- the sidebar's -- get ``patch``
 (only the steps that changed) instead of the whole ``graph`` when the structure is
 the same, so the wire stays small.  ``order`` tells the kernel the notebook's cell
@@ -29,12 +29,23 @@ def graph_message(engine: Engine) -> dict:
     try:
         graph = engine.graph()
         statuses = list(engine.plan(graph).values())
-        edges = [P.Edge(a, b, d) for a, b, d in graph.edges()]
+        edges = edges_with_sizes(graph, statuses)
         problems: list[str] = []
     except Nb2pipeError as e:
         statuses, edges, problems = [], [], getattr(e, "problems", [e.what])
     return P.GraphMsg(steps=statuses, edges=edges, problems=problems, store=engine.store.url,
                       env=engine.env_name).to_json()
+
+
+def edges_with_sizes(graph, statuses) -> list[P.Edge]:
+    """The graph's edges, a table's rows x columns on each (its producer's stored summary:
+    entry metadata, no object read)."""
+    summaries = {s.step: s.summaries for s in statuses}
+    edges = []
+    for a, b, d in graph.edges():
+        summary = (summaries.get(a) or {}).get(d) or {}      # the planner's: a dict per output
+        edges.append(P.Edge(a, b, d, rows=summary.get("rows"), columns=summary.get("columns")))
+    return edges
 
 
 class CommServer:
@@ -116,6 +127,12 @@ class CommServer:
             self._send(comm, plan_message(self.engine, req))
         elif isinstance(req, P.CheckRequest):
             self._send(comm, check_message(self.engine, req.rows))
+        elif isinstance(req, P.HistoryRequest):
+            from .history import history_message
+            self._send(comm, history_message(self.engine, req))
+        elif isinstance(req, P.PreviewRequest):
+            from .preview import preview_message
+            self._send(comm, preview_message(self.engine, req))
         elif isinstance(req, P.OrderRequest):
             self.parameter_cells = {c.cell_id for c in req.cells if PARAMETERS_TAG in c.tags}
             self.engine.set_order(c.cell_id for c in req.cells)
@@ -129,7 +146,9 @@ class CommServer:
             self._send(comm, msg)
             return
         steps = {s["step"]: s for s in msg["steps"]}
-        shape = (list(steps), msg["edges"], msg["problems"], msg["store"])
+        # an edge's rows x columns is not structure: a patch carries them in the producer's summaries
+        edges = [(e["source"], e["target"], e["data"]) for e in msg["edges"]]
+        shape = (list(steps), edges, msg["problems"], msg["store"])
         sent = self._sent[comm.comm_id]
         self._sent[comm.comm_id] = (shape, steps)
         if full or sent is None or sent[0] != shape:
@@ -263,7 +282,7 @@ def plan_message(engine: Engine, req: P.PlanRequest) -> dict:
         planner = plan.engine_for(nb, engine.store)
         graph = planner.graph()
         steps = list(planner.plan(graph).values())
-        edges = [P.Edge(a, b, d) for a, b, d in graph.edges()]
+        edges = edges_with_sizes(graph, steps)
         return P.PlanMsg(steps=steps, edges=edges, problems=[]).to_json()
     except Nb2pipeError as e:
         return P.PlanMsg(steps=[], edges=[], problems=getattr(e, "problems", None) or [e.what]).to_json()

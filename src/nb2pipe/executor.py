@@ -176,7 +176,8 @@ class Executor:
         now = time.time()
         res = Result(key, comps, outputs, duration, now)
         entry = {"step": name, "components": comps, "duration": duration, "finished": now,
-                 "outputs": {o: r.to_json() for o, r in outputs.items()}}
+                 "outputs": {o: r.to_json() for o, r in outputs.items()},
+                 "code_text": self.redactor().text(step.cell_text)}     # the sidebar's diff since then
         if shown:
             entry["display"] = self.store.put(self.redactor().scrub(capture.trim(shown))).to_json()
         self.store.put_entry(key, entry)

@@ -8,7 +8,9 @@ Frontend -> kernel requests (:class:`MessageType`): ``status``, ``run`` (``force
 ``downstream``), ``sync``, ``export`` (``overwrite``), ``order`` (the notebook's code
 cells in order, with their tags), ``plan`` (the notebook planned without running anything,
 answered by a ``plan`` message), ``check`` (a sample check of the notebook as last saved,
-answered by a ``check`` message).
+answered by a ``check`` message), ``history`` (a step's last runs and the diff of its code
+since its cached run) and ``preview`` (the first rows of a stored output), each answered by the
+message of the same name.
 
 The dataclasses live by idea -- :mod:`nb2pipe.protocol_base` (version, enums, JSON),
 :mod:`nb2pipe.protocol_messages` (kernel -> frontend), :mod:`nb2pipe.protocol_requests`
@@ -25,11 +27,11 @@ from typing import Any, ClassVar, Union
 
 from .protocol_base import (COMM_TARGET, EVENT_MIME, PROTOCOL_VERSION, EventType, MessageType,  # noqa: F401
                             OutcomeStatus, StepState, _Message)
-from .protocol_messages import (CellProblem, CheckBreak, CheckMsg, Edge, GraphMsg,  # noqa: F401
-                                OutputSummary, PatchMsg, PlanMsg, ProgressMsg, ReplyMsg, RunEndMsg,
-                                RunStartMsg, StateMsg, StepStatus)
-from .protocol_requests import (CellInfo, CellSource, CheckRequest, ExportRequest,  # noqa: F401
-                                OrderRequest, PlanRequest, RunRequest, StatusRequest, SyncRequest)
+from .protocol_messages import (CellProblem, CheckBreak, CheckMsg, Edge, GraphMsg, HistoryMsg,  # noqa: F401
+                                HistoryRun, OutputSummary, PatchMsg, PlanMsg, PreviewMsg, ProgressMsg,
+                                ReplyMsg, RunEndMsg, RunStartMsg, StateMsg, StepStatus)
+from .protocol_requests import (CellInfo, CellSource, CheckRequest, ExportRequest, HistoryRequest,  # noqa: F401
+                                OrderRequest, PreviewRequest, PlanRequest, RunRequest, StatusRequest, SyncRequest)
 
 
 @dataclass
@@ -39,8 +41,9 @@ class GraphChanged:
 
 
 KERNEL_MESSAGES = (GraphMsg, PatchMsg, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg, ReplyMsg, PlanMsg,
-                   CheckMsg)
-REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest, PlanRequest, CheckRequest)
+                   CheckMsg, HistoryMsg, PreviewMsg)
+REQUESTS = (StatusRequest, RunRequest, SyncRequest, ExportRequest, OrderRequest, PlanRequest, CheckRequest,
+            HistoryRequest, PreviewRequest)
 ENGINE_EVENTS = (GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg)
 Event = Union[GraphChanged, StateMsg, ProgressMsg, RunStartMsg, RunEndMsg]
 _BY_REQUEST = {c.type.value: c for c in REQUESTS}

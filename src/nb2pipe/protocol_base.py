@@ -28,6 +28,8 @@ class EventType(str, Enum):
     REPLY = "reply"
     PLAN = "plan"
     CHECK = "check"
+    HISTORY = "history"
+    PREVIEW = "preview"
 
 
 class MessageType(str, Enum):
@@ -39,6 +41,8 @@ class MessageType(str, Enum):
     ORDER = "order"
     PLAN = "plan"
     CHECK = "check"
+    HISTORY = "history"
+    PREVIEW = "preview"
 
 
 class StepState(str, Enum):

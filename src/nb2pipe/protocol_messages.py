@@ -48,9 +48,14 @@ class StepStatus:
 
 @dataclass
 class Edge:
+    """``data`` flows from step ``source`` to step ``target``; a table's ``rows`` x ``columns``
+    as its producer's last stored entry has them (left out when not a table or not stored).
+    A ``patch`` does not resend edges: the same counts are in the producer's ``summaries``."""
     source: str
     target: str
     data: str
+    rows: int | None = None
+    columns: int | None = None
 
 
 @dataclass
@@ -66,6 +71,26 @@ class CheckBreak:
     made_by: str
     line: int | None
     message: str          # the report's line: "step `f` output `X` column `age`: ..."
+
+
+@dataclass
+class HistoryRun:
+    """One run of a step from the run records, newest first: ``finished`` (epoch seconds),
+    ``duration`` (seconds spent; a cached step's is the lookup), ``key`` (12 hex digits),
+    ``status`` (ran, cached, fresh, failed, skipped), ``rows`` per output when its entry is
+    still stored and the output is a table (None: not known), ``where`` it ran (``notebook``
+    for ``%dag run``, ``notebook cell`` for a cell run with no run record, ``CLI`` with its
+    executor and scheduler, e.g. ``CLI (dask)``, ``CLI (local, Airflow)``), ``user``,
+    ``run_id`` (None: no run record) and ``error``."""
+    finished: float | None
+    duration: float | None
+    key: str | None
+    status: str
+    rows: dict[str, int | None]
+    where: str
+    user: str | None = None
+    run_id: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -173,3 +198,37 @@ class CheckMsg(_Message):
     durations: dict[str, float]
     wall: float
     report: str
+
+
+@dataclass
+class HistoryMsg(_Message):
+    """The answer to ``history``: the step's last ``limit`` runs from the run records (and its
+    last cell run, which leaves no record), newest first; ``diff``: a unified diff of the step's
+    cell as its cached entry was made (``--- cached KEY``) to the cell now (``+++ now``), empty
+    when they are the same or the entry does not keep its code (``diff_note`` then says why)."""
+    type: ClassVar[EventType] = EventType.HISTORY
+    step: str
+    runs: list[HistoryRun]
+    diff: str
+    diff_note: str
+    cached_key: str | None = None
+
+
+@dataclass
+class PreviewMsg(_Message):
+    """The answer to ``preview``: one stored output of a step, read from the store (nothing
+    executed, never the kernel's variable).  A table: ``rows`` x ``columns``, ``schema``
+    [(column, Arrow type)] and ``head``, its first rows as strings, one list per row in
+    ``schema``'s order.  Anything else: ``repr``, a short repr (``rows``/``columns`` None).
+    ``key``: the entry read; ``type``: the stored value's type."""
+    type: ClassVar[EventType] = EventType.PREVIEW
+    step: str
+    output: str
+    key: str
+    value_type: str
+    nbytes: int
+    rows: int | None = None
+    columns: int | None = None
+    schema: list[tuple[str, str]] = field(default_factory=list)
+    head: list[list[str]] = field(default_factory=list)
+    repr: str | None = None

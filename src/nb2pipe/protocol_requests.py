@@ -82,3 +82,25 @@ class CheckRequest(_Message):
     type: ClassVar[MessageType] = MessageType.CHECK
     id: str
     rows: int = 1000
+
+
+@dataclass
+class HistoryRequest(_Message):
+    """The step's last ``limit`` runs and the diff of its code since its cached run; answered
+    by ``history`` then ``reply`` (not ok, with what/fix, for an unknown step)."""
+    type: ClassVar[MessageType] = MessageType.HISTORY
+    id: str
+    step: str
+    limit: int = 10
+
+
+@dataclass
+class PreviewRequest(_Message):
+    """The first ``rows`` rows of one stored output of a step, read from the store without
+    executing anything; answered by ``preview`` then ``reply`` (not ok, with what/fix, for an
+    unknown step or output, or a missing object)."""
+    type: ClassVar[MessageType] = MessageType.PREVIEW
+    id: str
+    step: str
+    output: str
+    rows: int = 10

@@ -15,7 +15,8 @@ EXAMPLES = [
         finished=1700000000.0, where="cell [4]", cell_id="c4", inputs=["raw"], outputs=["df"],
         summaries={"df": p.OutputSummary(type="pyarrow.Table", rows=4, columns=2,
                                          schema=[("a", "int64"), ("b", "string")], nbytes=99)},
-        error=None)], edges=[p.Edge("load", "clean", "raw")], problems=[], store="/tmp/s", env="dev"),
+        error=None)], edges=[p.Edge("load", "clean", "raw", rows=4, columns=2)], problems=[], store="/tmp/s",
+        env="dev"),
     p.PatchMsg(steps=[]),
     p.StateMsg(step="clean", state=p.StepState.FRESH, cached=False, duration=0.25),
     p.StateMsg(step="clean", state=p.StepState.FAILED, error="boom"),
@@ -43,6 +44,18 @@ EXAMPLES = [
         unsampled_steps={"const": 0.01}, failed={"total": "boom"}, skipped={"after": "upstream `total` failed"},
         not_checked={"heavy": "it is --sample-skip"}, no_contract=["new"], durations={"load": 0.2},
         wall=3.5, report="BROKEN"),
+    p.HistoryRequest(id="q8", step="clean", limit=5),
+    p.HistoryMsg(step="clean", runs=[
+        p.HistoryRun(finished=1700000000.0, duration=0.5, key="ab12ab12ab12", status="ran",
+                     rows={"df": 4, "model": None}, where="CLI (dask)", user="ann", run_id="r1"),
+        p.HistoryRun(finished=1690000000.0, duration=0.1, key=None, status="failed", rows={},
+                     where="notebook", error="boom")],
+        diff="--- cached ab12\n+++ now\n@@ -1 +1 @@\n-a\n+b\n", diff_note="", cached_key="ab12"),
+    p.PreviewRequest(id="q9", step="clean", output="df", rows=3),
+    p.PreviewMsg(step="clean", output="df", key="ab12", value_type="pandas.core.frame.DataFrame",
+                 nbytes=99, rows=4, columns=2, schema=[("a", "int64"), ("b", "string")],
+                 head=[["1", "x"], ["2", "None"]]),
+    p.PreviewMsg(step="fit", output="k", key="cd34", value_type="builtins.int", nbytes=1, repr="3"),
 ]
 
 
