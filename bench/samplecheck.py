@@ -6,7 +6,11 @@
   injected at step 30 (its code casts a column to float): the check's wall time as a share of
   the full run's, and whether the break is named (step, output, column, both types).
 * ``check --schema``: 1,000 chained SQL steps (run once in-process on 100 rows so each has a
-  contract), then ``nb2pipe check --schema`` as a subprocess, and ``schemacheck.run`` alone.
+  contract), then ``nb2pipe check --schema`` as a subprocess, and ``schemacheck.run`` alone;
+  then step 500 is changed to make a column a double, and ``schemacheck.run`` again (it plans
+  that step and every one below it, each a break).
+* ``check --sample`` also once more after step 35 is edited (steps above it reuse their sample
+  results).
 
     .venv/bin/python bench/samplecheck.py [--quick] [--rows N] [--out FILE]
 """
@@ -66,17 +70,28 @@ def bench_sample(tmp: str, rows: int, steps: int) -> dict:
     log(f"sample: full run of {steps} steps over {rows:,} rows")
     full, _ = timed([PY, "-m", "nb2pipe", "run", "chain.ipynb"], cwd=proj, env=env, timeout=7200)
     write_nb(nb, chain_cells(steps, broken=True))
-    t = time.perf_counter()
-    import subprocess
-    p = subprocess.run([PY, "-m", "nb2pipe", "check", "chain.ipynb", "--sample", "1000"], cwd=proj,
-                       env=env, capture_output=True, text=True, timeout=3600)
-    check = time.perf_counter() - t
+    check, p = _check(proj, env)
     want = f"step `s{BREAK_AT:02d}` output `d{BREAK_AT:02d}` column `v`: double, the contract says int64"
     found = [ln.strip() for ln in p.stdout.splitlines() if ln.strip().startswith("✗")]
+    # the user fixes step 35 and checks again: the sample results above it are reused
+    cells = chain_cells(steps, broken=True)
+    cells[2 + 35] += "\nd35 = d35.copy()"
+    write_nb(nb, cells)
+    again, _ = _check(proj, env)
     return {"rows": rows, "steps": steps, "full_run_s": round(full, 2), "check_sample_s": round(check, 2),
             "check_share_of_full": round(check / full, 4), "exit_status": p.returncode,
             "break_named": any(want in ln for ln in found), "breaks_listed": len(found),
-            "first_break": found[0] if found else None}
+            "first_break": found[0] if found else None,
+            "check_after_editing_step_35_s": round(again, 2),
+            "that_share_of_full": round(again / full, 4)}
+
+
+def _check(proj: str, env: dict):
+    import subprocess
+    t = time.perf_counter()
+    p = subprocess.run([PY, "-m", "nb2pipe", "check", "chain.ipynb", "--sample", "1000"], cwd=proj,
+                       env=env, capture_output=True, text=True, timeout=3600)
+    return time.perf_counter() - t, p
 
 
 def bench_schema(tmp: str, n: int) -> dict:
@@ -103,9 +118,18 @@ def bench_schema(tmp: str, n: int) -> dict:
     inproc = time.perf_counter() - t
     cli, out = timed([PY, "-m", "nb2pipe", "check", "sql.ipynb", "--schema"], cwd=proj,
                      env=isolated_env(tmp))
+    # step n/2 now makes `v` a double: it and every step below are planned again, each a break
+    half = n // 2
+    cells[1 + half] = f"%%step q{half:04d} --sql\nSELECT id, v + 0.5 AS v FROM q{half - 1:04d}"
+    write_nb(path, cells)
+    changed = engine_for(notebook.read(path), Store(os.path.join(proj, ".nb2pipe")))
+    t = time.perf_counter()
+    broken = schemacheck.run(changed)
+    half_s = time.perf_counter() - t
     return {"sql_steps": n, "planned": len(check.planned), "ok": check.ok,
             "read_notebook_s": round(read, 3), "schemacheck_run_s": round(inproc, 3),
-            "cli_wall_s": round(cli, 3)}
+            "cli_wall_s": round(cli, 3),
+            "changed_at_half": {"breaks": len(broken.breaks), "schemacheck_run_s": round(half_s, 3)}}
 
 
 def main() -> None:
