@@ -1,6 +1,7 @@
 """The sidebar's *Data at a glance*: a `preview` request on the `nb2pipe` comm answers with the
 first rows of a step's output read from the store -- not the kernel's variable, nothing run --
 and the graph's edges carry each table's rows x columns (real kernel, real CSV)."""
+import json
 import os
 
 from kernelharness import Kernel
@@ -73,5 +74,23 @@ def test_preview_reads_the_stored_output_and_edges_carry_rows_and_columns(tmp_pa
                                            " cannot be read: ")
         assert reply["message"].endswith("  fix:   run step `clean` again (`%dag run --force clean`)"
                                          " to store it anew")
+    finally:
+        k.shutdown()
+
+
+def test_preview_masks_a_secret_in_the_rows(tmp_path):
+    cells = ["%load_ext nb2pipe\n%nb2pipe pipeline s.ipynb", "%%setup\nimport pandas as pd",
+             "%%params --secret api_token\napi_token = 'alice:Sekret-1'",
+             "%%step fetch\nt = pd.DataFrame({'who': [api_token], 'n': [1]})"]
+    write_nb(tmp_path / "s.ipynb", cells)
+    k = Kernel(str(tmp_path))
+    try:
+        for i, cell in enumerate(cells):
+            k.ok(cell, cell_id=f"c{i}")
+        k.comm_open()
+        k.comm_messages(timeout=1)
+        msgs = _answer(k, {"type": "preview", "id": "p1", "step": "fetch", "output": "t"})
+        assert msgs[0]["head"] == [["***", "1"]]
+        assert "Sekret-1" not in json.dumps(msgs)
     finally:
         k.shutdown()
