@@ -138,6 +138,11 @@ class Definer:
         a store switched by %nb2pipe env/store, does not read it again; this engine's own
         learning updates the memo)."""
         if code_hash not in self._learned:
+            if not self.execute_definitions:      # planning a notebook: one listing, not a read
+                if self._learned_listed is None:   # per step (taken again after each plan)
+                    self._learned_listed = self.store.learned_hashes()
+                if code_hash not in self._learned_listed:
+                    return []
             self._learned[code_hash] = self.store.get_learned(code_hash)
         return self._learned[code_hash]
 

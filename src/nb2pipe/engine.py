@@ -65,6 +65,7 @@ class Engine(Definer, Planner, Executor):
         self._keys: dict[str, tuple[dict, str]] = {}   # step -> (last components, their key)
         self._entry_results: dict[str, tuple] = {}   # key -> (entry, Result parsed from it)
         self._all_fresh: dict[str, tuple] = {}       # step -> why all its upstream was fresh
+        self._learned_listed: set[str] | None = None  # code hashes with learned changes, if listed
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)
         self._provenance = provenance or (lambda name: None)

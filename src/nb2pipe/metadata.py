@@ -106,6 +106,10 @@ class MetadataFiles:
             return []
         return [n for n in names if isinstance(n, str) and n.isidentifier()] if isinstance(names, list) else []
 
+    def learned_hashes(self) -> set[str]:
+        """The code hashes with learned changes in this store (one listing)."""
+        return {n[:-5] for n in self.backend.listdir("learned") if n.endswith(".json")}
+
     def put_learned(self, code_hash: str, names: list[str]) -> None:
         if KEY_RE.fullmatch(code_hash):
             self._write(f"learned/{code_hash}.json", _dumps(sorted(names)))

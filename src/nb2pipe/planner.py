@@ -148,6 +148,7 @@ class Planner:
         """The state of every step (or of ``names``, which must be closed under ancestry),
         computed from definitions and the store only."""
         graph = graph or self.graph()
+        self._learned_listed = None              # definitions after a plan list learned/ again
         self.store.load_index(self.pipeline)
         states = self._states(graph, names)
         self.store.save_index(self.pipeline, [s[2] for s in states.values() if s[2]])

@@ -359,6 +359,9 @@ class LayeredStore:
     def get_learned(self, code_hash: str) -> list[str]:
         return sorted({n for s in self.layers for n in s.get_learned(code_hash)})
 
+    def learned_hashes(self) -> set[str]:
+        return set().union(*(s.learned_hashes() for s in self.layers))
+
     # object reads: the first layer holding an intact copy
     def _first(self, method: str, ref: ObjectRef):
         last: Exception | None = None

@@ -97,3 +97,20 @@ def test_a_replaced_entry_is_read_from_its_file(tmp_path, planned):
     assert eng.store.get_entry(key)["outputs"]["b"]["oid"] == eng.store.put([9, 9, 9]).oid
     assert eng.run_cell("b").status == "cached" and eng.results["b"].outputs["b"].oid != \
         planned.results["b"].outputs["b"].oid
+
+
+def test_planning_lists_learned_changes_once_and_reads_only_those_there(tmp_path):
+    """Headless planning of N steps lists learned/ once instead of opening a file per step,
+    and still wires the in-place change a kernel learned for a step's code."""
+    from nb2pipe.stepdef import make_step
+    store = Store(tmp_path / "store")
+    store.put_learned(make_step(parse_step_line("b"), "b = len(a)").code_hash, ["a"])
+    reads = []
+    real = store.get_learned
+    store.get_learned = lambda h: reads.append(h) or real(h)
+    eng = Engine(store, tmp_path, warn=lambda m: None)
+    eng.execute_definitions = False
+    for i, (line, code) in enumerate([("a", "a = [1]"), ("b", "b = len(a)"), ("c", "c = a + [2]")]):
+        eng.define(parse_step_line(line), code, cell_id=f"c{i}")
+    assert eng.graph().source("c", "a") == "b"          # `b` passes on the `a` it changes
+    assert reads == [eng.defs.steps["b"].code_hash]
