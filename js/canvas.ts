@@ -122,11 +122,17 @@ export class DagCanvas {
       const d = e.points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
       g.append(svg('path', { d, 'marker-end': 'url(#jp-nb2pipe-arrow)' }));
       const label = e.label.length > 24 ? e.label.slice(0, 23) + '…' : e.label;
-      const t = svg('text', { x: e.labelX, y: e.labelY + 4, 'text-anchor': 'middle', class: 'jp-nb2pipe-edge-label' });
+      const up = e.count ? 6 : 0;   // with a count below it, the name moves up half a line
+      const t = svg('text', { x: e.labelX, y: e.labelY + 4 - up, 'text-anchor': 'middle', class: 'jp-nb2pipe-edge-label' });
       t.textContent = label;
       const title = svg('title');
-      title.textContent = `${e.source} → ${e.target}: ${e.label}`;
+      title.textContent = `${e.source} → ${e.target}: ${e.label}${e.count ? ` (${e.count})` : ''}`;
       g.append(t, title);
+      if (e.count) {
+        const c = svg('text', { x: e.labelX, y: e.labelY + 4 + up, 'text-anchor': 'middle', class: 'jp-nb2pipe-edge-count' });
+        c.textContent = e.count;
+        g.append(c);
+      }
       edges.append(g);
     }
     return edges;

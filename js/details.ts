@@ -13,6 +13,17 @@ import { IOutputSummary, IStepStatus } from './protocol';
 import { isConsequence, reword } from './reasons';
 
 export type MakeButton = (label: string, command: string, title: string, args: any) => HTMLButtonElement;
+/** The line of its cell (1 = the %%step line) where a failed step raised, when known. */
+export type ErrorLine = (s: IStepStatus) => number | null;
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+const WHERE_LINE = /where: step `[^`]+`[^\n]*?, line (\d+)/;
+
+/** The line in an error's text as nb2pipe prints it ("where: step `x`, cell [4], line 3"). */
+export function lineInError(text: string): number | null {
+  const m = WHERE_LINE.exec(text.replace(ANSI, ''));
+  return m ? Number(m[1]) : null;
+}
 
 export function ago(ts: number | null): string {
   if (!ts) {
@@ -101,7 +112,13 @@ function table(s: IStepStatus, lastRun: string | undefined): HTMLElement {
 }
 
 /** Fill `d` with the details of step `name` (or a hint when none is selected). */
-export function renderDetails(d: HTMLElement, state: IPipelineState | null, name: string | null, button: MakeButton): void {
+export function renderDetails(
+  d: HTMLElement,
+  state: IPipelineState | null,
+  name: string | null,
+  button: MakeButton,
+  errorLine: ErrorLine = () => null
+): void {
   d.textContent = '';
   const s = name ? state?.steps.get(name) : undefined;
   if (!state || !s) {
@@ -116,6 +133,15 @@ export function renderDetails(d: HTMLElement, state: IPipelineState | null, name
   d.append(head);
   if (s.state === 'failed' && s.error) {
     d.append(el('div', 'jp-nb2pipe-subhead', 'Error'), el('pre', 'jp-nb2pipe-error', s.error));
+    const line = errorLine(s);
+    if (line !== null) {
+      const go = button(`Go to line ${line} of its cell`, CommandIDs.goToCell, 'Put the cursor on the line that raised', {
+        step: s.step,
+        line
+      });
+      go.classList.add('jp-nb2pipe-error-line');
+      d.append(go);
+    }
   }
   d.append(table(s, state.lastRun.get(s.step)));
   if (s.state !== 'fresh' && s.state !== 'failed' && s.reasons.length) {

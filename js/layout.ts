@@ -28,6 +28,8 @@ export interface IEdgePath {
   source: string;
   target: string;
   label: string;
+  /** Rows × columns of the data on the edge (from the source's output summaries), '' when unknown. */
+  count: string;
   points: Array<{ x: number; y: number }>;
   labelX: number;
   labelY: number;
@@ -66,6 +68,30 @@ export function nodeLines(s: IStepStatus, mode: NodeLabel): string[] {
   return lines;
 }
 
+/** 1234 -> "1,234"; 1234567 -> "1.2M". */
+export function compactCount(n: number): string {
+  if (n >= 1e9) {
+    return `${(n / 1e9).toFixed(1)}G`;
+  }
+  if (n >= 1e6) {
+    return `${(n / 1e6).toFixed(1)}M`;
+  }
+  return n.toLocaleString('en-US');
+}
+
+/** "rows × columns" of the tables an edge carries (those the source's last run measured). */
+export function edgeCount(state: IPipelineState, source: string, names: string[]): string {
+  const sums = state.steps.get(source)?.summaries ?? {};
+  const parts: string[] = [];
+  for (const n of names) {
+    const m = sums[n];
+    if (m && typeof m.rows === 'number') {
+      parts.push(`${compactCount(m.rows)} × ${m.columns ?? '?'}`);
+    }
+  }
+  return parts.join(', ');
+}
+
 /** Edges carrying several names between the same two steps are drawn once. */
 function mergedEdges(state: IPipelineState): Map<string, { source: string; target: string; labels: string[] }> {
   const out = new Map<string, { source: string; target: string; labels: string[] }>();
@@ -99,10 +125,12 @@ export function layout(state: IPipelineState, opts: ILayoutOptions): ILayout {
       continue;
     }
     const label = e.labels.join(', ');
+    const count = edgeCount(state, e.source, e.labels);
     g.setEdge(e.source, e.target, {
       label,
-      width: Math.min(label.length, 24) * 6 + 6,
-      height: 14,
+      count,
+      width: Math.min(Math.max(label.length, count.length), 24) * 6 + 6,
+      height: count ? 26 : 14,
       labelpos: 'c'
     });
   }
@@ -114,13 +142,14 @@ export function layout(state: IPipelineState, opts: ILayoutOptions): ILayout {
   }
   const edges: IEdgePath[] = [];
   for (const e of g.edges()) {
-    const d = g.edge(e) as { points: Array<{ x: number; y: number }>; x?: number; y?: number; label: string };
+    const d = g.edge(e) as { points: Array<{ x: number; y: number }>; x?: number; y?: number; label: string; count: string };
     const pts = d.points ?? [];
     const mid = pts[Math.floor(pts.length / 2)] ?? { x: 0, y: 0 };
     edges.push({
       source: e.v,
       target: e.w,
       label: d.label,
+      count: d.count,
       points: pts,
       labelX: d.x ?? mid.x,
       labelY: d.y ?? mid.y

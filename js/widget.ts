@@ -3,18 +3,19 @@
  * of the selected (or hovered) step, and the actions on it.
  */
 import { CommandRegistry } from '@lumino/commands';
+import { NotebookActions } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { DagCanvas, stateClass } from './canvas';
 import { renderCheck } from './checkview';
 import { CommandIDs } from './commands';
-import { renderDetails } from './details';
+import { lineInError, renderDetails } from './details';
 import { el } from './dom';
 import { PipelineClient } from './client';
 import { ILayoutOptions, layout } from './layout';
 import { counts, IPipelineState } from './model';
 import { FRESH_IN_STORE, NOT_RUN } from './preview';
-import { STEP_STATES } from './protocol';
+import { IEdge, IStepStatus, STEP_STATES } from './protocol';
 
 export { stateClass } from './canvas';
 
@@ -67,6 +68,12 @@ export class PipelineSidebar extends Widget {
         legend.append(up);
       }
     }
+    // a cell ran: its outputs (e.g. where a failed step raised) may change the details
+    NotebookActions.executed.connect((_, args) => {
+      if (args.notebook === this._client?.panel.content) {
+        this._renderDetails();
+      }
+    });
     this.node.append(header, this._statusNode, this._messageNode, this._checkNode, this._graphNode, this._detailsNode, legend);
   }
 
@@ -177,7 +184,12 @@ export class PipelineSidebar extends Widget {
       this._renderDetails();
       return;
     }
-    const shape = state.order.join(',') + '|' + state.edges.map(e => `${e.source}>${e.target}:${e.data}`).join(',');
+    // the counts on edges are part of the picture: a new row count lays it out again
+    const count = (e: IEdge) => {
+      const m = state.steps.get(e.source)?.summaries[e.data];
+      return m && typeof m.rows === 'number' ? `${m.rows}x${m.columns}` : '';
+    };
+    const shape = state.order.join(',') + '|' + state.edges.map(e => `${e.source}>${e.target}:${e.data}:${count(e)}`).join(',');
     const key = `${shape}|${this._options.direction}|${this._options.nodeLabel}`;
     if (key !== this._layoutKey || this._options.nodeLabel === 'name+timing') {
       const t0 = performance.now();
@@ -269,9 +281,35 @@ export class PipelineSidebar extends Widget {
   private _renderDetails(): void {
     const state = this._client?.model.view;
     const name = this._hovered ?? this._selected;
-    renderDetails(this._detailsNode, state ?? null, name, (label, command, title, args) =>
-      this._button(label, command, title, args)
+    renderDetails(
+      this._detailsNode,
+      state ?? null,
+      name,
+      (label, command, title, args) => this._button(label, command, title, args),
+      s => this._errorLine(s)
     );
+  }
+
+  /** Where a failed step raised: read from its cell's error output (the run as a cell printed it). */
+  private _errorLine(s: IStepStatus): number | null {
+    const cells = this._client?.panel.content.model?.cells;
+    if (!cells || !s.cell_id) {
+      return null;
+    }
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells.get(i);
+      if (c.id !== s.cell_id || c.type !== 'code') {
+        continue;
+      }
+      for (const o of (c.toJSON() as any).outputs ?? []) {
+        const text = o.output_type === 'error' ? (o.traceback ?? []).join('\n') : o.name === 'stderr' ? String(o.text) : '';
+        const line = lineInError(text);
+        if (line !== null) {
+          return line;
+        }
+      }
+    }
+    return null;
   }
 
   private _client: PipelineClient | null = null;

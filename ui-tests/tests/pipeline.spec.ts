@@ -70,6 +70,11 @@ test('runs show live states and colours; click selects the cell; screenshot', as
   expect(await fill(page, 'clean')).toBe(GREEN);
   const labels = await page.locator(`${PANEL} .jp-nb2pipe-edge-label`).allTextContents();
   expect(labels).toEqual(expect.arrayContaining(['orders', 'product_margin', 'raw', 'revenue_by_region']));
+  // data at a glance: each table edge says rows × columns, as the source's last run measured them
+  const orders = await page.evaluate(() => (window as any).nb2pipe.sidebar.client.model.state.steps.get('clean').summaries.orders);
+  expect(orders.rows).toBeGreaterThan(1000);
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-edge[data-source="clean"][data-target="by_region"] .jp-nb2pipe-edge-count`))
+    .toHaveText(`${orders.rows.toLocaleString('en-US')} × ${orders.columns}`);
   // badges on the %%step cells
   await expect(page.locator('.jp-Cell .jp-nb2pipe-badge[data-state="fresh"]')).toHaveCount(STEPS.length);
 
@@ -159,6 +164,15 @@ test('run a step and downstream from the panel; failures show the error', async 
   await expect(output(page, cellOf('by_region')).last()).toContainText('regionn', { timeout: 60000 });
   expect(await prompt(page, cellOf('by_region'))).not.toEqual(before.by_region);
   expect((await prompts(page)).report).toEqual(before.report);
+  // the details name the line of the cell that raised; one click puts the cursor there
+  const go = page.locator(`${PANEL} .jp-nb2pipe-details .jp-nb2pipe-error-line`);
+  await expect(go).toHaveText('Go to line 2 of its cell');
+  await go.click();
+  await expect(page.locator('.jp-Notebook .jp-Cell.jp-mod-active')).toContainText('%%step by_region');
+  expect(await page.evaluate(() => {
+    const nb = (window as any).jupyterapp.shell.currentWidget.content;
+    return [nb.mode, nb.activeCell.editor.getCursorPosition().line];
+  })).toEqual(['edit', 1]);
 });
 
 async function recoversAfter(page: IJupyterLabPageFixture, tmpPath: string, newKernel: (page: IJupyterLabPageFixture) => Promise<void>) {
