@@ -1,5 +1,5 @@
 """The sidebar's *History*: a `history` request on the `nb2pipe` comm answers with the step's last
-runs from the run records -- whoever made them: `nb2pipe run` (an Airflow task's too), `%dag run`,
+runs from the run records -- whoever made them: `nb2pipe run` on Dask, in an Airflow task, `%dag run`,
 a cell run -- and the diff of its code since its cached run (real kernel, real CLI runs)."""
 from kernelharness import Kernel
 from nbfiles import nb2pipe, write_nb
@@ -28,9 +28,9 @@ def _answer(k, request, kind="history"):
     return msgs
 
 
-def test_history_lists_runs_from_the_cli_airflow_dag_run_and_cells_with_the_code_diff(tmp_path):
+def test_history_lists_runs_from_dask_airflow_dag_run_and_cells_with_the_code_diff(tmp_path):
     _project(tmp_path)
-    code, out, err = nb2pipe("run", "flow.ipynb", cwd=tmp_path)
+    code, out, err = nb2pipe("run", "flow.ipynb", "--executor", "dask", "--workers", "1", cwd=tmp_path)
     assert code == 0, out + err
     code, out, err = nb2pipe("run", "flow.ipynb", "--only", "clean", "--force", cwd=tmp_path,
                              env={"AIRFLOW_CTX_DAG_ID": "flow"})      # what Airflow sets in a task
@@ -48,7 +48,7 @@ def test_history_lists_runs_from_the_cli_airflow_dag_run_and_cells_with_the_code
         assert (reply["id"], reply["request"], reply["ok"]) == ("h1", "history", True)
         runs = hist["runs"]
         assert [r["where"] for r in runs] == ["notebook cell (no run record)", "notebook",
-                                              "CLI (local, Airflow)", "CLI (local)"]
+                                              "CLI (local, Airflow)", "CLI (dask)"]
         assert [r["status"] for r in runs] == ["ran"] * 4
         assert [r["rows"] for r in runs] == [{"df": 5}, {"df": 7}, {"df": 7}, {"df": 7}]
         assert [len(r["key"]) for r in runs] == [12] * 4
