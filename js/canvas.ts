@@ -237,6 +237,17 @@ export class DagCanvas {
     return matches;
   }
 
+  /** Focus mode: only `keep` (a step's lineage) at full strength; null shows all. */
+  focus(keep: ReadonlySet<string> | null): void {
+    for (const [name, g] of this._nodes) {
+      g.classList.toggle('jp-mod-unfocused', !!keep && !keep.has(name));
+    }
+    this.node.querySelectorAll('.jp-nb2pipe-edge').forEach(e => {
+      const inside = !keep || (keep.has(e.getAttribute('data-source') ?? '') && keep.has(e.getAttribute('data-target') ?? ''));
+      e.classList.toggle('jp-mod-unfocused', !inside);
+    });
+  }
+
   /** The whole graph in the box (never magnified past MAX_FIT_SCALE). */
   fit(): void {
     const l = this._layout;

@@ -230,6 +230,27 @@ export function descendants(state: IPipelineState, name: string): string[] {
   return state.order.filter(n => seen.has(n));
 }
 
+/** A step with everything above and below it: what focus mode keeps in view. */
+export function lineage(state: IPipelineState, name: string): Set<string> {
+  const out = new Set<string>([name]);
+  for (const way of ['up', 'down'] as const) {
+    const todo = [name];
+    const seen = new Set<string>();
+    while (todo.length) {
+      const n = todo.pop() as string;
+      for (const e of state.edges) {
+        const [from, to] = way === 'down' ? [e.source, e.target] : [e.target, e.source];
+        if (from === n && !seen.has(to)) {
+          seen.add(to);
+          out.add(to);
+          todo.push(to);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Counts per state, for the panel's header. */
 export function counts(state: IPipelineState): Record<string, number> {
   const out: Record<string, number> = {};

@@ -13,7 +13,7 @@ import { lineInError, renderDetails } from './details';
 import { el } from './dom';
 import { PipelineClient } from './client';
 import { ILayoutOptions, layout } from './layout';
-import { counts, IPipelineState } from './model';
+import { counts, IPipelineState, lineage } from './model';
 import { FRESH_IN_STORE, NOT_RUN } from './preview';
 import { IEdge, IStepStatus, STEP_STATES } from './protocol';
 
@@ -144,6 +144,10 @@ export class PipelineSidebar extends Widget {
     bar.append(
       this._search,
       tool('Fit', 'Fit the whole graph in the panel (key 0)', () => this._canvas.fit()),
+      (this._focusButton = tool('Focus', 'Show only the selected step with its ancestors and descendants', () => {
+        this._focused = !this._focused;
+        this._renderSelection();
+      })),
       tool('+', 'Zoom in (key +, or the wheel)', () => this._canvas.zoom(1.25)),
       tool('−', 'Zoom out (key -, or the wheel)', () => this._canvas.zoom(0.8))
     );
@@ -276,6 +280,11 @@ export class PipelineSidebar extends Widget {
 
   private _renderSelection(reveal = false): void {
     this._canvas.select(this._selected, reveal);
+    const state = this._client?.model.view;
+    const on = this._focused && !!this._selected && !!state?.steps.has(this._selected);
+    this._focusButton.classList.toggle('jp-mod-active', this._focused);
+    this._focusButton.setAttribute('aria-pressed', String(this._focused));
+    this._canvas.focus(on ? lineage(state!, this._selected!) : null);
   }
 
   private _renderDetails(): void {
@@ -322,6 +331,8 @@ export class PipelineSidebar extends Widget {
   private _canvas: DagCanvas;
   private _revealed: string | null = null;
   private _search!: HTMLInputElement;
+  private _focusButton!: HTMLButtonElement;
+  private _focused = false;
   private _titleNode: HTMLElement;
   private _statusNode: HTMLElement;
   private _messageNode: HTMLElement;

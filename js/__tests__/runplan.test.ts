@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { EMPTY, IPipelineState, reduce } from '../model';
+import { EMPTY, IPipelineState, lineage, reduce } from '../model';
 import { cellsToRun, IStepCell } from '../runplan';
 import { IStepStatus, StepState } from '../protocol';
 
@@ -60,4 +60,10 @@ test('downstream adds the descendants that need it, and what they need above', (
   ]);
   const fresh = kernel({ load: 'fresh', clean: 'fresh', by_region: 'stale', by_product: 'fresh', report: 'fresh' });
   assert.deepEqual(names(cellsToRun(fresh, fresh, CELLS, { targets: ['by_region'], downstream: true })), ['by_region']);
+});
+
+test('focus mode keeps a step with its ancestors and descendants', () => {
+  const k = kernel({ load: 'fresh', clean: 'fresh', by_region: 'fresh', by_product: 'fresh', report: 'fresh' });
+  assert.deepEqual([...lineage(k, 'by_region')].sort(), ['by_region', 'clean', 'load', 'report']);
+  assert.deepEqual([...lineage(k, 'load')].sort(), [...ALL].sort());
 });

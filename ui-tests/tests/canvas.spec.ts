@@ -213,6 +213,41 @@ async function followsTheRunningStep(page: IJupyterLabPageFixture) {
   await expect.poll(() => inView(page, 'load')).toBe(true);
 }
 
+/** Focus mode: the selected step, its ancestors and descendants stay; the rest fades; off restores all. */
+async function focusMode(page: IJupyterLabPageFixture) {
+  const edges = await page.locator(`${PANEL} .jp-nb2pipe-edge`).evaluateAll(es =>
+    es.map(e => [e.getAttribute('data-source') as string, e.getAttribute('data-target') as string])
+  );
+  const reach = (from: string, up: boolean) => {
+    const seen = new Set<string>();
+    const todo = [from];
+    while (todo.length) {
+      const n = todo.pop() as string;
+      for (const [a, b] of edges) {
+        const [x, y] = up ? [b, a] : [a, b];
+        if (x === n && !seen.has(y)) {
+          seen.add(y);
+          todo.push(y);
+        }
+      }
+    }
+    return seen;
+  };
+  const keep = new Set(['by_region', ...reach('by_region', true), ...reach('by_region', false)]);
+  expect(keep.size).toBeLessThan(STEPS.length);
+  await node(page, 'by_region').click();
+  await page.locator(`${PANEL} .jp-nb2pipe-tool`, { hasText: 'Focus' }).click();
+  const faded = () => page.locator(`${PANEL} .jp-nb2pipe-node.jp-mod-unfocused`).evaluateAll(ns => ns.map(n => n.getAttribute('data-step')).sort());
+  await expect.poll(faded).toEqual(STEPS.filter(s => !keep.has(s)).sort());
+  // another selection refocuses
+  await node(page, 'load').click();
+  await expect.poll(faded).toEqual([]);
+  await node(page, 'by_region').click();
+  await expect.poll(faded).toEqual(STEPS.filter(s => !keep.has(s)).sort());
+  await page.locator(`${PANEL} .jp-nb2pipe-tool`, { hasText: 'Focus' }).click();
+  await expect.poll(faded).toEqual([]);
+}
+
 // one run of the example for the canvas checks (each open + run costs ~25 s on the CI machine)
 test('canvas: badges clear of the toolbar, fit, zoom, filter, cell <-> node both ways', async ({ page, tmpPath }) => {
   await openExample(page, tmpPath);
@@ -221,5 +256,6 @@ test('canvas: badges clear of the toolbar, fit, zoom, filter, cell <-> node both
   await fitsZoomsFilters(page);
   await page.locator(`${PANEL} .jp-nb2pipe-search`).fill('');
   await bothDirections(page);
+  await focusMode(page);
   await followsTheRunningStep(page);
 });
