@@ -76,5 +76,17 @@ def test_history_lists_runs_from_dask_airflow_dag_run_and_cells_with_the_code_di
         assert (reply["request"], reply["ok"]) == ("history", False)
         assert reply["message"] == ("history: no step `nope` in this kernel (its steps: `load`, `clean`)\n"
                                     "  fix:   run the step's cell first, or pick a step of this notebook")
+
+        # after a restart, before any step cell runs: the store still answers
+        k.restart()
+        k.ok(CELLS[0])
+        k.comm_open()
+        k.comm_messages(timeout=1)
+        hist, _ = _answer(k, {"type": "history", "id": "h5", "step": "clean"})
+        assert [r["key"] for r in hist["runs"]] == [r["key"] for r in runs]
+        assert (hist["diff"], hist["diff_note"]) == (
+            "", "step `clean` is not defined in this kernel: run its cell to compare")
+        preview, _ = _answer(k, {"type": "preview", "id": "p1", "step": "clean", "output": "df"}, "preview")
+        assert (preview["key"], preview["rows"], preview["columns"]) == (runs[0]["key"], 5, 3)
     finally:
         k.shutdown()
