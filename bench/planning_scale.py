@@ -4,9 +4,15 @@ import of nbformat + nbclient that every headless run pays, each against the obv
 alternative measured in the same run:
 
 * status at N steps vs status at 10 steps (the slope per step, and whether it is linear);
-* `import nbformat, nbclient` through nb2pipe's runner vs a plain import (same venv).
+* `import nbformat, nbclient` through nb2pipe's runner vs a plain import (same venv);
+* in a kernel session of N steps (in-process, each round a child process): defining all
+  steps, a cached cell run again, ``plan()``, the first ``plan()`` of a new session, and the
+  first read of a stored 4M-row table (``get_arrow`` + a DuckDB query) vs a direct
+  memory-mapped Arrow read of the same file.  ``--before DIR`` (a ``src`` folder of another
+  checkout, e.g. from ``git archive REV src``) runs the same rounds against it, interleaved.
 
-    .venv/bin/python bench/planning_scale.py [--quick] [--out bench/results-planning.json]
+    .venv/bin/python bench/planning_scale.py [--quick] [--session-only] [--before DIR]
+                                            [--out bench/results-planning.json]
 
 Rounds are interleaved; medians are reported; nothing is asserted.
 """
@@ -51,18 +57,124 @@ def sql_steps(n: int) -> list[str]:
         f"%%step t{i} --sql\nSELECT a + 1 AS a FROM t{i - 1}" for i in range(1, n)]
 
 
-def timed(cmd: list[str], cwd: str) -> float:
+def timed(cmd: list[str], cwd: str, env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, env=env)
     return time.perf_counter() - t
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default=os.path.join(HERE, "results-planning.json"))
-    args = ap.parse_args()
-    rounds = 3 if args.quick else 5
+# ------------------------------------------------------------------ in a kernel session
+
+def session_child(n: int) -> dict:
+    """One round in this process (run as a child: nothing memoised from other rounds)."""
+    import gc
+
+    from nb2pipe.engine import Engine
+    from nb2pipe.spec import parse_step_line
+    from nb2pipe.store import Store
+    rnd = random.Random(0)
+    cells = []
+    for i in range(n):
+        ins = sorted({f"o{i - 1}"} | {f"o{j}" for j in rnd.sample(range(i), min(i, rnd.randint(0, 3)))}) if i else []
+        cells.append((f"s{i}", f"o{i} = ({' + '.join(ins) or '0'} + 1) % 1000003"))
+    tmp = tempfile.mkdtemp(prefix="nb2bench-session-")
+    perf = time.perf_counter
+
+    def session(validate: bool = True) -> "Engine":
+        eng = Engine(Store(os.path.join(tmp, "store")), tmp, warn=lambda m: None, pipeline="nb.ipynb")
+        for i, (line, code) in enumerate(cells):
+            eng.define(parse_step_line(line), code, cell_id=f"c{i}", where=f"cell [{i + 1}]",
+                       validate=validate)
+        return eng
+    t = perf()
+    eng = session()
+    out = {"define all": perf() - t}
+    eng.run()
+    line, code = cells[-1]
+    hits, plans = [], []
+    for k in range(15):                     # a cell run again: its prompt number moves
+        t = perf()
+        eng.define(parse_step_line(line), code, cell_id=f"c{n - 1}", where=f"cell [{n + k + 1}]")
+        assert eng.run_cell(line).status == "cached"
+        hits.append(perf() - t)
+    for _ in range(7):
+        t = perf()
+        eng.plan()
+        plans.append(perf() - t)
+    out["cached cell"] = statistics.median(hits)
+    out["plan in a session"] = statistics.median(plans)
+    firsts = []
+    for _ in range(3):
+        fresh = session(validate=False)    # as headless planning defines them (quicker)
+        gc.collect()
+        t = perf()
+        states = fresh.plan()
+        firsts.append(perf() - t)
+        assert all(s.state == "fresh" for s in states.values())
+    out["first plan of a session"] = statistics.median(firsts)
+    out.update(_first_read(tmp))
+    return out
+
+
+def _first_read(tmp: str) -> dict:
+    import duckdb
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from nb2pipe.store import Store
+    df = pd.DataFrame(np.random.default_rng(0).random((4_000_000, 4)), columns=list("abcd"))
+    ref = Store(os.path.join(tmp, "store")).put(df)
+    path = os.path.join(tmp, "store", "objects", ref.oid[:2], ref.oid + ".arrow")
+    con = duckdb.connect()
+    query = "SELECT sum(a), avg(b) FROM t"
+
+    def store_first():                       # a new Store: nothing verified in this process
+        t = time.perf_counter()
+        tbl = Store(os.path.join(tmp, "store")).get_arrow(ref)
+        con.register("t", tbl)
+        con.execute(query).fetchall()
+        con.unregister("t")
+        return time.perf_counter() - t
+
+    def direct():
+        t = time.perf_counter()
+        with pa.memory_map(path, "r") as mm:
+            tbl = pa.ipc.open_file(mm).read_all()
+            con.register("t", tbl)
+            con.execute(query).fetchall()
+            con.unregister("t")
+        return time.perf_counter() - t
+    a, b = [], []
+    for _ in range(7):
+        a.append(store_first())
+        b.append(direct())
+    return {"first read into DuckDB": statistics.median(a), "direct Arrow read into DuckDB": statistics.median(b)}
+
+
+def session_rounds(n: int, rounds: int, before: str | None, now: str | None = None) -> dict:
+    trees = {"now": os.path.abspath(now or os.path.join(ROOT, "src"))}
+    if before:
+        trees["before"] = os.path.abspath(before)
+    runs: dict[str, list[dict]] = {k: [] for k in trees}
+    for _ in range(rounds):
+        for name, src in trees.items():     # interleaved: drift hits both alike
+            env = {**os.environ, "PYTHONPATH": src}
+            done = subprocess.run([PY, os.path.abspath(__file__), "--child-session", str(n)], env=env,
+                                  check=True, capture_output=True, text=True)
+            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()}
+    now = med["now"]
+    ratios = {"cached cell, ms": now["cached cell"] * 1000,
+              "first read / direct Arrow read (into DuckDB)":
+              now["first read into DuckDB"] / now["direct Arrow read into DuckDB"]}
+    if before:
+        ratios.update({f"{k}: now / before": now[k] / med["before"][k] for k in now})
+    return {"steps": n, "rounds": rounds, "median_s": med, "all": runs, "ratios": ratios}
+
+
+def status_rounds(rounds: int, trees: dict[str, str]) -> dict:
+    """``trees``: label -> src folder; status at 1,000 steps is also timed for each of them."""
     sizes = [10, 100, 1000]
     tmp = tempfile.mkdtemp(prefix="nb2bench-plan-")
     cases = {}
@@ -74,16 +186,22 @@ def main() -> None:
     cases["import nbformat+nbclient via nb2pipe"] = [
         PY, "-c", "from nb2pipe.runner.jupyter_imports import nbformat; nbformat()"]
     cases["import nbformat+nbclient, plain"] = [PY, "-c", "import nbformat, nbclient"]
+    envs = {k: {**os.environ, "PYTHONPATH": trees["now"]} for k in cases}
+    for label, src in trees.items():
+        if label != "now":
+            k = f"status, 1000 Python steps ({label})"
+            cases[k] = cases["status, 1000 Python steps"]
+            envs[k] = {**os.environ, "PYTHONPATH": src}
     times: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(rounds):
         order = list(cases)
         order = order[r % len(order):] + order[:r % len(order)]     # rotate: drift hits all alike
         for k in order:
-            times[k].append(timed(cases[k], tmp))
+            times[k].append(timed(cases[k], tmp, envs[k]))
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["status, 10 Python steps"]
     slope = (med["status, 1000 Python steps"] - base) / 990
-    result = {
+    return {
         "rounds": rounds, "median_s": med, "all_s": times,
         "ratios": {
             "status 1000 / status 10": med["status, 1000 Python steps"] / base,
@@ -92,15 +210,42 @@ def main() -> None:
             "per extra SQL step, ms": (med["status, 200 SQL steps"] - base) / 190 * 1000,
             "import via nb2pipe / plain import": med["import nbformat+nbclient via nb2pipe"]
             / med["import nbformat+nbclient, plain"],
+            **{f"status 1000: now / {label}": med["status, 1000 Python steps"]
+               / med[f"status, 1000 Python steps ({label})"] for label in trees if label != "now"},
         },
-        "load_after": os.getloadavg()[0],
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--session-only", action="store_true", help="only the kernel-session part")
+    ap.add_argument("--before", help="a src folder of another checkout, measured beside this one")
+    ap.add_argument("--now", help="the src folder measured as now (default: this checkout's)")
+    ap.add_argument("--steps", type=int, default=1000, help="steps of the kernel session")
+    ap.add_argument("--child-session", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", default=os.path.join(HERE, "results-planning.json"))
+    args = ap.parse_args()
+    if args.child_session:
+        print(json.dumps(session_child(args.child_session)))
+        return
+    rounds = 3 if args.quick else 5
+    result = {}
+    if args.session_only and os.path.exists(args.out):      # keep the status part
+        with open(args.out, encoding="utf-8") as f:
+            result = json.load(f)
+    trees = {"now": os.path.abspath(args.now or os.path.join(ROOT, "src"))}
+    if args.before:
+        trees["before"] = os.path.abspath(args.before)
+    if not args.session_only:
+        result["status"] = status_rounds(rounds, trees)
+    result["session"] = session_rounds(args.steps, rounds, args.before, args.now)
+    result["load_after"] = os.getloadavg()[0]
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
-    for k, v in med.items():
-        print(f"{k:<42} {v * 1000:8.0f} ms")
-    for k, v in result["ratios"].items():
-        print(f"{k:<42} {v:8.3f}")
+    for part in ("status", "session"):
+        for k, v in result.get(part, {}).get("ratios", {}).items():
+            print(f"{part}: {k:<60} {v:10.3f}")
 
 
 if __name__ == "__main__":
