@@ -11,6 +11,8 @@ import { isConsequence, reword } from './reasons';
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const MAX_FIT_SCALE = 1.25;
 const PAD = 8;
+/** From this many steps on, a minimap shows the whole graph and where the view is. */
+export const MINIMAP_AT = 30;
 
 export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG_NS, tag);
@@ -87,6 +89,8 @@ export class DagCanvas {
   clear(): void {
     this.node.textContent = '';
     this._nodes.clear();
+    this._miniNodes.clear();
+    this._miniView = null;
     this._boxes = [];
     this._layout = null;
   }
@@ -107,6 +111,9 @@ export class DagCanvas {
     root.append(defs, this._viewport);
     this._viewport.append(this._drawEdges(l), this._drawNodes(state, l));
     this.node.append(root);
+    if (l.nodes.length >= MINIMAP_AT) {
+      this.node.append(this._drawMinimap(state, l));
+    }
     if (first || this._fitted) {
       this.fit();
     } else {
@@ -167,6 +174,49 @@ export class DagCanvas {
     return nodes;
   }
 
+  /** The whole graph small, in a corner, with the view's rectangle; a click or drag there moves the view. */
+  private _drawMinimap(state: IPipelineState, l: ILayout): HTMLElement {
+    const box = document.createElement('div');
+    box.className = 'jp-nb2pipe-minimap';
+    const mini = svg('svg', { viewBox: `0 0 ${Math.max(1, l.width)} ${Math.max(1, l.height)}`, preserveAspectRatio: 'xMidYMid meet' });
+    for (const n of l.nodes) {
+      const r = svg('rect', {
+        x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height,
+        class: 'jp-nb2pipe-minimap-node ' + stateClass(state.steps.get(n.id)?.state ?? ''),
+        'data-step': n.id
+      });
+      this._miniNodes.set(n.id, r);
+      mini.append(r);
+    }
+    this._miniView = svg('rect', { class: 'jp-nb2pipe-minimap-view' });
+    mini.append(this._miniView);
+    box.append(mini);
+    const centre = (e: PointerEvent) => {
+      const m = mini.getScreenCTM();
+      if (!m) {
+        return;
+      }
+      const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse());
+      const { width: W, height: H } = this._size();
+      this._x = W / 2 - p.x * this._k;
+      this._y = H / 2 - p.y * this._k;
+      this._fitted = false;
+      this._apply();
+    };
+    box.addEventListener('pointerdown', e => {
+      e.stopPropagation();
+      e.preventDefault();
+      centre(e);
+      const up = () => {
+        window.removeEventListener('pointermove', centre);
+        window.removeEventListener('pointerup', up);
+      };
+      window.addEventListener('pointermove', centre);
+      window.addEventListener('pointerup', up);
+    });
+    return box;
+  }
+
   /** Only states changed: recolour nodes in place (no layout). */
   restyle(state: IPipelineState): void {
     for (const [name, g] of this._nodes) {
@@ -176,6 +226,7 @@ export class DagCanvas {
       }
       if (g.getAttribute('data-state') !== s.state) {
         g.setAttribute('data-state', s.state);
+        this._miniNodes.get(name)?.setAttribute('class', 'jp-nb2pipe-minimap-node ' + stateClass(s.state));
         for (const c of Array.from(g.classList)) {
           if (c.startsWith('jp-nb2pipe-state-')) {
             g.classList.remove(c);
@@ -296,6 +347,14 @@ export class DagCanvas {
 
   private _apply(): void {
     this._viewport?.setAttribute('transform', `translate(${this._x.toFixed(1)},${this._y.toFixed(1)}) scale(${this._k.toFixed(4)})`);
+    if (this._miniView) {
+      const { width: W, height: H } = this._size();
+      const k = this._k;
+      this._miniView.setAttribute('x', (-this._x / k).toFixed(1));
+      this._miniView.setAttribute('y', (-this._y / k).toFixed(1));
+      this._miniView.setAttribute('width', (W / k).toFixed(1));
+      this._miniView.setAttribute('height', (H / k).toFixed(1));
+    }
   }
 
   private _onWheel(e: WheelEvent): void {
@@ -368,6 +427,8 @@ export class DagCanvas {
   }
 
   private _nodes = new Map<string, SVGGElement>();
+  private _miniNodes = new Map<string, SVGRectElement>();
+  private _miniView: SVGRectElement | null = null;
   private _boxes: INodeBox[] = [];
   private _layout: ILayout | null = null;
   private _viewport: SVGGElement | null = null;

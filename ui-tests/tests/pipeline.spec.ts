@@ -220,6 +220,7 @@ test.describe('kernel restart', () => {
 test('a 200-step DAG lays out and renders in the browser (time reported, not asserted)', async ({ page, tmpPath }) => {
   await openExample(page, tmpPath);
   await runAll(page);
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-minimap`)).toHaveCount(0);   // 6 steps: no minimap
   const ms = await page.evaluate(() => {
     const { sidebar } = (window as any).nb2pipe;
     const steps = [];
@@ -250,4 +251,20 @@ test('a 200-step DAG lays out and renders in the browser (time reported, not ass
   // speed is reported for bench/README.md, never asserted: the machines are shared and noisy
   console.log(`200-step layout + render: ${ms.toFixed(0)} ms; state update of all 200: ${updateMs.toFixed(1)} ms`);
   await expect(page.locator(`${PANEL} .jp-nb2pipe-node[data-state="running"]`)).toHaveCount(200);
+
+  // past 30 steps a minimap shows them all; zoomed in, a click on a step there brings it into view
+  const mini = page.locator(`${PANEL} .jp-nb2pipe-minimap`);
+  await expect(mini.locator('.jp-nb2pipe-minimap-node')).toHaveCount(200 + STEPS.length);
+  await page.evaluate(() => (window as any).nb2pipe.sidebar._canvas.zoom(6));
+  const far = 's199';
+  const inView = () => page.evaluate(s => {
+    const c = (document.querySelector('#nb2pipe-pipeline .jp-nb2pipe-canvas') as Element).getBoundingClientRect();
+    const b = (document.querySelector(`#nb2pipe-pipeline .jp-nb2pipe-node[data-step="${s}"]`) as Element).getBoundingClientRect();
+    const [x, y] = [b.left + b.width / 2, b.top + b.height / 2];
+    return x > c.left && x < c.right && y > c.top && y < c.bottom;
+  }, far);
+  expect(await inView()).toBe(false);
+  const dot = (await mini.locator(`.jp-nb2pipe-minimap-node[data-step="${far}"]`).boundingBox())!;
+  await page.mouse.click(dot.x + dot.width / 2, dot.y + dot.height / 2);
+  await expect.poll(inView).toBe(true);
 });
