@@ -6,13 +6,12 @@
 import { ILayout, INodeBox } from './layout';
 import { IPipelineState } from './model';
 import { IStepStatus } from './protocol';
+import { Minimap, MINIMAP_AT } from './minimap';
 import { isConsequence, reword } from './reasons';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const MAX_FIT_SCALE = 1.25;
 const PAD = 8;
-/** From this many steps on, a minimap shows the whole graph and where the view is. */
-export const MINIMAP_AT = 30;
 
 export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG_NS, tag);
@@ -89,8 +88,7 @@ export class DagCanvas {
   clear(): void {
     this.node.textContent = '';
     this._nodes.clear();
-    this._miniNodes.clear();
-    this._miniView = null;
+    this._minimap = null;
     this._boxes = [];
     this._layout = null;
   }
@@ -112,7 +110,8 @@ export class DagCanvas {
     this._viewport.append(this._drawEdges(l), this._drawNodes(state, l));
     this.node.append(root);
     if (l.nodes.length >= MINIMAP_AT) {
-      this.node.append(this._drawMinimap(state, l));
+      this._minimap = new Minimap(state, l, (x, y) => this.centreOn(x, y));
+      this.node.append(this._minimap.node);
     }
     if (first || this._fitted) {
       this.fit();
@@ -174,49 +173,6 @@ export class DagCanvas {
     return nodes;
   }
 
-  /** The whole graph small, in a corner, with the view's rectangle; a click or drag there moves the view. */
-  private _drawMinimap(state: IPipelineState, l: ILayout): HTMLElement {
-    const box = document.createElement('div');
-    box.className = 'jp-nb2pipe-minimap';
-    const mini = svg('svg', { viewBox: `0 0 ${Math.max(1, l.width)} ${Math.max(1, l.height)}`, preserveAspectRatio: 'xMidYMid meet' });
-    for (const n of l.nodes) {
-      const r = svg('rect', {
-        x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height,
-        class: 'jp-nb2pipe-minimap-node ' + stateClass(state.steps.get(n.id)?.state ?? ''),
-        'data-step': n.id
-      });
-      this._miniNodes.set(n.id, r);
-      mini.append(r);
-    }
-    this._miniView = svg('rect', { class: 'jp-nb2pipe-minimap-view' });
-    mini.append(this._miniView);
-    box.append(mini);
-    const centre = (e: PointerEvent) => {
-      const m = mini.getScreenCTM();
-      if (!m) {
-        return;
-      }
-      const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse());
-      const { width: W, height: H } = this._size();
-      this._x = W / 2 - p.x * this._k;
-      this._y = H / 2 - p.y * this._k;
-      this._fitted = false;
-      this._apply();
-    };
-    box.addEventListener('pointerdown', e => {
-      e.stopPropagation();
-      e.preventDefault();
-      centre(e);
-      const up = () => {
-        window.removeEventListener('pointermove', centre);
-        window.removeEventListener('pointerup', up);
-      };
-      window.addEventListener('pointermove', centre);
-      window.addEventListener('pointerup', up);
-    });
-    return box;
-  }
-
   /** Only states changed: recolour nodes in place (no layout). */
   restyle(state: IPipelineState): void {
     for (const [name, g] of this._nodes) {
@@ -226,7 +182,7 @@ export class DagCanvas {
       }
       if (g.getAttribute('data-state') !== s.state) {
         g.setAttribute('data-state', s.state);
-        this._miniNodes.get(name)?.setAttribute('class', 'jp-nb2pipe-minimap-node ' + stateClass(s.state));
+        this._minimap?.restyle(name, s.state);
         for (const c of Array.from(g.classList)) {
           if (c.startsWith('jp-nb2pipe-state-')) {
             g.classList.remove(c);
@@ -327,6 +283,15 @@ export class DagCanvas {
     this._apply();
   }
 
+  /** Centre the view on a point of the layout (the zoom stays). */
+  centreOn(x: number, y: number): void {
+    const { width: W, height: H } = this._size();
+    this._x = W / 2 - x * this._k;
+    this._y = H / 2 - y * this._k;
+    this._fitted = false;
+    this._apply();
+  }
+
   pan(dx: number, dy: number): void {
     this._x += dx;
     this._y += dy;
@@ -347,13 +312,9 @@ export class DagCanvas {
 
   private _apply(): void {
     this._viewport?.setAttribute('transform', `translate(${this._x.toFixed(1)},${this._y.toFixed(1)}) scale(${this._k.toFixed(4)})`);
-    if (this._miniView) {
+    if (this._minimap) {
       const { width: W, height: H } = this._size();
-      const k = this._k;
-      this._miniView.setAttribute('x', (-this._x / k).toFixed(1));
-      this._miniView.setAttribute('y', (-this._y / k).toFixed(1));
-      this._miniView.setAttribute('width', (W / k).toFixed(1));
-      this._miniView.setAttribute('height', (H / k).toFixed(1));
+      this._minimap.show(-this._x / this._k, -this._y / this._k, W / this._k, H / this._k);
     }
   }
 
@@ -427,8 +388,7 @@ export class DagCanvas {
   }
 
   private _nodes = new Map<string, SVGGElement>();
-  private _miniNodes = new Map<string, SVGRectElement>();
-  private _miniView: SVGRectElement | null = null;
+  private _minimap: Minimap | null = null;
   private _boxes: INodeBox[] = [];
   private _layout: ILayout | null = null;
   private _viewport: SVGGElement | null = null;
