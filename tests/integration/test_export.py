@@ -191,3 +191,13 @@ def test_files_the_steps_write_are_made_by_the_package_not_shipped(tmp_path):
                                 cwd=tmp_path)
     assert code == 0, err
     assert {s["step"]: s["status"] for s in json.loads(report)["steps"]}["load"] == "ran"
+
+
+def test_the_matplotlib_magic_pins_matplotlib(tmp_path):
+    """`%matplotlib inline` in a setup cell imports matplotlib in the kernel: the package needs it
+    though no cell imports it (rasbt-ch04-preprocessing's package failed without it)."""
+    write_nb(tmp_path / "nb.ipynb", ["%%setup\n%matplotlib inline", "%%step one\nx = 1"],
+             kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"})
+    code, _, err = nb2pipe("export", "nb.ipynb", "-o", str(tmp_path / "pkg"), cwd=tmp_path)
+    assert code == 0, err
+    assert "matplotlib==" in (tmp_path / "pkg" / "pyproject.toml").read_text()

@@ -20,6 +20,7 @@ RUNTIME = ("nb2pipe", "nbclient", "nbformat", "ipykernel", "pyarrow", "xxhash", 
 SCHEME_EXTRAS = {"s3": "s3", "s3a": "s3"}
 EXTRAS = ("s3", "dask", "remote")
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+MPL_MAGIC = re.compile(r"^\s*%(matplotlib|pylab)\b|run_line_magic\(['\"](matplotlib|pylab)['\"]", re.M)
 
 
 @dataclass
@@ -105,6 +106,8 @@ def _modules(engine: Engine) -> set[str]:
         mods |= engine.defs.modules_for(step)
     for cell in engine.defs.setup.values():
         mods |= set(cell.info.imports)
+    if any(MPL_MAGIC.search(c.code) for c in [*engine.defs.setup.values(), *engine.defs.steps.values()]):
+        mods.add("matplotlib")             # `%matplotlib inline` imports it in the kernel
     mods |= _output_modules(engine)
     return {m for m in mods if m not in sys.stdlib_module_names and m != "builtins"
             and not _local_origin(m, engine.project_dir)}
