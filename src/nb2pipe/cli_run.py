@@ -175,7 +175,7 @@ def _next_change(args, seen: dict, warm=None) -> tuple[dict, list[str]]:
 def _run_once(args, warm=None) -> int:
     from .runner import plan
     t0 = time.perf_counter()
-    nb, engine = _load(args)
+    nb, engine = _load(args) if warm is None else _load_kept(args, warm)
     _warn_lock_drift(nb)
     names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
     states = engine.plan()
@@ -199,6 +199,20 @@ def _run_once(args, warm=None) -> int:
                      _origin(args))
     _print_report(args, report, run_id)
     return 0 if report.ok else 1
+
+
+def _load_kept(args, warm):
+    """run --watch: the notebook, and the planning engine kept since the last run."""
+    from . import notebook
+    from .cli_common import _params
+    from .runner import plan
+    nb = notebook.read(args.target)
+    store = plan.project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
+    try:
+        return nb, warm.plan.load(nb, store, _params(getattr(args, "param", []), getattr(args, "params", [])))
+    except BaseException:
+        warm.plan.engine = None        # partly redefined: the next run builds it anew
+        raise
 
 
 def _dry_run(names, states, todo, as_json: bool) -> int:

@@ -89,25 +89,36 @@ def test_watch_keeps_one_warm_kernel(tmp_path):
         assert log(tmp_path)[3:] == [("b", pid), ("c", pid)], w.lines
         assert not any("kernel" in ln for ln in run), run      # no kernel started, none replaced
 
+        # a step inserted between a and b: it alone runs, in the same kernel, in notebook order
+        nb_now = json.loads(nb.read_text())
+        nb_now["cells"].insert(3, {"cell_type": "code", "id": "n", "metadata": {}, "outputs": [],
+                                   "execution_count": None, "source": "%%step n --out w\nmark('n')\nw = x * 10"})
+        tmp = nb.with_name(".w.tmp")
+        tmp.write_text(json.dumps(nb_now))
+        os.replace(tmp, nb)
+        w.wait_for("changed: w.ipynb")
+        run = w.wait_for("waiting for changes")
+        assert log(tmp_path)[5:] == [("n", pid)], w.lines
+
         # a changed %%setup starts a fresh kernel; its steps (they call mark) run there
         edit(nb, 1, SETUP.replace("{step} {os.getpid()}", "{step} {os.getpid()} "))
         w.wait_for("changed: w.ipynb")
         run = w.wait_for("waiting for changes")
         assert "`%%setup` changed: starting a fresh kernel\n" in run, run
-        after_setup = log(tmp_path)[5:]
-        assert [s for s, _ in after_setup] == ["a", "b", "c"], w.lines
+        after_setup = log(tmp_path)[6:]
+        assert [s for s, _ in after_setup] == ["a", "n", "b", "c"], w.lines
         pid2 = after_setup[0][1]
         assert pid2 != pid and {p for _, p in after_setup} == {pid2}
         assert gone(pid), f"the replaced kernel {pid} is still running"
 
         # a killed kernel is replaced, said in one line, and the stale step runs in the new one
         os.kill(pid2, signal.SIGKILL)
-        edit(nb, 4, "%%step c --out z\nmark('c')\nz = y + 5")
+        edit(nb, 5, "%%step c --out z\nmark('c')\nz = y + 5")
         w.wait_for("changed: w.ipynb")
         run = w.wait_for("waiting for changes")
         said = [ln for ln in run if str(pid2) in ln]
         assert said == [f"the kernel (pid {pid2}) has exited; starting a fresh one\n"], run
-        (step, pid3), = log(tmp_path)[8:]
+        (step, pid3), = log(tmp_path)[10:]
         assert step == "c" and pid3 not in (pid, pid2)
         assert w.stop() == 0
     finally:

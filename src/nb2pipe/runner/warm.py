@@ -17,12 +17,14 @@ from ..errors import Nb2pipeError
 from .kernel import KernelSession
 from .local import prelude, spawn
 
-# asked of the kernel after every run: what a fresh kernel would import anew (each file's
-# mtime and size are compared before the next run; stat of ~1,000 files takes a few ms)
+# asked of the kernel after every run: what a fresh kernel would import anew.  Its library
+# directories stand for the files in them (an install or upgrade changes the directory), so
+# only the modules outside them (the project's, an editable install's) are stat'ed one by one
 _MODULES = ("import sys as _s, sysconfig as _c, json as _j\n"
-            "print(_j.dumps(sorted({getattr(m, '__file__', None) or '' for m in list(_s.modules.values())}"
-            " | {_c.get_paths()[k] for k in ('purelib', 'platlib')})))\n"
-            "del _s, _c, _j")
+            "_d = sorted({_c.get_paths()[k] for k in ('stdlib', 'platstdlib', 'purelib', 'platlib')})\n"
+            "print(_j.dumps(_d + sorted({f for f in (getattr(m, '__file__', None) for m in list(_s.modules.values()))"
+            " if f and not f.startswith(tuple(_d))})))\n"
+            "del _s, _c, _j, _d")
 
 
 class WarmKernel:
@@ -32,6 +34,7 @@ class WarmKernel:
         self.steps: list[dict] = []           # the step definitions the kernel holds, in order
         self.files: dict[str, tuple | None] = {}
         self.say = say
+        self.plan = WarmPlan()
 
     def session_for(self, nb, engine, overrides: dict, kernel_name: str | None,
                     define: Callable[[KernelSession, list[str]], None]) -> KernelSession:
@@ -126,9 +129,7 @@ def _changes(old: list[dict], new: list[dict]) -> list[str]:
     """Cells that turn the kernel's step definitions ``old`` into ``new``: the steps after
     the first change of names or order are forgotten and defined again in order (so the
     kernel's order is the notebook's); before it, only the changed steps are redefined."""
-    p = 0
-    while p < min(len(old), len(new)) and _name(old[p]) == _name(new[p]):
-        p += 1
+    p = _prefix(old, new)
     cells = []
     gone = [_name(d) for d in old[p:]]
     if gone:
@@ -139,6 +140,51 @@ def _changes(old: list[dict], new: list[dict]) -> list[str]:
     return cells
 
 
+def _prefix(old: list[dict], new: list[dict]) -> int:
+    """How many leading steps keep their names and order."""
+    p = 0
+    while p < min(len(old), len(new)) and (old[p]["line"] == new[p]["line"] or _name(old[p]) == _name(new[p])):
+        p += 1
+    return p
+
+
 def _name(d: dict) -> str:
     from ..spec import parse_step_line
     return parse_step_line(d["line"]).name
+
+
+class WarmPlan:
+    """run --watch's planning engine, kept between runs like the kernel: when only step cells
+    changed, the changed steps are defined again (as in the kernel, in notebook order) instead
+    of every step; anything else (the store, -p, a %%setup or parameters cell) builds it anew."""
+
+    def __init__(self) -> None:
+        self.engine = None
+        self.key: tuple | None = None
+        self.steps: list[dict] = []
+
+    def load(self, nb, store, overrides: dict):
+        from .plan import engine_for, python_source
+        from ..spec import parse_step_line
+        env = getattr(store, "env", None)
+        key = (store.url, json.dumps([env.name, env.params] if env else None, sort_keys=True, default=str),
+               json.dumps(overrides, sort_keys=True, default=str), nb.path,
+               [c.source for c in nb.of_kind("setup", "params", "control")],
+               json.dumps(nb.manifest, sort_keys=True, default=str))
+        steps = [{"line": c.line, "body": c.body, "where": c.where, "cell_id": c.cell_id, "source": c.source}
+                 for c in nb.of_kind("step")]
+        if self.engine is None or key != self.key:
+            self.engine, self.key, self.steps = engine_for(nb, store, overrides), key, steps
+            return self.engine
+        engine, p = self.engine, _prefix(self.steps, steps)
+        for d in self.steps[p:]:
+            engine.forget(_name(d), emit=False)
+        for i, d in enumerate(steps):
+            if i >= p or d != self.steps[i]:
+                spec = parse_step_line(d["line"])
+                engine.define(spec, d["body"] if spec.sql else python_source(d["body"]), cell_id=d["cell_id"],
+                              where=d["where"], line_offset=1, cell_text=d["source"], validate=False)
+        self.steps = steps
+        engine.check_all_reads()
+        engine.defs.graph(allow_missing=False)
+        return engine
