@@ -35,11 +35,41 @@ export interface IEdgePath {
   labelY: number;
 }
 
+/** Each node's layer and place in it: the next layout keeps the places of the nodes it still has. */
+export type Places = ReadonlyMap<string, { rank: number; order: number }>;
+
 export interface ILayout {
   nodes: INodeBox[];
   edges: IEdgePath[];
   width: number;
   height: number;
+  places: Places;
+}
+
+/**
+ * dagre ordering constraints that keep the left-to-right order the previous layout gave
+ * the nodes still there (a node added or removed does not shuffle the others).
+ */
+export function keepOrder(previous: Places | undefined, has: (id: string) => boolean): Array<{ left: string; right: string }> {
+  if (!previous) {
+    return [];
+  }
+  const byRank = new Map<number, Array<[number, string]>>();
+  for (const [id, p] of previous) {
+    if (has(id)) {
+      const row = byRank.get(p.rank) ?? [];
+      row.push([p.order, id]);
+      byRank.set(p.rank, row);
+    }
+  }
+  const out: Array<{ left: string; right: string }> = [];
+  for (const row of byRank.values()) {
+    row.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < row.length; i++) {
+      out.push({ left: row[i - 1][1], right: row[i][1] });
+    }
+  }
+  return out;
 }
 
 const CHAR = 7; // px per character at the panel's 12px font, a safe over-estimate
@@ -104,7 +134,29 @@ function mergedEdges(state: IPipelineState): Map<string, { source: string; targe
   return out;
 }
 
-export function layout(state: IPipelineState, opts: ILayoutOptions): ILayout {
+/**
+ * Where dagre's ordering still moved nodes of the previous layout past one another in a
+ * layer, those nodes swap back: they keep the slots dagre gave them, in their old order.
+ */
+function restoreOrder(lg: dagre.graphlib.Graph, previous: Places): void {
+  const layers = new Map<number, Array<{ v: string; order: number }>>();
+  for (const v of lg.nodes()) {
+    const n = lg.node(v) as unknown as { rank?: number; order?: number };
+    if (previous.has(v) && typeof n.rank === 'number' && typeof n.order === 'number') {
+      const row = layers.get(n.rank) ?? [];
+      row.push({ v, order: n.order });
+      layers.set(n.rank, row);
+    }
+  }
+  for (const row of layers.values()) {
+    const slots = row.map(r => r.order).sort((a, b) => a - b);
+    const old = (v: string) => previous.get(v) as { rank: number; order: number };
+    row.sort((a, b) => old(a.v).rank - old(b.v).rank || old(a.v).order - old(b.v).order);
+    row.forEach((r, i) => ((lg.node(r.v) as unknown as { order: number }).order = slots[i]));
+  }
+}
+
+export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: Places): ILayout {
   const g = new dagre.graphlib.Graph({ multigraph: false });
   g.setGraph({ rankdir: opts.direction, nodesep: 24, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
   g.setDefaultEdgeLabel(() => ({}));
@@ -134,11 +186,21 @@ export function layout(state: IPipelineState, opts: ILayoutOptions): ILayout {
       labelpos: 'c'
     });
   }
-  dagre.layout(g);
+  const constraints = keepOrder(previous, id => lines.has(id));
+  dagre.layout(g, {
+    customOrder: (lg, order) => {
+      order(lg, { constraints } as any); // dagre's own heuristic, steered by the previous order
+      if (previous) {
+        restoreOrder(lg, previous);
+      }
+    }
+  });
   const nodes: INodeBox[] = [];
+  const places = new Map<string, { rank: number; order: number }>();
   for (const id of lines.keys()) {
-    const n = g.node(id) as { x: number; y: number; width: number; height: number };
+    const n = g.node(id) as { x: number; y: number; width: number; height: number; rank: number; order: number };
     nodes.push({ id, x: n.x, y: n.y, width: n.width, height: n.height, lines: lines.get(id) as string[] });
+    places.set(id, { rank: n.rank, order: n.order });
   }
   const edges: IEdgePath[] = [];
   for (const e of g.edges()) {
@@ -156,5 +218,5 @@ export function layout(state: IPipelineState, opts: ILayoutOptions): ILayout {
     });
   }
   const gg = g.graph() as { width?: number; height?: number };
-  return { nodes, edges, width: gg.width ?? 0, height: gg.height ?? 0 };
+  return { nodes, edges, width: gg.width ?? 0, height: gg.height ?? 0, places };
 }

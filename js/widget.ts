@@ -12,7 +12,7 @@ import { CommandIDs } from './commands';
 import { lineInError, renderDetails } from './details';
 import { el } from './dom';
 import { PipelineClient } from './client';
-import { ILayoutOptions, layout } from './layout';
+import { ILayoutOptions, layout, Places } from './layout';
 import { counts, IPipelineState, lineage } from './model';
 import { FRESH_IN_STORE, NOT_RUN } from './preview';
 import { IEdge, IStepStatus, STEP_STATES } from './protocol';
@@ -109,6 +109,7 @@ export class PipelineSidebar extends Widget {
     this._client = client;
     this._selected = null;
     this._layoutKey = '';
+    this._places = undefined;
     if (client) {
       this._unsubscribe = client.model.subscribe(() => this._render());
     }
@@ -197,7 +198,10 @@ export class PipelineSidebar extends Widget {
     const key = `${shape}|${this._options.direction}|${this._options.nodeLabel}`;
     if (key !== this._layoutKey || this._options.nodeLabel === 'name+timing') {
       const t0 = performance.now();
-      this._canvas.draw(state, layout(state, this._options));
+      // the nodes already drawn keep their order: a new step does not shuffle the others
+      const l = layout(state, this._options, this._places);
+      this._places = l.places;
+      this._canvas.draw(state, l);
       this._canvas.filter(this._search.value, state);
       this._lastRenderMs = performance.now() - t0;
       this._layoutKey = key;
@@ -327,6 +331,7 @@ export class PipelineSidebar extends Widget {
   private _hovered: string | null = null;
   private _options: ILayoutOptions = { direction: 'TB', nodeLabel: 'name' };
   private _layoutKey = '';
+  private _places: Places | undefined;
   private _lastRenderMs = 0;
   private _canvas: DagCanvas;
   private _revealed: string | null = null;

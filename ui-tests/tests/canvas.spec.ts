@@ -102,20 +102,38 @@ test('steps show before any cell runs, and new unexecuted step cells appear', as
   await expect(edge).toHaveCount(1);
 
   await runAll(page);
+  const before = await readingOrder(page);
   // a new %%step cell, typed but not run, is in the panel at once
   await page.evaluate(() => {
     const nb = (window as any).jupyterapp.shell.currentWidget.content;
     nb.model.sharedModel.insertCell(nb.model.cells.length, {
       cell_type: 'code',
-      source: '%%step extra\nn_orders = len(orders)'
+      source: '%%step extra\nn_products = len(product_margin)'
     });
   });
   // the kernel's planner (nothing runs) says what it is: never run
   await expect.poll(async () => (await states(page)).extra, { timeout: 20000 }).toBe('never run');
-  await expect(page.locator(`${PANEL} .jp-nb2pipe-edge[data-source="clean"][data-target="extra"]`)).toHaveCount(1);
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-edge[data-source="by_product"][data-target="extra"]`)).toHaveCount(1);
+  // the steps already drawn keep their order (dagre alone would move by_product and by_region
+  // ahead of top_products here)
+  expect((await readingOrder(page)).filter(s => s !== 'extra')).toEqual(before);
   await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
   await expect.poll(async () => (await states(page)).extra, { timeout: 60000 }).toBe('fresh');
 });
+
+/** The panel's steps by layer (top to bottom), then left to right, in layout coordinates. */
+async function readingOrder(page: IJupyterLabPageFixture): Promise<string[]> {
+  return page.locator(`${PANEL} .jp-nb2pipe-node`).evaluateAll(ns =>
+    ns
+      .map(n => {
+        const m = /translate\(([-\d.]+),([-\d.]+)\)/.exec(n.getAttribute('transform') ?? '') as RegExpExecArray;
+        const w = Number((n.querySelector('.jp-nb2pipe-node-box') as Element).getAttribute('width'));
+        return { step: n.getAttribute('data-step') as string, x: Number(m[1]) + w / 2, y: Number(m[2]) };
+      })
+      .sort((a, b) => Math.round(a.y) - Math.round(b.y) || a.x - b.x)
+      .map(n => n.step)
+  );
+}
 
 /** Every node's box lies inside the canvas box. */
 async function allInside(page: IJupyterLabPageFixture): Promise<boolean> {
