@@ -8,5 +8,6 @@ export const CommandIDs = {
   loadExtension: 'nb2pipe:load-extension',
   showPanel: 'nb2pipe:show-panel',
   goToCell: 'nb2pipe:go-to-cell',
-  check: 'nb2pipe:check'
+  check: 'nb2pipe:check',
+  history: 'nb2pipe:history'
 };

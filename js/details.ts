@@ -9,7 +9,7 @@ import { el } from './dom';
 import { formatSeconds } from './layout';
 import { IPipelineState } from './model';
 import { NOT_RUN } from './preview';
-import { IOutputSummary, IStepStatus } from './protocol';
+import { IHistoryMsg, IOutputSummary, IStepStatus } from './protocol';
 import { isConsequence, reword } from './reasons';
 
 export type MakeButton = (label: string, command: string, title: string, args: any) => HTMLButtonElement;
@@ -73,6 +73,41 @@ function outputBox(name: string, m: IOutputSummary | undefined): HTMLElement {
       st.append(tr);
     }
     box.append(st);
+  }
+  return box;
+}
+
+/** The step's last runs (newest first) and the diff of its code since its cached run. */
+function historyBox(h: IHistoryMsg): HTMLElement {
+  const box = el('div', 'jp-nb2pipe-history');
+  box.append(el('div', 'jp-nb2pipe-subhead', `Last runs (${h.runs.length})`));
+  const t = el('table', 'jp-nb2pipe-history-table');
+  const head = el('tr');
+  for (const c of ['when', 'took', 'key', 'how', 'where', 'rows']) {
+    head.append(el('th', '', c));
+  }
+  t.append(head);
+  for (const r of h.runs) {
+    const tr = el('tr', 'jp-nb2pipe-history-run');
+    const rows = Object.values(r.rows).filter((n): n is number => typeof n === 'number');
+    tr.append(
+      el('td', '', ago(r.finished)),
+      el('td', '', formatSeconds(r.duration)),
+      el('td', 'jp-nb2pipe-key', (r.key ?? '-').slice(0, 8)),
+      el('td', '', r.status),
+      el('td', '', r.user ? `${r.where} · ${r.user}` : r.where),
+      el('td', '', rows.length ? rows.join(', ') : '-')
+    );
+    if (r.error) {
+      tr.title = r.error;
+    }
+    t.append(tr);
+  }
+  box.append(t);
+  if (h.diff) {
+    box.append(el('div', 'jp-nb2pipe-subhead', 'Code since its cached run'), el('pre', 'jp-nb2pipe-diff', h.diff));
+  } else if (h.diff_note) {
+    box.append(el('div', 'jp-nb2pipe-hint', h.diff_note));
   }
   return box;
 }
@@ -163,12 +198,17 @@ export function renderDetails(
     }
     d.append(box);
   }
+  const history = state.history?.step === s.step ? state.history : null;
+  if (history) {
+    d.append(historyBox(history));
+  }
   const actions = el('div', 'jp-nb2pipe-actions');
   actions.append(
     button('Run', CommandIDs.runStep, 'Run this step (and its stale upstream)', { step: s.step }),
     button('Run + downstream', CommandIDs.runDownstream, 'Run this step and everything downstream', { step: s.step }),
     button('Force', CommandIDs.forceRun, 'Re-run this step even if cached', { step: s.step }),
-    button('Go to cell', CommandIDs.goToCell, 'Scroll to the cell of this step', { step: s.step })
+    button('Go to cell', CommandIDs.goToCell, 'Scroll to the cell of this step', { step: s.step }),
+    button('History', CommandIDs.history, 'Its last runs (run records) and the diff of its code since its cached run', { step: s.step })
   );
   d.append(actions);
 }

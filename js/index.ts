@@ -206,6 +206,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.commands.addCommand(CommandIDs.history, {
+      label: 'Pipeline: Show Step History',
+      caption: "The step's last runs from the run records (time, duration, key, where) and its code's diff since its cached run",
+      execute: async args => {
+        const c = current();
+        const step = targetStep(args);
+        if (!notConnected(c) && step) {
+          sidebar.select(step, false);
+          await c!.request({ type: 'history', step, limit: 8 });
+        }
+      }
+    });
     app.commands.addCommand(CommandIDs.exportPipeline, {
       label: 'Pipeline: Export…',
       caption: 'Compile the pipeline into a package (the same exporter as `nb2pipe export`)',

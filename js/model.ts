@@ -3,7 +3,7 @@
  * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
  */
 import { IPreview, withPreview } from './preview';
-import { ICheckMsg, IEdge, IPlanMsg, IStepStatus, KernelMessage } from './protocol';
+import { ICheckMsg, IEdge, IHistoryMsg, IPlanMsg, IStepStatus, KernelMessage } from './protocol';
 
 /** Where the connection to the kernel's engine stands. */
 export type Connection =
@@ -39,6 +39,8 @@ export interface IPipelineState {
   /** The last sample check's answer (the *Check* button), and whether one is under way. */
   check: ICheckMsg | null;
   checking: boolean;
+  /** The last `history` answer (a step's last runs from the run records), shown in its details. */
+  history: IHistoryMsg | null;
   /** How each step's last run in this session ended: it ran, or the store answered. */
   lastRun: ReadonlyMap<string, 'ran' | 'cache hit'>;
   /** Bumped when nodes or edges change (the layout must be recomputed). */
@@ -60,6 +62,7 @@ export const EMPTY: IPipelineState = {
   plan: null,
   check: null,
   checking: false,
+  history: null,
   lastRun: new Map(),
   structure: 0,
   revision: 0
@@ -151,6 +154,8 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
       return next({ plan: msg });
     case 'check':
       return next({ check: msg, checking: false });
+    case 'history':
+      return next({ history: msg });
     case 'run_start':
       return next({ run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } });
     case 'progress':

@@ -114,6 +114,9 @@ test('editing a step marks it and its descendants stale; Run stale refreshes the
       'orders["revenue"] = orders.units * orders.unit_price * 2'
   );
   await expectStates(page, expectedAfterEdit('clean', down));
+  const before = await prompts(page);
+  const cleanKey = KEY.exec(await output(page, cellOf('clean')).first().innerText())?.[1];
+  expect(cleanKey).toMatch(/^[0-9a-f]{8}$/);
   expect(await fill(page, 'clean')).toBe(ORANGE);
   // root cause vs consequence: the descendants are stale only because of `clean`, a lighter orange
   for (const d of down) {
@@ -123,10 +126,17 @@ test('editing a step marks it and its descendants stale; Run stale refreshes the
   await expect(page.locator('.jp-Cell .jp-nb2pipe-badge[data-state="stale"]')).toHaveCount(down.length + 1);
   await node(page, 'clean').hover();
   await expect(page.locator(`${PANEL} .jp-nb2pipe-reasons`)).toContainText('code');
+  // history: its last run (the cell run by Run All), and the diff of its code since that run
+  await node(page, 'clean').click();
+  await page.mouse.move(0, 0);
+  await page.locator(`${PANEL} .jp-nb2pipe-actions button`, { hasText: 'History' }).click();
+  const history = page.locator(`${PANEL} .jp-nb2pipe-history`);
+  await expect(history.locator('.jp-nb2pipe-history-run')).toHaveCount(1, { timeout: 30000 });
+  await expect(history.locator('.jp-nb2pipe-history-run td').nth(3)).toHaveText('ran');
+  await expect(history.locator('.jp-nb2pipe-history-run td').nth(4)).toContainText('notebook cell');
+  await expect(history.locator('.jp-nb2pipe-history-run .jp-nb2pipe-key')).toHaveText(cleanKey as string);
+  await expect(history.locator('.jp-nb2pipe-diff')).toContainText('+orders["revenue"] = orders.units * orders.unit_price * 2');
 
-  const before = await prompts(page);
-  const cleanKey = KEY.exec(await output(page, cellOf('clean')).first().innerText())?.[1];
-  expect(cleanKey).toMatch(/^[0-9a-f]{8}$/);
   await page.locator(`${PANEL} button`, { hasText: 'Run stale' }).click();
   await expectStates(page, ALL_FRESH());
   // the notebook reflects the run: the step cells ran as cells (new counts, their step's live
