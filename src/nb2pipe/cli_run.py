@@ -256,7 +256,8 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
         if not args.json:
             print(f"{len(todo)} of {len(names)} steps to run" + ("" if warm else "; starting a kernel…"),
                   flush=True)          # a warm kernel says itself when it starts
-        report = _executor(args, nb, engine, todo, force, printer.event, timeout, gateway, warm, session)
+        held = warm.held({n: states[n].key for n in names if n not in todo}) if warm is not None else set()
+        report = _executor(args, nb, engine, todo, force, printer.event, timeout, gateway, warm, session, held)
     except BaseException:
         if session is not None:
             session.close(wait=True)
@@ -267,7 +268,7 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
     return report
 
 
-def _executor(args, nb, engine, todo, force, on_event, timeout, gateway, warm, session):
+def _executor(args, nb, engine, todo, force, on_event, timeout, gateway, warm, session, held):
     overrides = engine.param_overrides
     if args.executor == "dask":
         from .extras import require
@@ -279,7 +280,7 @@ def _executor(args, nb, engine, todo, force, on_event, timeout, gateway, warm, s
     from .runner import local
     return local.execute(nb, engine, todo, overrides=overrides, force=force, retries=args.retries,
                          on_event=on_event, kernel_name=args.kernel, gateway=gateway, timeout=timeout,
-                         warm=warm if gateway is None else None, session=session)
+                         warm=warm if gateway is None else None, session=session, held=held)
 
 
 def _print_report(args, report, run_id: str) -> None:

@@ -153,16 +153,17 @@ def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides:
             force: set[str], retries: int = 0, kernel_name: str | None = None,
             on_event: Callable[[str, StepReport | None, int, int], None] = lambda *a: None,
             timeout: float | None = None, gateway: tuple[str, str] | None = None,
-            session: KernelSession | None = None, warm=None) -> RunReport:
+            session: KernelSession | None = None, warm=None, held: set[str] = frozenset()) -> RunReport:
     """Execute ``todo`` (stale steps, in order) in one fresh kernel — local, or on the
     Jupyter server / Kernel Gateway ``gateway = (url, token)``.  ``timeout``: seconds the
     whole run may take (steps' own ``--timeout`` apply too).  ``session``: a local kernel
     spawned for this run beforehand (see :func:`spawn`); ``warm``: run --watch's
-    :class:`~nb2pipe.runner.warm.WarmKernel`, whose kernel the run uses and leaves running."""
+    :class:`~nb2pipe.runner.warm.WarmKernel`, whose kernel the run uses and leaves running;
+    ``held``: fresh steps whose results that kernel holds (they are handed on from memory)."""
     run = dict(overrides=overrides, force=force, retries=retries, kernel_name=kernel_name,
                on_event=on_event, timeout=timeout)
     if gateway is None:
-        return _execute(nb, engine, todo, session=session, warm=warm, **run)
+        return _execute(nb, engine, todo, session=session, warm=warm, held=held, **run)
     from . import remote
     url, token = remote.configure(*gateway)
     try:
@@ -184,7 +185,7 @@ def spawn(nb: PipelineNotebook, engine: Engine, kernel_name: str | None = None,
 
 
 def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,
-             kernel_manager_class=None, session=None, warm=None) -> RunReport:
+             kernel_manager_class=None, session=None, warm=None, held=frozenset()) -> RunReport:
     from .deadline import Deadline
     mask = engine.redactor()          # the kernel masks too; this process knows the same values
     deadline = Deadline.of(engine, timeout)
@@ -192,7 +193,7 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
     if warm is not None:
         s = warm.session_for(nb, engine, overrides, kernel_name,
                              lambda session, src: define(session, src, mask, deadline))
-        return _run_steps(s, engine.graph(), todo, cells, force, retries, deadline, mask)
+        return _run_steps(s, engine.graph(), todo, cells, force, retries, deadline, mask, held)
     s = session or spawn(nb, engine, kernel_name, kernel_manager_class)
     done = False
     try:
@@ -207,8 +208,9 @@ def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_eve
 
 
 def _run_steps(session: KernelSession, graph, todo, cells: _StepCells, force, retries, deadline,
-               mask) -> RunReport:
-    """One cell per step of ``todo`` in ``session``'s kernel, which has the definitions."""
+               mask, held=frozenset()) -> RunReport:
+    """One cell per step of ``todo`` in ``session``'s kernel, which has the definitions
+    (``held``: fresh steps whose results it holds from earlier runs)."""
     from nbclient.exceptions import CellExecutionError, DeadKernelError
     session.hooks = cells
     lost: set[str] = set()         # steps run in a kernel since restarted: not in memory
@@ -221,13 +223,13 @@ def _run_steps(session: KernelSession, graph, todo, cells: _StepCells, force, re
             if deadline.expired():
                 cells.timed_out(step, deadline.not_started())
                 continue
-            reuse = [s for s in graph.upto(step) if s in cells.ok - lost and s != step]
+            reuse = [s for s in graph.upto(step) if s in (cells.ok | held) - lost and s != step]
             cells.why = deadline.reason(step)
             try:
                 session.run_cell(step_cell(step, force=step in force, retries=retries, reuse=reuse),
                                  timeout=_whole(deadline.limit(step)), step=step, keep_going=True)
                 if step in cells.stopped and _stop(session):     # interrupted at its limit
-                    lost |= cells.ok
+                    lost |= cells.ok | held
                     define(session, session.prelude, mask, deadline)
             except CellExecutionError:
                 pass                    # on_cell_error reported it

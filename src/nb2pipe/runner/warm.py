@@ -20,10 +20,13 @@ from .local import prelude, spawn
 # asked of the kernel after every run: what a fresh kernel would import anew.  Its library
 # directories stand for the files in them (an install or upgrade changes the directory), so
 # only the modules outside them (the project's, an editable install's) are stat'ed one by one
+# With it, the keys of the results the kernel holds: a fresh step whose key the next plan
+# gives again is handed to the stale steps below it from memory, not looked up in the store.
 _MODULES = ("import sys as _s, sysconfig as _c, json as _j\n"
             "_d = sorted({_c.get_paths()[k] for k in ('stdlib', 'platstdlib', 'purelib', 'platlib')})\n"
             "print(_j.dumps(_d + sorted({f for f in (getattr(m, '__file__', None) for m in list(_s.modules.values()))"
             " if f and not f.startswith(tuple(_d))})))\n"
+            "print(_j.dumps({n: r.key for n, r in get_ipython()._nb2pipe_session.engine.results.items()}))\n"
             "del _s, _c, _j, _d")
 
 
@@ -35,6 +38,7 @@ class WarmKernel:
         self.files: dict[str, tuple | None] = {}
         self.say = say
         self.plan = WarmPlan()
+        self.keys: dict[str, str] = {}        # step -> key of the result the kernel holds
 
     def session_for(self, nb, engine, overrides: dict, kernel_name: str | None,
                     define: Callable[[KernelSession, list[str]], None]) -> KernelSession:
@@ -47,7 +51,7 @@ class WarmKernel:
             self.say(why or "starting a kernel…")
             self.close()
             self.session = spawn(nb, engine, kernel_name).connect()
-            self.session.prelude, self.identity, self.steps = cells, None, []
+            self.session.prelude, self.identity, self.steps, self.keys = cells, None, [], {}
             define(self.session, cells)
             self.say(f"kernel ready (pid {self.session.pid}); it stays warm while watching")
         else:
@@ -85,12 +89,16 @@ class WarmKernel:
         try:
             cell = self.session.run_cell(_MODULES, timeout=60)
             text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-            paths = json.loads(text.strip().splitlines()[-1])
+            paths, self.keys = (json.loads(ln) for ln in text.strip().splitlines()[-2:])
         except Exception:  # noqa: BLE001 - the kernel died meanwhile, or printed no list: start afresh
             self.identity = None
             return
         self.files = {p: _stat(p) for p in paths if p}
         self.session.forget_cells()
+
+    def held(self, planned: dict[str, str | None]) -> set[str]:
+        """Of the fresh steps ``planned`` (step -> key), those whose very result the kernel holds."""
+        return {n for n, k in planned.items() if k is not None and self.keys.get(n) == k}
 
     def local_files(self, project_dir: str) -> list[str]:
         """The project's own modules the kernel imported (its helpers)."""
