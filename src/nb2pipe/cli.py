@@ -67,11 +67,11 @@ def _check_sample(nb, engine, args) -> int:
         raise Nb2pipeError(f"--sample takes a number of rows of 1 or more (got {args.sample})",
                            fix="e.g. --sample 1000")
     _check_kernel(args.kernel or nb.kernel_name)
-    if args.executor == "dask":
+    if args.executor in ("dask", "remote"):
         from .extras import require
-        require("dask")
+        require(args.executor)
     check = samplecheck.run(nb, engine, rows=args.sample, kernel_name=args.kernel, executor=args.executor,
-                            scheduler=args.scheduler)
+                            scheduler=args.scheduler, gateway=(args.gateway_url, args.token))
     print(engine.redactor().text(samplecheck.render(check, engine.graph())))
     return 0 if check.ok else 1
 
@@ -192,9 +192,13 @@ def _add_planning(sub) -> None:
                         " inputs' contracts, and list Python steps whose inputs' schemas changed since"
                         " their cached run (exit status 1 on any break)")
     c.add_argument("--kernel", help="kernel name for --sample (default: the notebook's)")
-    c.add_argument("--executor", choices=["local", "dask"], default="local",
-                   help="where --sample runs the steps: one local kernel, or Dask (same samples, same report)")
+    c.add_argument("--executor", choices=["local", "remote", "dask"], default="local",
+                   help="where --sample runs the steps: one local kernel, a remote server's kernel, or Dask"
+                        " (same samples, same report)")
     c.add_argument("--scheduler", help="Dask scheduler address for --executor dask (default: a local cluster)")
+    c.add_argument("--gateway-url", help="Jupyter Server / Kernel Gateway for --executor remote"
+                                         " (default $JUPYTER_GATEWAY_URL)")
+    c.add_argument("--token", help="its auth token (default $JUPYTER_GATEWAY_AUTH_TOKEN)")
     c.set_defaults(fn=cmd_check)
 
     ct = sub.add_parser("contract", help="pin output contracts: `contract accept NB STEP`: the"

@@ -179,11 +179,13 @@ def shadow(nb, tree: str):
 
 
 def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
-        on_event=lambda *a: None, executor: str = "local", scheduler: str | None = None) -> SampleCheck:
+        on_event=lambda *a: None, executor: str = "local", scheduler: str | None = None,
+        gateway: tuple[str | None, str | None] | None = None) -> SampleCheck:
     """Run every step of ``nb`` on samples of its sources; compare with the contracts of
     ``engine``'s store (pinned, else last seen).  ``executor="dask"``: the steps run on Dask
-    (``scheduler``'s address, else a local cluster) instead of one local kernel; same samples,
-    same results, listed in run order."""
+    (``scheduler``'s address, else a local cluster), ``"remote"`` on a kernel of the Jupyter
+    server ``gateway = (url, token)``, instead of one local kernel; same samples, same results,
+    listed in run order."""
     import time
 
     from .runner import local, plan
@@ -215,8 +217,9 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
     # an exported package's contracts are its manifest's (what its tests check)
     known = lambda: wanted.update({**contracts.current(engine.store, graph.order, nb.pipeline),  # noqa: E731
                                    **engine.contracts})
-    report = samplerun.execute(shadow_nb, sample_engine, todo, dict(kernel_name=kernel_name, on_event=on_event,
-                               overrides=engine.param_overrides, force=set()), executor, scheduler, known)
+    kw = dict(kernel_name=kernel_name, on_event=on_event, overrides=engine.param_overrides, force=set(),
+              **({"gateway": gateway} if executor == "remote" else {}))
+    report = samplerun.execute(shadow_nb, sample_engine, todo, kw, executor, scheduler, known)
     report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
                                      key=states[n].key) for n in graph.order
                     if n not in todo and n not in check.not_checked] + report.steps

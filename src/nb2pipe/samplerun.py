@@ -1,6 +1,6 @@
 """How a sample check runs its steps: in one cell of one fresh local kernel (a sample's steps
 take milliseconds; a cell each would cost more than the steps), one cell a step where a step
-has a time limit of its own, or on Dask."""
+has a time limit of its own, on a Jupyter server's kernel, or on Dask."""
 from __future__ import annotations
 
 
@@ -11,13 +11,15 @@ def execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str
     enforces the limit per cell); otherwise all of them run in one cell.  ``meanwhile`` is
     called while the kernel boots (at once when none is started)."""
     from .runner import local
-    if not todo or executor == "dask" or any(engine.defs.steps[n].spec.timeout for n in todo):
+    if not todo or executor in ("dask", "remote") or any(engine.defs.steps[n].spec.timeout for n in todo):
         meanwhile()
     if not todo:
         return local.RunReport()
     if executor == "dask":
         from .runner.dask_exec import execute_dask
         return execute_dask(nb, engine, todo, scheduler=scheduler, **kw)
+    if executor == "remote":            # one cell a step, as `nb2pipe run --executor remote`
+        return local.execute(nb, engine, todo, gateway=kw.pop("gateway"), **kw)
     if any(engine.defs.steps[n].spec.timeout for n in todo):
         return local.execute(nb, engine, todo, **kw)
     return _in_one_cell(nb, engine, todo, kw, meanwhile)

@@ -158,7 +158,20 @@ SAMPLE_STORE = (".nb2pipe", "sample", "store")     # where a sample check's resu
 
 
 def active() -> bool:
-    """True inside the kernel of a ``check --sample`` run (it writes to the sample store,
-    ``$NB2PIPE_STORE``), so a step can adapt: ``if not sampling.active(): assert len(df) > 1e6``."""
-    store = os.environ.get("NB2PIPE_STORE", "")
-    return tuple(os.path.normpath(store).split(os.sep)[-3:]) == SAMPLE_STORE
+    """True inside the kernel of a ``check --sample`` run (it writes to the sample store:
+    ``$NB2PIPE_STORE`` of a local or Dask kernel, or the store ``%nb2pipe store`` gave this
+    kernel's nb2pipe session -- a remote kernel gets no such variable), so a step can adapt:
+    ``if not sampling.active(): assert len(df) > 1e6``."""
+    return any(tuple(os.path.normpath(store).split(os.sep)[-3:]) == SAMPLE_STORE
+               for store in (os.environ.get("NB2PIPE_STORE", ""), _session_store()) if store)
+
+
+def _session_store() -> str:
+    """The store of this IPython kernel's nb2pipe session, if nb2pipe is loaded in one."""
+    import sys
+    if "IPython" not in sys.modules:
+        return ""
+    shell = sys.modules["IPython"].get_ipython()
+    magics = shell.magics_manager.registry.get("PipelineMagics") if shell is not None else None
+    engine = getattr(getattr(magics, "session", None), "engine", None)
+    return str(getattr(getattr(engine, "store", None), "url", "") or "")
