@@ -44,3 +44,35 @@ def run_package_tests(venv: str, out, tmp) -> subprocess.CompletedProcess:
     return subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            str(out / "tests")], cwd=work, env=no_node_env(venv, str(tmp)),
                           capture_output=True, text=True, timeout=1800)
+
+
+class VenvPool:
+    """Clean venvs for many exported packages, one per distinct set of requirements: a package
+    goes into the venv of the packages whose pyproject dependencies and lock are the same as its
+    own, so what it finds installed is exactly what installing it alone would give (a missing
+    dependency is not hidden by another package's), and the third-party wheels are unpacked once
+    per set instead of once per package."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.venvs: dict[str, str] = {}
+
+    @staticmethod
+    def requirements(out) -> str:
+        """What decides the installed set: the package's dependencies and its lock, without the
+        package's own name and version."""
+        import hashlib
+        import re
+        text = (out / "pyproject.toml").read_text()
+        deps = re.search(r"^dependencies = \[\n(.*?)^\]", text, re.M | re.S).group(1)
+        lock = next(out.glob("*/requirements.lock")).read_text()
+        lock = "\n".join(line for line in lock.splitlines() if not line.startswith("#"))
+        return hashlib.sha256((deps + "\n--\n" + lock).encode()).hexdigest()[:16]
+
+    def install(self, out, tmp) -> str:
+        """Install the package at ``out`` as its README says; returns the venv it is in."""
+        key = self.requirements(out)
+        if key not in self.venvs:
+            self.venvs[key] = make_clean_venv(os.path.join(str(self.folder), key))
+        install_export(self.venvs[key], out, tmp)
+        return self.venvs[key]

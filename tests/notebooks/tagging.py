@@ -127,7 +127,15 @@ def tag_source(i: int, src: str) -> str | None:
     if bound or muts:
         hint = (bound or muts)[0]
         return f"%%step c{i:03d}_{hint}"[:60]
+    if file_writes(tree):           # `np.save('a', x)`: the file it writes is its output
+        return f"%%step c{i:03d}_file"
     return None
+
+
+def file_writes(tree: ast.Module) -> tuple[str, ...]:
+    """Paths the cell writes by a literal path, as nb2pipe finds them."""
+    from nb2pipe.filerefs import find
+    return find(tree).writes
 
 
 def main(folder: str) -> None:
