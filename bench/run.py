@@ -19,6 +19,10 @@ Sections (all by default):
   steprun    (bench/steprun.py) in-place detection per input (copy-on-write buffer identity)
              vs deep copy vs re-hash; output capture and replay of a step with a figure
   dask       (bench/dask_bench.py) --executor dask vs local: per-step cost, fan-out speed-up
+  anchors    (bench/anchors.py) nb2pipe beside nbclient (lean and lab venvs), Ploomber
+             (callables, ploomber-engine) and papermill on the same chains: full, no-op,
+             edit-mid, edit with the same data, an edit under --watch; the table in
+             bench/README.md is rewritten from its result
 
 The last three start their own subprocesses and kernels and can be run alone
 (``python bench/chains.py``); run.py puts their results under ``sections`` in one JSON.
@@ -893,11 +897,11 @@ def summary_markdown(r: dict) -> str:
 # ------------------------------------------------------------------ main
 
 SECTIONS = ("cell", "restore", "planning", "isolation", "hashing", "steprun", "chains", "dataplane", "dask",
-            "remote")
+            "remote", "anchors")
 # sections that live in their own module (``run(quick) -> dict`` with a ``targets`` list);
 # they start their own subprocesses and kernels, so they run last
 EXTERNAL = {"steprun": "steprun", "chains": "chains", "dataplane": "dataplane", "dask": "dask_bench",
-            "remote": "remote"}
+            "remote": "remote", "anchors": "anchors"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -984,6 +988,11 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)
     print(summary_markdown(result))
+    anchors = result["sections"].get("anchors")
+    if anchors and "error" not in anchors:
+        import anchors as anchors_module
+        anchors_module.write_readme(anchors)       # the side-by-side table of bench/README.md
+        log("wrote the anchors table into bench/README.md")
     log(f"wrote {args.out} in {result['wall_s']:.1f} s")
     return 0
 
