@@ -9,5 +9,6 @@ export const CommandIDs = {
   showPanel: 'nb2pipe:show-panel',
   goToCell: 'nb2pipe:go-to-cell',
   check: 'nb2pipe:check',
-  history: 'nb2pipe:history'
+  history: 'nb2pipe:history',
+  preview: 'nb2pipe:preview'
 };

@@ -9,7 +9,7 @@ import { el } from './dom';
 import { formatSeconds } from './layout';
 import { IPipelineState } from './model';
 import { NOT_RUN } from './preview';
-import { IHistoryMsg, IOutputSummary, IStepStatus } from './protocol';
+import { IHistoryMsg, IOutputSummary, IPreviewMsg, IStepStatus } from './protocol';
 import { isConsequence, reword } from './reasons';
 
 export type MakeButton = (label: string, command: string, title: string, args: any) => HTMLButtonElement;
@@ -75,6 +75,29 @@ function outputBox(name: string, m: IOutputSummary | undefined): HTMLElement {
     box.append(st);
   }
   return box;
+}
+
+/** An output's first rows as the store has them (or its short repr when not a table). */
+function previewTable(p: IPreviewMsg): HTMLElement {
+  if (!p.head.length && p.repr) {
+    return el('pre', 'jp-nb2pipe-preview', p.repr);
+  }
+  const t = el('table', 'jp-nb2pipe-preview');
+  const head = el('tr');
+  for (const [col] of p.schema) {
+    head.append(el('th', '', col));
+  }
+  t.append(head);
+  for (const row of p.head) {
+    const tr = el('tr');
+    for (const v of row) {
+      tr.append(el('td', '', v));
+    }
+    t.append(tr);
+  }
+  const wrap = el('div', 'jp-nb2pipe-preview-wrap');
+  wrap.append(t);
+  return wrap;
 }
 
 /** The step's last runs (newest first) and the diff of its code since its cached run. */
@@ -194,7 +217,16 @@ export function renderDetails(
     const box = el('div', old ? 'jp-nb2pipe-outputs jp-mod-outdated' : 'jp-nb2pipe-outputs');
     box.append(el('div', 'jp-nb2pipe-subhead', outputsHeading(s)));
     for (const o of shown) {
-      box.append(outputBox(o, s.summaries[o]));
+      const ob = outputBox(o, s.summaries[o]);
+      const p = state.preview;
+      if (p && p.step === s.step && p.output === o) {
+        ob.append(previewTable(p));
+      } else {
+        const b = button('Preview', CommandIDs.preview, 'Its first rows, read from the store (nothing runs)', { step: s.step, output: o });
+        b.classList.add('jp-nb2pipe-preview-button');
+        ob.append(b);
+      }
+      box.append(ob);
     }
     d.append(box);
   }

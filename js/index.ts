@@ -218,6 +218,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.commands.addCommand(CommandIDs.preview, {
+      label: 'Pipeline: Preview Output',
+      caption: "An output's first rows, read from the store (nothing runs)",
+      execute: async args => {
+        const c = current();
+        const step = targetStep(args);
+        if (!notConnected(c) && step && typeof args?.output === 'string') {
+          await c!.request({ type: 'preview', step, output: args.output, rows: 10 });
+        }
+      }
+    });
     app.commands.addCommand(CommandIDs.exportPipeline, {
       label: 'Pipeline: Export…',
       caption: 'Compile the pipeline into a package (the same exporter as `nb2pipe export`)',

@@ -3,7 +3,7 @@
  * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
  */
 import { IPreview, withPreview } from './preview';
-import { ICheckMsg, IEdge, IHistoryMsg, IPlanMsg, IStepStatus, KernelMessage } from './protocol';
+import { ICheckMsg, IEdge, IHistoryMsg, IPlanMsg, IPreviewMsg, IStepStatus, KernelMessage } from './protocol';
 
 /** Where the connection to the kernel's engine stands. */
 export type Connection =
@@ -41,6 +41,8 @@ export interface IPipelineState {
   checking: boolean;
   /** The last `history` answer (a step's last runs from the run records), shown in its details. */
   history: IHistoryMsg | null;
+  /** The last `preview` answer (an output's first rows, read from the store). */
+  preview: IPreviewMsg | null;
   /** How each step's last run in this session ended: it ran, or the store answered. */
   lastRun: ReadonlyMap<string, 'ran' | 'cache hit'>;
   /** Bumped when nodes or edges change (the layout must be recomputed). */
@@ -63,6 +65,7 @@ export const EMPTY: IPipelineState = {
   check: null,
   checking: false,
   history: null,
+  preview: null,
   lastRun: new Map(),
   structure: 0,
   revision: 0
@@ -156,6 +159,8 @@ export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineStat
       return next({ check: msg, checking: false });
     case 'history':
       return next({ history: msg });
+    case 'preview':
+      return next({ preview: msg });
     case 'run_start':
       return next({ run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } });
     case 'progress':

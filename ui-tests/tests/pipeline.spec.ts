@@ -88,6 +88,13 @@ test('runs show live states and colours; click selects the cell; screenshot', as
   await expect(details).toContainText('product_margin: DataFrame');
   await expect(details).toContainText('rows');
   await expect(details).toContainText('took');
+  // an output's first rows on demand, read from the store (nothing runs)
+  await page.mouse.move(0, 0);
+  await details.locator('.jp-nb2pipe-preview-button').first().click();
+  const preview = details.locator('table.jp-nb2pipe-preview');
+  await expect(preview.locator('th')).toHaveText(['product', 'revenue', 'margin'], { timeout: 30000 });
+  const margin = await page.evaluate(() => (window as any).nb2pipe.sidebar.client.model.state.steps.get('by_product').summaries.product_margin);
+  await expect(preview.locator('tr')).toHaveCount(1 + Math.min(10, margin.rows));
 
   await page.sidebar.setWidth(420, 'left');
   await node(page, 'clean').click();
