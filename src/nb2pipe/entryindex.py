@@ -76,6 +76,7 @@ class EntryIndex:
         doc = {"v": INDEX_VERSION, "entries": records,
                "verified": {rel: list(s) for rel, s in verified.items() if rel in rels}}
         self.backend.write_bytes(self.rel(name), _dumps(doc))
+        self.records.update(records)
 
     def stamp(self, rel: str) -> list | None:
         """A file's stamp as a record keeps it.  Taken *before* the file is read and

@@ -56,7 +56,7 @@ class MetadataFiles:
             self._entries[key] = entry
             if objects is not None:
                 self._checked[key] = {"stamp": stamp, "objects": objects}
-                self._index_stale = True
+                self._index_stale += 1
         return entry
 
     # -- the index of the entries a notebook's last plan used (see :mod:`nb2pipe.entryindex`)
@@ -64,10 +64,14 @@ class MetadataFiles:
         self._index.load(name)
 
     def save_index(self, name: str, keys) -> None:
-        """Write ``name``'s index of ``keys`` if an entry among them was read from its file."""
-        if self.read_only or not self._index_stale:
+        """Write ``name``'s index of ``keys`` when more than 1 in 20 of them were read from
+        their own files since it was last written (or it has none yet): a session re-running
+        a few steps does not rewrite the whole index at each plan."""
+        keys = list(keys)
+        if self.read_only or not self._index_stale or (
+                self._index_stale * 20 <= len(keys) and self._index.records):
             return
-        self._index_stale = False
+        self._index_stale = 0
         entries = {k: self._entries[k] for k in keys if k in self._checked and k in self._entries}
         try:
             self._index.save(name, entries, self._verified, self._checked)

@@ -68,7 +68,7 @@ class Store(MetadataFiles):
         self._verified: dict[str, tuple] = {}        # rel -> (size, mtime, inode, ctime) hashed OK
         self._index = EntryIndex(self.backend)       # the entries notebooks' last plans used
         self._checked: dict[str, dict] = {}          # key -> stamps its entry was checked at
-        self._index_stale = False                    # an entry was read from its own file
+        self._index_stale = 0                        # entries read from their own files
 
     def _writable(self) -> None:
         if self.read_only:

@@ -13,13 +13,13 @@ from nb2pipe.store import Store
 CELLS = [("a", "a = [1, 2]"), ("b", "b = a + [3]"), ("c", "c = len(b)")]
 
 
-def session(tmp_path, reads=None):
+def session(tmp_path, reads=None, cells=CELLS):
     store = Store(tmp_path / "store")
     if reads is not None:                          # a spy: the paths read, in order
         real = store.backend.read_bytes
         store.backend.read_bytes = lambda rel: reads.append(rel) or real(rel)
     eng = Engine(store, tmp_path, warn=lambda m: None, pipeline="nb.ipynb")
-    for i, (line, code) in enumerate(CELLS):
+    for i, (line, code) in enumerate(cells):
         eng.define(parse_step_line(line), code, cell_id=f"c{i}")
     return eng
 
@@ -114,3 +114,23 @@ def test_planning_lists_learned_changes_once_and_reads_only_those_there(tmp_path
         eng.define(parse_step_line(line), code, cell_id=f"c{i}")
     assert eng.graph().source("c", "a") == "b"          # `b` passes on the `a` it changes
     assert reads == [eng.defs.steps["b"].code_hash]
+
+
+def test_a_few_steps_run_again_do_not_rewrite_the_index_at_each_plan(tmp_path):
+    """Of 40 steps, one re-run is not worth rewriting the whole index; three are (> 1 in 20)."""
+    cells = [("s0", "x0 = 0")] + [(f"s{i}", f"x{i} = x{i - 1} + 1") for i in range(1, 40)]
+    eng = session(tmp_path, cells=cells)
+    eng.run()
+    eng.plan()
+    index = tmp_path / "store" / "index" / "nb.json"
+    written = index.stat().st_mtime_ns, index.stat().st_ino
+    eng.define(parse_step_line("s39"), "x39 = x38 + 2", cell_id="c39")
+    eng.run(["s39"])
+    eng.plan()
+    assert (index.stat().st_mtime_ns, index.stat().st_ino) == written
+    for i in (37, 38):
+        eng.define(parse_step_line(f"s{i}"), f"x{i} = x{i - 1} + 2", cell_id=f"c{i}")
+    eng.run()
+    eng.plan()
+    assert (index.stat().st_mtime_ns, index.stat().st_ino) != written
+    assert {s.state for s in session(tmp_path, cells=cells).plan().values()} == {"fresh"}
