@@ -11,7 +11,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { CellBadges } from './badges';
 import { exportPipeline } from './exporting';
-import { PipelineClient } from './client';
+import { PipelineClient, Request } from './client';
 import { DEFAULTS, IPipelineSettings, PLUGIN_ID, readSettings } from './settings';
 import { CommandIDs, PipelineSidebar } from './widget';
 
@@ -206,28 +206,26 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    /** Ask the kernel something about the target step (its answer lands in the model). */
+    const askAbout = async (args: any, make: (step: string) => Request | null) => {
+      const c = current();
+      const step = targetStep(args);
+      const req = step ? make(step) : null;
+      if (!notConnected(c) && req) {
+        sidebar.select(step, false);
+        await c!.request(req);
+      }
+    };
     app.commands.addCommand(CommandIDs.history, {
       label: 'Pipeline: Show Step History',
       caption: "The step's last runs from the run records (time, duration, key, where) and its code's diff since its cached run",
-      execute: async args => {
-        const c = current();
-        const step = targetStep(args);
-        if (!notConnected(c) && step) {
-          sidebar.select(step, false);
-          await c!.request({ type: 'history', step, limit: 8 });
-        }
-      }
+      execute: args => askAbout(args, step => ({ type: 'history', step, limit: 8 }))
     });
     app.commands.addCommand(CommandIDs.preview, {
       label: 'Pipeline: Preview Output',
       caption: "An output's first rows, read from the store (nothing runs)",
-      execute: async args => {
-        const c = current();
-        const step = targetStep(args);
-        if (!notConnected(c) && step && typeof args?.output === 'string') {
-          await c!.request({ type: 'preview', step, output: args.output, rows: 10 });
-        }
-      }
+      execute: args =>
+        askAbout(args, step => (typeof args?.output === 'string' ? { type: 'preview', step, output: args.output, rows: 10 } : null))
     });
     app.commands.addCommand(CommandIDs.exportPipeline, {
       label: 'Pipeline: Export…',
