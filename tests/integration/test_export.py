@@ -201,3 +201,16 @@ def test_the_matplotlib_magic_pins_matplotlib(tmp_path):
     code, _, err = nb2pipe("export", "nb.ipynb", "-o", str(tmp_path / "pkg"), cwd=tmp_path)
     assert code == 0, err
     assert "matplotlib==" in (tmp_path / "pkg" / "pyproject.toml").read_text()
+
+
+def test_a_session_s_fresh_results_give_the_contracts(sales, tmp_path):
+    """Results a lab session stored (its last-run records under another pipeline name) count:
+    export takes each fresh step's result by its key, so the contracts and the packages its
+    outputs need are there (a corpus export from a session had none)."""
+    import shutil
+    assert nb2pipe("run", "analysis.ipynb", cwd=sales)[0] == 0
+    shutil.rmtree(sales / ".nb2pipe" / "steps")     # as if another process (a kernel) ran them
+    out = tmp_path / "pkg"
+    assert nb2pipe("export", "analysis.ipynb", "-o", str(out), cwd=sales)[0] == 0
+    man = json.loads((out / "analysis" / "manifest.json").read_text())
+    assert ["revenue", "double"] in man["contracts"]["clean"]["orders"]["schema"]

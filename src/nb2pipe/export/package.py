@@ -113,6 +113,19 @@ def _modules(engine: Engine) -> set[str]:
             and not _local_origin(m, engine.project_dir)}
 
 
+def _results(engine: Engine) -> dict:
+    """Each step's result for its current key when it is fresh (a session's results count
+    though the command line never ran them), else the last one it stored."""
+    from ..results import Result
+    out = {}
+    for name, st in engine.plan().items():
+        entry = engine.store.get_entry(st.key) if st.key and st.state == "fresh" else None
+        res = Result.from_entry(entry) if entry else engine._last_result(name)
+        if res is not None:
+            out[name] = res
+    return out
+
+
 def _output_modules(engine: Engine) -> set[str]:
     """Modules the steps' last outputs are made of: ``load_iris(as_frame=True)`` imports
     nothing but returns pandas frames, so the package needs pandas to make and load them."""
@@ -125,9 +138,8 @@ def _output_modules(engine: Engine) -> set[str]:
             found.add(module.split(".")[0])
             return super().find_class(module, name)
 
-    for name in engine.defs.steps:
-        res = engine._last_result(name)
-        for ref in (res.outputs.values() if res else ()):
+    for res in _results(engine).values():
+        for ref in res.outputs.values():
             found.add(ref.type.split(".")[0])
             if ref.codec != "pickle":
                 continue
@@ -260,8 +272,9 @@ def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
                   {"type": type(v).__name__, "default": _json_default(v)})
               for k, v in sorted(engine.defs.params.items())}
     contract_map: dict[str, dict] = {}
+    results = _results(engine)
     for n in graph.order:
-        last = engine._last_result(n)
+        last = results.get(n)
         if last:
             contract_map[n] = {o: contracts.contract_of(r) for o, r in sorted(last.outputs.items())}
         pin = contracts.pinned(engine.store, n, nb.pipeline)     # `contract accept` wins
