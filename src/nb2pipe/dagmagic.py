@@ -137,8 +137,10 @@ def _run_headless(engine, ns, force) -> None:
     """The headless runner: each outcome as a typed event, apart from the steps' prints."""
     from IPython.display import publish_display_data
 
-    def emit(ev):
-        if isinstance(ev, ProgressMsg):
+    targets = set(ns.steps)
+
+    def emit(ev):      # the named steps' outcomes only: their upstream's are not read (N events each)
+        if isinstance(ev, ProgressMsg) and (not targets or ev.step in targets):
             publish_display_data({EVENT_MIME: ev.to_json(), "text/plain": outcome_line(_outcome(ev))})
     unsubscribe = engine.subscribe(emit)
     try:
@@ -148,7 +150,7 @@ def _run_headless(engine, ns, force) -> None:
 
 
 def show(session, ns) -> None:
-    from IPython.display import SVG, Markdown, display
+    from IPython.display import Markdown, display
 
     from . import render
     engine = session.engine
@@ -156,7 +158,7 @@ def show(session, ns) -> None:
     steps = [s.to_json() for s in engine.plan(graph).values()]
     edges = graph.edges()
     if ns.format == "svg":
-        display(SVG(render.to_svg(steps, edges, direction=ns.direction)))
+        display(render.bundle(steps, edges, direction=ns.direction), raw=True)
     elif ns.format == "mermaid":
         display(Markdown("```mermaid\n" + render.to_mermaid(steps, edges, direction=ns.direction) + "\n```"))
     else:

@@ -64,8 +64,11 @@ def test_status_table_and_inline_svg(kernel):
     text = r.data[0]["text/plain"]
     assert re.search(r"summary\s+stale\s+input `df` changed", text), text
     assert "<table" in r.data[0]["text/html"]
-    svg = kernel.ok("%dag show").data[0]["image/svg+xml"]
+    shown = kernel.ok("%dag show").data[0]
+    svg = shown["image/svg+xml"]
     assert "<svg" in svg and "summary" in svg and "clean" in svg
+    # the labextension draws this one (the sidebar's layout); the SVG is the fallback
+    assert [s["step"] for s in shown["application/vnd.nb2pipe.dag+json"]["steps"]] == ["load", "clean", "summary"]
 
 
 def test_kernel_restart_loses_nothing(kernel):
