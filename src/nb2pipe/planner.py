@@ -75,12 +75,14 @@ class Planner:
         that exist in the project now, except those a step above writes (its output)."""
         found = []
         made = set(self.defs.inputs_of(step))    # files a step above writes: inputs, not sources
+        own = step.spec.srcs + tuple(p for p in step.sources[len(step.spec.srcs):]   # a query's files
+                                     if filerefs.name_of(p) not in made)
         for p in step.info.files.paths:
             full = os.path.normpath(os.path.join(self.project_dir, p))
             if (p not in step.sources and filerefs.name_of(p) not in made
                     and full.startswith(self.project_dir + os.sep) and os.path.isfile(full)):
                 found.append(os.path.relpath(full, self.project_dir).replace(os.sep, "/"))
-        return step.sources + tuple(dict.fromkeys(found))
+        return own + tuple(dict.fromkeys(found))
 
     def _param_fingerprint(self, step: StepDef, name: str) -> str:
         value = self.defs.params[name]

@@ -111,8 +111,12 @@ def analyze_sql(code: str, *, filename: str = "<sql>", line_offset: int = 0) -> 
 
 
 def code_info(info: SqlInfo, outputs: tuple[str, ...]) -> CodeInfo:
-    """The SQL step seen as code: it reads its tables and parameters, writes its output."""
-    return CodeInfo(reads=info.tables + info.params, writes=outputs, defines=outputs, imports=(),
+    """The SQL step seen as code: it reads its tables, parameters and local files (a file a
+    step above writes, ``file:PATH``, is that step's output: see :mod:`nb2pipe.filerefs`),
+    writes its output."""
+    from .filerefs import name_of
+    files = tuple(name_of(f) for f in info.files if "://" not in f)
+    return CodeInfo(reads=info.tables + info.params + files, writes=outputs, defines=outputs, imports=(),
                     import_map={}, normalized=info.normalized)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .analysis import CodeInfo, analyze
 from .errors import AnalysisError
+from .filerefs import is_file
 from .fingerprint import hash_bytes
 from .spec import StepSpec
 
@@ -111,7 +112,7 @@ def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: s
                 f" {'it' if len(missing) == 1 else 'them'}",
                 where=label,
                 fix=f"assign {missing[0]} in the cell, or remove it from --out")
-        outputs = spec.outputs
+        outputs = spec.outputs + tuple(w for w in info.writes if is_file(w))   # and the files it writes
     else:
         outputs = tuple(w for w in info.writes if not w.startswith("_"))
     return StepDef(spec, code, info, outputs, cell_id, where, line_offset,

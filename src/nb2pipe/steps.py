@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable, Iterable, Mapping
 
+from . import filerefs
 from .errors import AnalysisError, GraphError, UntrackedNameError, did_you_mean
 from .graph import Graph, Node
 from .stepdef import ALWAYS_AVAILABLE, SetupCell, StepDef, make_step  # noqa: F401 - re-exported
@@ -153,9 +154,11 @@ class Definitions:
         """Names the step takes from steps above it.  A name no step writes at all (and no
         setup cell or parameter defines) is not an input: like a plain cell, the step then
         fails with a NameError only if that line runs (``unicode`` under ``if PY2:``)."""
-        if step.spec.inputs is not None:
-            return step.spec.inputs
         current = steps is None or steps is self._steps
+        if step.spec.inputs is not None:     # declared; files a step above writes come too
+            written = self._written(self._steps if current else steps)
+            return step.spec.inputs + tuple(r for r in step.external_reads()
+                                            if filerefs.is_file(r) and r in written)
         if current:                      # kept per version, for the step as defined now
             hit = self._memo("inputs", dict).get(step.name)
             if hit is not None and hit[0] is step:
@@ -163,7 +166,7 @@ class Definitions:
         written = self._written(self._steps if current else steps)
         found = tuple(r for r in step.external_reads()
                       if r not in self.setup_owner and r not in self.params
-                      and (r in written or step.sql is not None))
+                      and (r in written or (step.sql is not None and not filerefs.is_file(r))))
         if current:
             self._memo("inputs", dict)[step.name] = (step, found)
         return found
@@ -255,7 +258,8 @@ class Definitions:
                 fix=f"move `{r}` into a %%params cell (a setting) or a %%setup cell (an import or"
                     f" helper), or make it the --out of a step")
         if step.spec.inputs is not None:
-            undeclared = [r for r in reads if r in known and r not in step.spec.inputs]
+            undeclared = [r for r in reads if r in known and r not in step.spec.inputs
+                          and not filerefs.is_file(r)]     # files come without --in
             if undeclared:
                 raise AnalysisError(
                     f"step `{step.name}` reads {', '.join(f'`{u}`' for u in undeclared)} (output of"

@@ -86,3 +86,27 @@ def test_a_file_read_that_no_step_writes_stays_a_source(project):
     eng.run()
     (project / "in.txt").write_text("8")
     assert eng.plan()["load"].reasons == ["source `in.txt` changed"]
+
+
+# A writer or reader whose %%step line declares --out/--in, and a SQL reader: the file is
+# still the writer's output and the reader's input.  Before, the reader had no edge to the
+# writer, so after an edit of `write` a run could plan the reader first and serve its old
+# result (reported "fresh", computed from the file's previous content).
+CSV_WRITE = "import pandas as pd\npd.DataFrame({'a': [n, 2]}).to_csv('t.csv', index=False)\nx = 1"
+@pytest.mark.parametrize("writer, other, reader, value", [
+    ("write", "other", "read", lambda ns: ns["total"]),
+    ("write --out x", "other --out y", "read --in y --out total", lambda ns: ns["total"]),
+    ("write", "other", "read --sql --out total", lambda ns: int(ns["total"].to_pydict()["s"][0])),
+])
+def test_a_declared_or_sql_reader_follows_the_file_its_writer_makes(project, writer, other, reader, value):
+    ns, warnings = {}, []
+    eng = engine(project, ns, warnings)
+    code = ("SELECT sum(a) + 2 AS s FROM read_csv_auto('t.csv')" if "--sql" in reader
+            else "import pandas as pd\ntotal = int(pd.read_csv('t.csv').a.sum()) + y")
+    define(eng, ("make", "n = 3"), (writer, CSV_WRITE), (other, "y = 2"), (reader, code))
+    assert ("write", "read", "file:t.csv") in eng.graph().edges()
+    assert ran(eng.run()) == ["make", "write", "other", "read"] and value(ns) == 7
+    define(eng, ("make", "n = 10"))
+    assert ran(eng.run()) == ["make", "write", "read"]
+    assert value(ns) == 14
+    assert ran(eng.run()) == []
