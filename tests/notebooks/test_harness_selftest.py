@@ -6,6 +6,7 @@ import json
 import pytest
 
 import test_real
+from test_real import venv_pool  # noqa: F401 - the fixture (the harness ends with export)
 
 CELLS = ["import numpy as np\nimport pandas as pd", "base = np.arange(10)\nscale = 3",
          "scaled = base * scale", "df = pd.DataFrame({'x': scaled})\ndf['y'] = df.x + 1",
@@ -32,13 +33,13 @@ def corpus(tmp_path, monkeypatch):
 
 
 @pytest.mark.timeout(300)
-def test_harness_passes_a_notebook_nb2pipe_handles(corpus, monkeypatch):
+def test_harness_passes_a_notebook_nb2pipe_handles(corpus, monkeypatch, venv_pool):  # noqa: F811
     monkeypatch.setitem(test_real.EDITS, "synth", (2, "base * scale", "base * scale * 2"))
-    test_real.test_real_notebook("synth", corpus / "run")
+    test_real.test_real_notebook("synth", corpus / "run", venv_pool)
 
 
 @pytest.mark.timeout(300)
-def test_harness_refuses_an_edit_that_changes_nothing_downstream(corpus, monkeypatch):
+def test_harness_refuses_an_edit_that_changes_nothing_downstream(corpus, monkeypatch, venv_pool):  # noqa: F811
     monkeypatch.setitem(test_real.EDITS, "synth", (2, "base * scale", "scale * base"))
     with pytest.raises(AssertionError, match="bad edit"):
-        test_real.test_real_notebook("synth", corpus / "run")
+        test_real.test_real_notebook("synth", corpus / "run", venv_pool)
