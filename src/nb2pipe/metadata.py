@@ -12,9 +12,9 @@ from .entries import KEY_RE, _dumps, _warn_once, check_entry, pipeline_slug
 
 class MetadataFiles:
     """Mixed into :class:`~nb2pipe.store.Store`; needs ``backend``, ``url``, ``read_only``,
-    ``_entries`` (a cache: entries never change), ``_verified`` (object rel -> stamp hashed
-    OK), ``_index`` (an :class:`~nb2pipe.entryindex.EntryIndex`), ``_checked`` (key -> the
-    stamps its entry was checked at) and ``_write(rel, data)``."""
+    ``_entries`` (a cache of the entries read; an entry written again leaves it), ``_verified``
+    (object rel -> stamp hashed OK), ``_index`` (an :class:`~nb2pipe.entryindex.EntryIndex`),
+    ``_checked`` (key -> the stamps its entry was checked at) and ``_write(rel, data)``."""
 
     # -- entries (key -> outputs)
     @staticmethod
@@ -80,6 +80,10 @@ class MetadataFiles:
 
     def put_entry(self, key: str, entry: dict) -> None:
         self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
+        # a forced re-run writes its key's entry again (a new time, maybe other objects):
+        # the next read takes the file, not the entry remembered from before
+        self._entries.pop(key, None)
+        self._checked.pop(key, None)
 
     # -- per-step last result, scoped by pipeline (the notebook): two notebooks sharing a
     # store may both have a step `load`, and must never see each other's

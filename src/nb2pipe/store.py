@@ -64,7 +64,7 @@ class Store(MetadataFiles):
         self._secret: bytes | None = None
         self._signer: str | None = None
         self._warned_signer = False
-        self._entries: dict[str, dict] = {}          # key -> entry: entries never change
+        self._entries: dict[str, dict] = {}          # key -> entry read (put_entry drops it)
         self._verified: dict[str, tuple] = {}        # rel -> (size, mtime, inode, ctime) hashed OK
         self._index = EntryIndex(self.backend)       # the entries notebooks' last plans used
         self._checked: dict[str, dict] = {}          # key -> stamps its entry was checked at
