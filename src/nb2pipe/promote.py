@@ -38,7 +38,7 @@ def _check_source(pkg_root: str, man: dict) -> None:
     if not os.path.isfile(src):
         raise Nb2pipeError(f"the source notebook {src} is gone, so the package cannot be checked"
                            " against it", fix="promote from the checkout the package was exported from")
-    from .export.package import pipeline_hash
+    from .export.manifest import pipeline_hash
     if pipeline_hash(notebook.read(src)) != man["source"]["pipeline_hash"]:
         raise Nb2pipeError(f"{os.path.relpath(src)} changed since this package was exported"
                            " (its setup, parameter or step cells differ)",

@@ -1,26 +1,27 @@
-"""Build the exported package: cleaned notebook, manifest, pyproject, README, tests."""
+"""Build the exported package: name and folder, the files it holds, written in one place.
+
+What goes in comes from the modules beside this one: ``cleaned`` (the notebook the package
+runs), ``manifest`` (steps, parameters, contracts), ``data`` (the sources and their samples),
+``deps`` (dependencies and the lock), ``templates`` (the generated text files) and
+``airflow`` (the DAG file)."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 
-from .. import __version__, contracts, filerefs, render
+from .. import render
 from ..engine import Engine
 from ..errors import Nb2pipeError
-from ..fingerprint import _local_origin, hash_json
 from ..notebook import PipelineNotebook
-from . import lock, runtime_wheel, templates
+from . import data, lock, runtime_wheel, templates
+from .cleaned import clean_notebook
+from .deps import Dependencies, dependencies, local_files
+from .manifest import default_version, manifest
 
-MAX_SAMPLE_BYTES = 50 * 1024 * 1024
-RUNTIME = ("nb2pipe", "nbclient", "nbformat", "ipykernel", "pyarrow", "xxhash", "fsspec", "pytest")
-SCHEME_EXTRAS = {"s3": "s3", "s3a": "s3"}
-EXTRAS = ("s3", "dask", "remote")
-KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
-MPL_MAGIC = re.compile(r"^\s*%(matplotlib|pylab)\b|run_line_magic\(['\"](matplotlib|pylab)['\"]", re.M)
+GITIGNORE = ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n"
 
 
 @dataclass
@@ -37,368 +38,108 @@ def _dumps(obj) -> str:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _json_default(value):
-    """A parameter's default as the manifest shows it: itself when it is JSON, else its repr
-    (a date, a tuple, a set...: the package's own parameters cell keeps the real value)."""
-    if isinstance(value, (tuple, set, frozenset)):
-        return repr(value)
-    try:
-        json.dumps(value, allow_nan=False)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
+def _package_name(nb: PipelineNotebook, name: str | None) -> str:
+    """The import name: ``name`` or the notebook's, as a lower-case Python identifier."""
+    base = name or os.path.splitext(os.path.basename(nb.path))[0]
+    pkg = re.sub(r"\W+", "_", base).strip("_").lower() or "pipeline"
+    return "p_" + pkg if pkg[0].isdigit() else pkg
 
 
-def pipeline_hash(nb: PipelineNotebook) -> str:
-    return hash_json([[c.kind, c.source] for c in nb.cells if c.kind in ("setup", "params", "step")])
+def _check_version(version: str) -> None:
+    if not re.match(r"^\d+(\.\d+)*([a-z0-9.+-]*)$", version):
+        raise Nb2pipeError(f"--version {version!r} is not a version number", fix="e.g. --version 1.2.0")
 
 
-def _cell(source: str, cell_id: str, tags: list[str] | None = None) -> dict:
-    return {"cell_type": "code", "execution_count": None, "id": cell_id,
-            "metadata": {"tags": tags} if tags else {}, "outputs": [], "source": source}
+def _clear(out_dir: str, overwrite: bool) -> None:
+    """Empty ``out_dir`` for the package: only with --overwrite, only an exported package."""
+    if not (os.path.exists(out_dir) and os.listdir(out_dir)):
+        return
+    if not overwrite:
+        raise Nb2pipeError(f"{out_dir} already exists and is not empty",
+                           fix="choose another -o folder, or pass --overwrite to replace it")
+    if not os.path.isfile(os.path.join(out_dir, "pyproject.toml")) and find_exported(out_dir) is None:
+        raise Nb2pipeError(f"{out_dir} does not look like an exported pipeline; refusing to"
+                           " overwrite it", fix="choose an empty folder")
+    shutil.rmtree(out_dir)
 
 
-def _blank_secrets(code: str, secret: set[str]) -> str:
-    """Secret parameters never travel in an export: their values become None."""
-    import ast
-    if not secret:
-        return code
-    lines = code.splitlines(keepends=True)
-    for node in sorted(ast.parse(code).body, key=lambda n: -n.lineno):
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in secret
-                                                for t in node.targets):
-            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-            lines[node.lineno - 1:node.end_lineno] = [
-                f"{' = '.join(names)} = None  # secret: give it at run time with -p {names[0]}=...\n"]
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
-                and node.target.id in secret:      # `token: str = "..."`: the annotation stays
-            name = node.target.id
-            lines[node.lineno - 1:node.end_lineno] = [
-                f"{name}: {ast.unparse(node.annotation)} = None  # secret: give it at run time"
-                f" with -p {name}=...\n"]
-    return "".join(lines)
-
-
-def clean_notebook(nb: PipelineNotebook, params: list[str], title: str,
-                   secret: set[str] = frozenset()) -> dict:
-    """Setup, parameters and steps only; a papermill `parameters` cell; fixed kernelspec."""
-    cells = [{"cell_type": "markdown", "id": "nb2pipe-title", "metadata": {},
-              "source": f"# {title}\n\nGenerated by nb2pipe from `{os.path.basename(nb.path)}`;"
-                        " edit the source notebook and export again."},
-             _cell("%load_ext nb2pipe", "nb2pipe-load")]
-    cells += [_cell(c.source, c.cell_id or f"setup-{c.index}") for c in nb.of_kind("setup")]
-    body = "".join(c.body if c.line or c.source.lstrip().startswith("%%params") else c.source
-                   for c in nb.of_kind("params"))
-    body = _blank_secrets(body, secret)
-    if params:
-        cells.append(_cell(body.strip() + "\n", "nb2pipe-parameters", ["parameters"]))
-        cells.append(_cell("%nb2pipe use-params " + " ".join(params), "nb2pipe-use-params"))
-    cells += [_cell(c.source, c.cell_id or f"step-{c.index}") for c in nb.of_kind("step")]
-    return {"cells": cells, "metadata": {"kernelspec": KERNELSPEC,
-                                         "language_info": {"name": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
-
-
-def _modules(engine: Engine) -> set[str]:
-    """Third-party top-level modules the steps and setup cells import."""
-    mods: set[str] = set()
-    for step in engine.defs.steps.values():
-        mods |= engine.defs.modules_for(step)
-    for cell in engine.defs.setup.values():
-        mods |= set(cell.info.imports)
-    if any(MPL_MAGIC.search(c.code) for c in [*engine.defs.setup.values(), *engine.defs.steps.values()]):
-        mods.add("matplotlib")             # `%matplotlib inline` imports it in the kernel
-    mods |= _output_modules(engine)
-    return {m for m in mods if m not in sys.stdlib_module_names and m != "builtins"
-            and not _local_origin(m, engine.project_dir)}
-
-
-def _results(engine: Engine) -> dict:
-    """Each step's result for its current key when it is fresh (a session's results count
-    though the command line never ran them), else the last one it stored."""
-    from ..results import Result
-    out = {}
-    for name, st in engine.plan().items():
-        entry = engine.store.get_entry(st.key) if st.key and st.state == "fresh" else None
-        res = Result.from_entry(entry) if entry else engine._last_result(name)
-        if res is not None:
-            out[name] = res
-    return out
-
-
-def _output_modules(engine: Engine) -> set[str]:
-    """Modules the steps' last outputs are made of: ``load_iris(as_frame=True)`` imports
-    nothing but returns pandas frames, so the package needs pandas to make and load them."""
-    import io
-    import pickle
-    found: set[str] = set()
-
-    class Recorder(pickle.Unpickler):
-        def find_class(self, module, name):
-            found.add(module.split(".")[0])
-            return super().find_class(module, name)
-
-    for res in _results(engine).values():
-        for ref in res.outputs.values():
-            found.add(ref.type.split(".")[0])
-            if ref.codec != "pickle":
-                continue
-            try:     # the lab's own result, loaded here already once: which classes it holds
-                Recorder(io.BytesIO(pickle.dumps(engine.store.get(ref)))).load()
-            except Exception:  # noqa: BLE001 - a value that cannot be loaded adds nothing
-                continue
-    return found
-
-
-def _extras(nb: PipelineNotebook, engine: Engine, asked: tuple[str, ...]) -> list[str]:
-    """nb2pipe's extras the package needs: those asked for (--extra) and those the
-    project's environments' stores use (an s3:// store needs nb2pipe[s3])."""
+def _airflow_dag(nb: PipelineNotebook, pkg: str, man: dict, schedule: str | None) -> str:
     from .. import environments
-    urls = [getattr(engine.store, "url", "") or ""]
-    try:
-        envs = environments.environments(nb.project_dir)[0].values()
-    except Nb2pipeError:
-        envs = ()
-    for env in envs:
-        urls += [env.store, getattr(env, "data_root", None) or ""]
-    found = set(asked) | {SCHEME_EXTRAS[u.split("://", 1)[0]] for u in urls
-                          if "://" in u and u.split("://", 1)[0] in SCHEME_EXTRAS}
-    return sorted(found)
+    from .airflow import dag_file
+    if schedule is None:          # from the configuration: the default environment's schedule
+        env = environments.get(nb.project_dir, None)
+        schedule = env.schedule if env else None
+    return dag_file(pkg, man, schedule=schedule,
+                    sources=sorted({s for st in man["steps"] for s in st["srcs"]}))
 
 
-def _pins(engine: Engine, locked: dict[str, str], extras: list[str], optional: list[str]) -> list[str]:
-    """The package's direct dependencies (the runtime, the distributions the steps import and
-    their optional dependencies the lab has) at the kernel environment's versions; the lock
-    pins the rest."""
-    from importlib import metadata
-    dist_of = metadata.packages_distributions()
-    dists = set(RUNTIME) | set(optional) | {d for m in _modules(engine) for d in dist_of.get(m, [])}
-    pins = []
-    by_key = {k.lower().replace("_", "-"): v for k, v in locked.items()}
-    for d in sorted(dists, key=str.lower):
-        name = f"nb2pipe[{','.join(extras)}]" if d == "nb2pipe" and extras else d
-        version = by_key.get(d.lower().replace("_", "-"))
-        pins.append(f"{name}=={version}" if version else name)
-    return pins
+def _files(nb: PipelineNotebook, engine: Engine, pkg: str, version: str, man: dict,
+           deps: Dependencies) -> dict[str, str]:
+    """The generated files of the package: path in the package -> text."""
+    graph = engine.graph()
+    dist = pkg.replace("_", "-")
+    statuses = [s.to_json() for s in engine.plan(graph).values()]
+    mermaid = render.to_mermaid(statuses, graph.edges(), direction="LR")
+    notebook = clean_notebook(nb, sorted(engine.defs.params), f"{pkg} pipeline", engine.defs.secret_params)
+    return {
+        f"{pkg}/pipeline.ipynb": _dumps(notebook),
+        f"{pkg}/manifest.json": _dumps(man),
+        f"{pkg}/__init__.py": templates.init(pkg, version),
+        f"{pkg}/__main__.py": templates.main(pkg),
+        f"{pkg}/{lock.FILE}": lock.text(deps.locked, pkg),
+        "pyproject.toml": templates.pyproject(dist, pkg, version, deps.pins),
+        "README.md": templates.readme(dist, pkg, version, man, mermaid),
+        "tests/test_pipeline.py": templates.tests(pkg),
+        ".gitignore": GITIGNORE,
+        ".github/workflows/ci.yml": templates.ci_workflow(pkg, deps.python),
+    }
 
 
-def _local_files(engine: Engine) -> list[str]:
-    """Project modules the steps use (paths relative to the project)."""
-    files: set[str] = set()
-    for step in engine.defs.steps.values():
-        for m in engine.defs.modules_for(step):
-            origin = _local_origin(m, engine.project_dir)
-            if origin is None:
-                continue
-            if os.path.basename(origin) == "__init__.py":
-                root = os.path.dirname(origin)
-                files |= {os.path.relpath(os.path.join(d, f), engine.project_dir)
-                          for d, _, fs in os.walk(root) for f in fs if f.endswith(".py")}
-            else:
-                files.add(os.path.relpath(origin, engine.project_dir))
+def _write(out_dir: str, files: dict[str, str]) -> list[str]:
+    for rel, text in sorted(files.items()):
+        dst = os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        with open(dst, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
     return sorted(files)
 
 
-def _exportable(engine: Engine, path: str) -> bool:
-    """A sample file the package may carry: inside the project, and neither the store, a
-    signing key nor another hidden folder (``--src .`` must not export ``.nb2pipe/``)."""
-    root = os.path.realpath(engine.project_dir)
-    full = os.path.realpath(path)
-    if not full.startswith(root + os.sep):
-        return False
-    store = getattr(engine.store, "url", "")
-    if "://" not in store and full.startswith(os.path.realpath(store) + os.sep):
-        return False
-    parts = os.path.relpath(full, root).split(os.sep)
-    return not any(p.startswith(".") for p in parts[:-1]) and parts[-1] != "signing-key"
-
-
-def _sources(engine: Engine) -> dict[str, list[str]]:
-    """Files the steps read (``--src`` and the paths their code names), relative to the
-    project -> the steps reading each."""
-    from ..sources import expand_source
-    out: dict[str, list[str]] = {}
-    for step in engine.defs.steps.values():
-        made = set(engine.defs.inputs_of(step))     # files a step above writes: not sources
-        for spec in engine.sources_of(step):
-            for full in expand_source(spec, engine.project_dir):
-                rel = os.path.relpath(full, engine.project_dir).replace(os.sep, "/")
-                if _exportable(engine, full) and filerefs.name_of(rel) not in made:
-                    out.setdefault(rel, []).append(step.name)
-    return {k: sorted(set(v)) for k, v in sorted(out.items())}
-
-
-def _written_by_plain_cells(nb: PipelineNotebook, engine: Engine) -> list[str]:
-    """Files a step reads that only a cell which is not a step writes (``np.save(...)`` with
-    no %%step line): production never runs that cell, so the package reads the file as data."""
-    import ast
-    notes = []
-    for cell in nb.of_kind("explore"):
-        try:
-            written = filerefs.find(ast.parse(cell.source)).writes
-        except SyntaxError:
-            continue                  # IPython syntax: not something export can read
-        for path in written:
-            readers = [s.name for s in engine.defs.steps.values() if path in s.info.files.paths
-                       and filerefs.name_of(path) not in engine.defs.inputs_of(s)]
-            if readers:
-                notes.append(f"`{path}`, read by step {', '.join(f'`{r}`' for r in readers)}, is written by"
-                             f" {cell.where}, which is not a step: production does not run it, so the"
-                             " package reads the file as data; add a `%%step NAME` line to that cell"
-                             " to make the file its output")
-    return notes
-
-
-def _samples(engine: Engine, sources: dict[str, list[str]], out_dir: str, copied: bool) -> list[dict]:
-    """Write the first rows of each source under tests/fixtures/ (the generated tests run on
-    them) and describe each: where the package reads it, the sample shipped."""
-    from .. import sampling
-    rows = []
-    for rel, steps in sources.items():
-        sample = sampling.head(os.path.join(engine.project_dir, rel),
-                               os.path.join(out_dir, "tests", "fixtures", rel))
-        rows.append({"path": rel, "steps": steps, "copied_whole": copied,
-                     "sample": None if sample is None else {
-                         "path": f"tests/fixtures/{rel}", "rows": sample.rows, "bytes": sample.bytes,
-                         "complete": sample.complete}})
-    return rows
-
-
-def manifest(nb: PipelineNotebook, engine: Engine, name: str, version: str,
-             out_dir: str | None = None) -> dict:
-    graph = engine.graph()
-    secret = engine.defs.secret_params
-    params = {k: ({"type": type(v).__name__, "secret": True} if k in secret else
-                  {"type": type(v).__name__, "default": _json_default(v)})
-              for k, v in sorted(engine.defs.params.items())}
-    contract_map: dict[str, dict] = {}
-    results = _results(engine)
-    for n in graph.order:
-        last = results.get(n)
-        if last:
-            contract_map[n] = {o: contracts.contract_of(r) for o, r in sorted(last.outputs.items())}
-        pin = contracts.pinned(engine.store, n, nb.pipeline)     # `contract accept` wins
-        if pin:
-            contract_map[n] = pin
-    steps = []
-    for n in graph.order:
-        s = engine.defs.steps[n]
-        steps.append({"name": n, "inputs": list(engine.defs.inputs_of(s)), "outputs": list(s.outputs),
-                      "srcs": list(engine.sources_of(s)), "code_hash": s.code_hash, "cell_id": s.cell_id,
-                      "retries": s.spec.retries, "cache": s.spec.cache, "group": s.spec.group,
-                      "resources": dict(s.spec.resources)})
-    with open(nb.path, "rb") as f:
-        import hashlib
-        nb_sha = hashlib.sha256(f.read()).hexdigest()
-    return {"name": name, "version": version, "nb2pipe": __version__,
-            "source": {"notebook": os.path.basename(nb.path), "sha256": nb_sha,
-                       "pipeline_hash": pipeline_hash(nb),
-                       "relpath": os.path.relpath(os.path.abspath(nb.path), os.path.abspath(out_dir))
-                       if out_dir else None},
-            "steps": steps, "edges": [list(e) for e in graph.edges()], "params": params,
-            "contracts": contract_map}
-
-
-def default_version(nb: PipelineNotebook) -> str:
-    return f"0.1.0+p{pipeline_hash(nb)[:10]}"
+def _copy(project_dir: str, out_dir: str, pkg: str, copies: list[str]) -> list[str]:
+    """Copy project files (relative paths) into the package folder; never outside -o."""
+    inside = os.path.realpath(os.path.join(out_dir, pkg)) + os.sep
+    done = []
+    for rel in copies:
+        dst = os.path.join(out_dir, pkg, rel)
+        if not os.path.realpath(dst).startswith(inside):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(os.path.join(project_dir, rel), dst)
+        done.append(f"{pkg}/{rel}")
+    return done
 
 
 def export(nb: PipelineNotebook, engine: Engine, out_dir: str, *, name: str | None = None,
            version: str | None = None, overwrite: bool = False, targets: tuple[str, ...] = (),
            schedule: str | None = None, runtime_wheel_path: str | None = None,
            extras: tuple[str, ...] = ()) -> Exported:
-    base = name or os.path.splitext(os.path.basename(nb.path))[0]
-    pkg = re.sub(r"\W+", "_", base).strip("_").lower() or "pipeline"
-    if pkg[0].isdigit():
-        pkg = "p_" + pkg
-    dist = pkg.replace("_", "-")
+    pkg = _package_name(nb, name)
     version = version or default_version(nb)
-    if not re.match(r"^\d+(\.\d+)*([a-z0-9.+-]*)$", version):
-        raise Nb2pipeError(f"--version {version!r} is not a version number", fix="e.g. --version 1.2.0")
-    if os.path.exists(out_dir) and os.listdir(out_dir):
-        if not overwrite:
-            raise Nb2pipeError(f"{out_dir} already exists and is not empty",
-                               fix="choose another -o folder, or pass --overwrite to replace it")
-        if not os.path.isfile(os.path.join(out_dir, "pyproject.toml")) and find_exported(out_dir) is None:
-            raise Nb2pipeError(f"{out_dir} does not look like an exported pipeline; refusing to"
-                               " overwrite it", fix="choose an empty folder")
-        shutil.rmtree(out_dir)
-    graph = engine.graph()
-    params = sorted(engine.defs.params)
+    _check_version(version)
+    _clear(out_dir, overwrite)
     man = manifest(nb, engine, pkg, version, out_dir)
-    sources = _sources(engine)
-    snapshot = sum(os.path.getsize(os.path.join(engine.project_dir, p)) for p in sources) <= MAX_SAMPLE_BYTES
-    man["sources"] = _samples(engine, sources, out_dir, snapshot)
-    statuses = [s.to_json() for s in engine.plan(graph).values()]
-    mermaid = render.to_mermaid(statuses, graph.edges(), direction="LR")
-    extra = _extras(nb, engine, extras)
-    python = lock.kernel_python(nb.kernel_name)
-    roots = list(RUNTIME) + (["duckdb"] if any(s.spec.sql for s in engine.defs.steps.values()) else [])
-    py_version, locked, optional = lock.resolve(python, _modules(engine), roots, {"nb2pipe": extra})
-    files: dict[str, str | bytes] = {
-        f"{pkg}/pipeline.ipynb": _dumps(clean_notebook(nb, params, f"{pkg} pipeline",
-                                                        engine.defs.secret_params)),
-        f"{pkg}/manifest.json": _dumps(man),
-        f"{pkg}/__init__.py": templates.init(pkg, version),
-        f"{pkg}/__main__.py": templates.main(pkg),
-        f"{pkg}/{lock.FILE}": lock.text(locked, pkg),
-        "pyproject.toml": templates.pyproject(dist, pkg, version, _pins(engine, dict(locked), extra, optional)),
-        "README.md": templates.readme(dist, pkg, version, man, mermaid),
-        "tests/test_pipeline.py": templates.tests(pkg),
-        ".gitignore": ".nb2pipe/\n__pycache__/\n*.egg-info/\nbuild/\ndist/\n",
-        ".github/workflows/ci.yml": templates.ci_workflow(pkg, py_version),
-    }
+    found = data.sources(engine)
+    snapshot = data.fits_whole(engine, found)
+    man["sources"] = data.samples(engine, found, out_dir, snapshot)
+    files = _files(nb, engine, pkg, version, man, dependencies(nb, engine, extras))
     if "airflow" in targets:
-        from .. import environments
-        from .airflow import dag_file
-        if schedule is None:          # from the configuration: the default environment's schedule
-            env = environments.get(nb.project_dir, None)
-            schedule = env.schedule if env else None
-        files[f"airflow/{pkg}_dag.py"] = dag_file(pkg, man, schedule=schedule,
-                                                  sources=sorted({s for st in man["steps"] for s in st["srcs"]}))
-    copies = _local_files(engine) + (list(sources) if snapshot else [])
+        files[f"airflow/{pkg}_dag.py"] = _airflow_dag(nb, pkg, man, schedule)
     written = [s["sample"]["path"] for s in man["sources"] if s["sample"]]
-    for rel, text in sorted(files.items()):
-        dst = os.path.join(out_dir, rel)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        with open(dst, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        written.append(rel)
-    inside = os.path.realpath(os.path.join(out_dir, pkg)) + os.sep
-    for rel in copies:
-        dst = os.path.join(out_dir, pkg, rel)
-        if not os.path.realpath(dst).startswith(inside):       # never write outside -o
-            continue
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copyfile(os.path.join(engine.project_dir, rel), dst)
-        written.append(f"{pkg}/{rel}")
+    written += _write(out_dir, files)
+    written += _copy(engine.project_dir, out_dir, pkg, local_files(engine) + (list(found) if snapshot else []))
     wheel = runtime_wheel.place(os.path.join(out_dir, "wheels"), runtime_wheel_path)
     written.append("wheels/" + os.path.basename(wheel))
     return Exported(out_dir, pkg, version, sorted(written), man["sources"],
-                    _written_by_plain_cells(nb, engine))
-
-
-def source_lines(ex: Exported) -> list[str]:
-    """The end of ``nb2pipe export``: which sources the package reads, from where, and the
-    sample its tests use."""
-    notes = [f"note: {n}" for n in ex.notes]
-    if not ex.sources:
-        return ["the package reads no source file"] + notes
-    out = notes + [f"the package reads {len(ex.sources)} source file(s), relative to {ex.package}/ or to"
-           " `run --data-root DIR`:"]
-    for src in ex.sources:
-        where = ("a snapshot is copied into the package (read unless --data-root is given)"
-                 if src["copied_whole"] else "not in the package: run with --data-root DIR holding it")
-        smp = src["sample"]
-        if smp is None:
-            test = "tests: no sample (over the size cap, not a table to cut)"
-        elif smp["rows"] is None:
-            test = f"tests: {smp['path']} (the whole file, {smp['bytes']} bytes)"
-        else:
-            test = (f"tests: {smp['path']} ({'all' if smp['complete'] else 'the first'} {smp['rows']}"
-                    f" rows, {smp['bytes']} bytes)")
-        out.append(f"  {src['path']} (step {', '.join(src['steps'])}): {where}; {test}")
-    return out
+                    data.written_by_plain_cells(nb, engine))
 
 
 def find_exported(folder: str):

@@ -3,7 +3,8 @@ pipeline, compile the package, and describe the result in the lines a user reads
 from __future__ import annotations
 
 from ..errors import Nb2pipeError
-from .package import Exported, export, source_lines
+from .data import source_lines
+from .package import Exported, export
 
 
 def export_described(nb, engine, output: str, **options) -> tuple[Exported, list[str]]:
