@@ -16,11 +16,14 @@ from .steps import SetupCell, StepDef, make_step
 class Definer:
     """Adds, replaces and forgets definitions; each change is announced (GraphChanged)."""
 
+    analysis_cache = None      # an AnalysisCache the code's analyses come from (headless planning)
+
     def run_setup(self, code: str, *, cell_id: str | None = None, where: str = "",
                   line_offset: int = 1, execute: bool = True) -> tuple[str, ...]:
         """Execute a %%setup cell; its definitions become available to every step.
         ``execute=False`` only records it (planning a headless run)."""
-        info = analyze(code, filename=f"%%setup {where}".strip(), line_offset=line_offset)
+        info = (self.analysis_cache.python if self.analysis_cache is not None else analyze)(
+            code, filename=f"%%setup {where}".strip(), line_offset=line_offset)
         cell_key = cell_id or ("setup:" + ",".join(sorted(info.defines)))
         if execute:
             filename = f"<setup {where or cell_key}>"
@@ -85,18 +88,23 @@ class Definer:
         ``validate=False`` (headless planning, which defines every step of a notebook and then
         checks the whole graph once) skips the checks of its reads and outputs."""
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
-                         cell_text=cell_text)
+                         cell_text=cell_text, analysis=self.analysis_cache)
         if validate:                      # else: check_all_reads() once all steps are defined
             self.defs.check_reads(step, self._provenance)
         learned = self._learned_for(step.code_hash) if step.sql is None else []
         if learned:
             self.defs.set_learned(spec.name, step.code_hash, learned)
-        steps = self._with_step(step)
+        steps, how = self._with_step(step)
         if validate:
             self.defs.check(steps)        # raises GraphError with every problem
-        for gone in set(self.defs.steps) - set(steps):
-            self.forget(gone, emit=False)
-        self.defs.steps = steps
+        if how == "append":               # a new cell at the end, nothing replaced: O(the step)
+            self.defs.append(steps)
+        elif how == "replace":            # a cell run again: its place is kept
+            self.defs.replace(step)
+        else:
+            for gone in set(self.defs.steps) - set(steps):
+                self.forget(gone, emit=False)
+            self.defs.steps = steps
         self._hoist_definitions(step)
         for name in self.defs.unread_declared(step):
             self._warn(f"nb2pipe: step `{step.name}` declares --in {name} but never reads it")
@@ -109,16 +117,17 @@ class Definer:
         self._emit(GraphChanged())
         return step
 
-    def _with_step(self, step: StepDef) -> dict[str, StepDef]:
+    def _with_step(self, step: StepDef) -> tuple[dict[str, StepDef], str]:
         """The steps with ``step`` added, or replacing the step of the same name or cell (a
-        redefined or renamed cell keeps its place), in the notebook's cell order."""
+        redefined or renamed cell keeps its place), in the notebook's cell order; and how:
+        "replace" (the same cell run again), "append" (a new cell at the end) or "walk"."""
         current = self.defs.steps
         old = current.get(step.name)
         if old is not None and old.cell_id == step.cell_id:
-            return {**current, step.name: step}        # a cell run again: its place is kept
+            return {**current, step.name: step}, "replace"     # its place is kept
         if old is None and not self.cell_order and (
                 not step.cell_id or step.cell_id not in self.defs.cell_ids()):
-            return {**current, step.name: step}        # a new cell at the end: no walk
+            return {**current, step.name: step}, "append"      # no walk
         steps: dict[str, StepDef] = {}
         for n, s in current.items():
             if n == step.name or (step.cell_id and s.cell_id == step.cell_id):
@@ -126,7 +135,7 @@ class Definer:
             else:
                 steps[n] = s
         steps.setdefault(step.name, step)
-        return self._in_cell_order(steps)
+        return self._in_cell_order(steps), "walk"
 
     def check_all_reads(self) -> None:
         """What define() checks per step, for every step at once (after define(validate=False))."""

@@ -34,7 +34,7 @@ class StepDef:
     def name(self) -> str:
         return self.spec.name
 
-    @property
+    @functools.cached_property
     def code_hash(self) -> str:
         return hash_bytes(self.info.normalized.encode())
 
@@ -98,12 +98,13 @@ class SetupCell:
 
 
 def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: str = "",
-              line_offset: int = 1, cell_text: str = "") -> StepDef:
-    """Parse and check one step on its own (no other steps needed)."""
+              line_offset: int = 1, cell_text: str = "", analysis=None) -> StepDef:
+    """Parse and check one step on its own (no other steps needed).  ``analysis``: an
+    :class:`~nb2pipe.analysiscache.AnalysisCache` to take the code's analysis from."""
     label = f"step `{spec.name}`" + (f", {where}" if where else "")
     if spec.sql:
-        return _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text)
-    info = analyze(code, filename=label, line_offset=line_offset)
+        return _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text, analysis)
+    info = (analysis.python if analysis is not None else analyze)(code, filename=label, line_offset=line_offset)
     if spec.outputs is not None:
         missing = [o for o in spec.outputs if o not in info.defines]
         if missing:
@@ -119,9 +120,9 @@ def make_step(spec: StepSpec, code: str, *, cell_id: str | None = None, where: s
                    cell_text or "\n" * line_offset + code)
 
 
-def _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text) -> StepDef:
+def _make_sql_step(spec, code, label, cell_id, where, line_offset, cell_text, analysis) -> StepDef:
     from .sql import analyze_sql, code_info
-    sql = analyze_sql(code, filename=label, line_offset=line_offset)
+    sql = (analysis.sql if analysis is not None else analyze_sql)(code, filename=label, line_offset=line_offset)
     outputs = spec.outputs or (spec.name,)
     if len(outputs) != 1:
         raise AnalysisError(f"SQL step `{spec.name}` has one result, but --out lists {len(outputs)} names",

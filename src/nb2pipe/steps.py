@@ -62,6 +62,29 @@ class Definitions:
         if version == self.version - 1 and self._appended(old, steps):
             self._derived = (self.version, self._extended(derived, next(reversed(steps.values()))))
 
+    def append(self, steps: dict[str, StepDef]) -> None:
+        """Make ``steps`` the steps when it is the current ones and one new step at the end
+        (the caller knows: a new name in a new cell).  Nothing is compared with the steps
+        already there, and the derived maps that only grow are extended: adding a step costs
+        the step, not the steps."""
+        step = next(reversed(steps.values()))
+        self._steps = steps
+        self.context += 1              # the order and the written names changed
+        version, derived = self._derived
+        self.version += 1
+        if version == self.version - 1:
+            self._derived = (self.version, self._extended(derived, step))
+
+    def replace(self, step: StepDef) -> None:
+        """Put ``step`` in the place of the step of its name (the same cell run again)."""
+        old = self._steps[step.name]
+        self._steps = {**self._steps, step.name: step}
+        if old.same_code(step):
+            return                     # the same definition: nothing derived changes
+        self.version += 1
+        if step.outputs != old.outputs:
+            self.context += 1
+
     @staticmethod
     def _appended(old: dict[str, StepDef], steps: dict[str, StepDef]) -> bool:
         """``steps`` is ``old`` and one more step at the end."""

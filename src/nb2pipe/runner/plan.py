@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from ..analysis import analyze
+from ..analysiscache import AnalysisCache
 from ..engine import Engine
 from ..errors import AnalysisError, Nb2pipeError, did_you_mean
 from ..notebook import PipelineNotebook
@@ -144,10 +145,12 @@ def engine_for(nb: PipelineNotebook, store: Store, overrides: dict | None = None
     engine.set_params(values=defaults, overrides=coerce_params(defaults, merged, secret),
                       secret=ps.secret, credential=ps.credential)
     engine.env_name = env.name if env else None
+    cache = engine.analysis_cache = AnalysisCache.of_store(store, nb.pipeline)
     for c in nb.of_kind("step"):
         spec = parse_step_line(c.line)
-        engine.define(spec, c.body if spec.sql else python_source(c.body), cell_id=c.cell_id,
+        engine.define(spec, c.body if spec.sql else cache.python_source(c.body), cell_id=c.cell_id,
                       where=c.where, line_offset=1, cell_text=c.source, validate=False)
+    cache.save()
     engine.check_all_reads()
     engine.defs.graph(allow_missing=False)      # every problem of the notebook, at once
     if nb.manifest:
