@@ -109,7 +109,54 @@ def parse_step_line(line: str) -> StepSpec:
     return _parse_with_flags(line)
 
 
+# the lines the fast path reads: plain words (no quotes, escapes, comments or `=`) and only
+# the flags below; anything else goes to argparse, which stays the one definition of the syntax
+_PLAIN_LINE = re.compile(r"[A-Za-z0-9_\-./:*,@+ \t]*")
+_FAST_SWITCHES = {"--sql": "sql", "--no-cache": "no_cache", "--sample-skip": "sample_skip"}
+_FAST_LISTS = {"--in": "inputs", "--out": "outputs", "--src": "srcs"}
+
+
+def _fast_namespace(line: str) -> argparse.Namespace | None:
+    """What argparse would make of a plain line (``t1 --sql``, ``clean --in raw --out df``),
+    without argparse; None for any other line."""
+    if not _PLAIN_LINE.fullmatch(line):
+        return None
+    words = line.split()
+    if not words or words[0].startswith("-"):
+        return None
+    ns = argparse.Namespace(name=words[0], inputs=None, outputs=None, srcs=[], sql=False, no_cache=False,
+                            retries=0, cpu=None, memory=None, gpu=None, saves=[], expects=[],
+                            timeout=None, group=None, sample_skip=False)
+    values = None                       # the list the words after --in/--out/--src go to
+    src_wanting = False                 # a --src still without its path (argparse: nargs="+")
+    for w in words[1:]:
+        if not w.startswith("-"):
+            if values is None:
+                return None             # a second positional: argparse says what is wrong
+            values.append(w)
+            src_wanting = False
+            continue
+        if src_wanting:
+            return None
+        if w in _FAST_SWITCHES:
+            setattr(ns, _FAST_SWITCHES[w], True)
+            values = None
+        elif w in _FAST_LISTS:
+            if getattr(ns, _FAST_LISTS[w]) is None:
+                setattr(ns, _FAST_LISTS[w], [])
+            values = getattr(ns, _FAST_LISTS[w])
+            src_wanting = w == "--src"
+        else:
+            return None
+    return None if src_wanting else ns
+
+
 def _parse_with_flags(line: str) -> StepSpec:
+    ns = _fast_namespace(line)
+    return _spec_of(ns if ns is not None else _argparse_namespace(line), line)
+
+
+def _argparse_namespace(line: str) -> argparse.Namespace:
     try:
         argv = shlex.split(line, comments=True)
     except ValueError as e:
@@ -122,7 +169,10 @@ def _parse_with_flags(line: str) -> StepSpec:
             close = closest(f, known)
             raise SpecError(f"unknown option {f} on the %%step line",
                             fix=(f"did you mean {close}? " if close else "") + "usage:\n" + USAGE)
-    ns = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _spec_of(ns: argparse.Namespace, line: str) -> StepSpec:
     if not ns.name:
         raise SpecError("%%step needs a name", fix="usage:\n" + USAGE)
     check_name(ns.name)
