@@ -144,7 +144,7 @@ export interface IGraphMsg {
   env: string | null;
 }
 
-/** The answer to ``history``: the step's last ``limit`` runs from the run records (and its last cell run, which leaves no record), newest first; ``diff``: a unified diff of the step's cell as its cached entry was made (``--- cached KEY``) to the cell now (``+++ now``), empty when they are the same or the entry does not keep its code (``diff_note`` then says why). */
+/** The answer to ``history``: the step's last ``limit`` runs from the run records (and its last result when no record holds it), newest first; ``diff``: a unified diff of the step's cell as its cached entry was made (``--- cached KEY``) to the cell now (``+++ now``), empty when they are the same or the entry does not keep its code (``diff_note`` then says why). */
 export interface IHistoryMsg {
   v?: number;
   type: 'history';
@@ -164,7 +164,7 @@ export interface IHistoryRequest {
   limit: number;
 }
 
-/** One run of a step from the run records, newest first: ``finished`` (epoch seconds), ``duration`` (seconds spent; a cached step's is the lookup), ``key`` (12 hex digits), ``status`` (ran, cached, fresh, failed, skipped), ``rows`` per output when its entry is still stored and the output is a table (None: not known), ``where`` it ran (``notebook`` for ``%dag run``, ``notebook cell`` for a cell run with no run record, ``CLI`` with its executor and scheduler, e.g. ``CLI (dask)``, ``CLI (local, Airflow)``), ``user``, ``run_id`` (None: no run record) and ``error``. */
+/** One run of a step from the run records, newest first: ``finished`` (epoch seconds), ``duration`` (seconds spent; a cached step's is the lookup), ``key`` (12 hex digits), ``status`` (ran, cached, fresh, failed, skipped), ``rows`` per output when its entry is still stored and the output is a table (None: not known), ``where`` it ran (``notebook`` for a run in the kernel: a step cell, ``%dag run``, the panel; ``notebook cell (no run record)`` for a cell run that wrote no record, by an older nb2pipe), ``CLI`` with its executor and scheduler, e.g. ``CLI (dask)``, ``CLI (local, Airflow)``), ``user``, ``run_id`` (None: no run record) and ``error``. */
 export interface IHistoryRun {
   finished: number | null;
   duration: number | null;
@@ -309,6 +309,7 @@ export interface IStatusRequest {
   id: string;
 }
 
+/** One step as the sidebar draws it; ``group``: the ``--group`` it belongs to (the panel can collapse a group into one node), left out when it has none. */
 export interface IStepStatus {
   step: string;
   state: StepState;
@@ -322,6 +323,7 @@ export interface IStepStatus {
   outputs: string[];
   summaries: Record<string, IOutputSummary>;
   error: string | null;
+  group?: string | null;
 }
 
 export interface ISyncRequest {

@@ -16,6 +16,7 @@ import tempfile
 from typing import Any
 
 from . import protocol as P
+from . import records
 from .engine import Engine
 from .errors import Nb2pipeError
 from .spec import parse_params_line, parse_step_line
@@ -28,13 +29,22 @@ PARAMETERS_TAG = "parameters"      # papermill's: such a cell is a %%params cell
 def graph_message(engine: Engine) -> dict:
     try:
         graph = engine.graph()
-        statuses = list(engine.plan(graph).values())
+        statuses = with_groups(engine, engine.plan(graph).values())
         edges = edges_with_sizes(graph, statuses)
         problems: list[str] = []
     except Nb2pipeError as e:
         statuses, edges, problems = [], [], getattr(e, "problems", [e.what])
     return P.GraphMsg(steps=statuses, edges=edges, problems=problems, store=engine.store.url,
                       env=engine.env_name).to_json()
+
+
+def with_groups(planner, statuses) -> list[P.StepStatus]:
+    """The statuses, each with its step's ``--group`` (the panel collapses a group into one node)."""
+    out = list(statuses)
+    for s in out:
+        step = planner.defs.steps.get(s.step)
+        s.group = step.spec.group if step is not None else None
+    return out
 
 
 def edges_with_sizes(graph, statuses) -> list[P.Edge]:
@@ -115,7 +125,8 @@ class CommServer:
                 ok.message = "cannot run: a cell has a problem:\n" + "\n".join(
                     p.message for p in ok.problems)
                 return ok
-            self.engine.run(req.targets, force=req.force, downstream=req.downstream)
+            outcomes = self.engine.run(req.targets, force=req.force, downstream=req.downstream)
+            records.notebook_run(self.engine, outcomes, "panel", req.targets)
             self._send_graph(comm)
         elif isinstance(req, P.SyncRequest):
             ok.problems = sync_cells(self.engine, req.cells, execute=False)
@@ -281,7 +292,7 @@ def plan_message(engine: Engine, req: P.PlanRequest) -> dict:
         nb = dataclasses.replace(nbmod.read(path), path=os.path.join(os.getcwd(), name))
         planner = plan.engine_for(nb, engine.store)
         graph = planner.graph()
-        steps = list(planner.plan(graph).values())
+        steps = with_groups(planner, planner.plan(graph).values())
         edges = edges_with_sizes(graph, steps)
         return P.PlanMsg(steps=steps, edges=edges, problems=[]).to_json()
     except Nb2pipeError as e:

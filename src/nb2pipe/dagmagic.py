@@ -123,7 +123,7 @@ def run(session, ns) -> None:
     finally:
         unsubscribe()
         progress.close()
-    engine.record_run(outcomes, kind="notebook", targets=ns.steps)
+    engine.record_run(outcomes, kind="notebook", how="%dag run", pipeline=engine.pipeline, targets=ns.steps)
     failed = [o for o in outcomes if o.status == "failed"]
     ran = sum(o.status == "ran" for o in outcomes)
     hit = sum(o.status in ("cached", "fresh") for o in outcomes)

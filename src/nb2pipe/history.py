@@ -35,13 +35,16 @@ def _rows_of(store, key: str | None, cache: dict) -> dict[str, int | None]:
     return cache[key]
 
 
-def runs_of(store, step: str, limit: int, last: dict | None) -> list[P.HistoryRun]:
+def runs_of(store, step: str, limit: int, last: dict | None, pipeline: str | None = None) -> list[P.HistoryRun]:
     """The step's runs in the records, newest first, at most ``limit``; ``last`` (the store's
-    last result of the step) joins them when no record holds it: a run of its cell."""
+    last result of the step) joins them when no record holds it (a cell run of an nb2pipe that
+    wrote none).  A kernel's records of another notebook than ``pipeline`` are not its runs."""
     found: list[P.HistoryRun] = []
     cache: dict[str, dict] = {}
     keys = set()
     for rec in records.runs(store):
+        if pipeline is not None and rec.get("kind") == "notebook" and rec.get("pipeline") not in (None, pipeline):
+            continue
         for s in rec.get("steps") or []:
             if not isinstance(s, dict) or s.get("step") != step:
                 continue
@@ -93,6 +96,6 @@ def history_message(engine, req: P.HistoryRequest) -> dict:
     entry = engine.store.get_entry(key) if key else None
     diff, note = (code_diff(step.cell_text or step.code, entry, key) if step is not None
                   else ("", f"step `{req.step}` is not defined in this kernel: run its cell to compare"))
-    runs = runs_of(engine.store, req.step, req.limit, last)
+    runs = runs_of(engine.store, req.step, req.limit, last, engine.pipeline)
     return P.HistoryMsg(step=req.step, runs=runs, diff=diff, diff_note=note,
                         cached_key=key[:SHORT_KEY] if key else None).to_json()

@@ -12,7 +12,7 @@ import sys
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import sessionmagic
+from . import records, sessionmagic
 from .analysis import analyze
 from .comm import CommServer
 from .engine import Engine, Outcome
@@ -161,6 +161,7 @@ class PipelineMagics(Magics):
         if s.define_only:
             return
         outcome = self.engine.run_cell(spec.name)
+        records.notebook_run(self.engine, [outcome], "cell", [spec.name])   # executed: History lists it
         self._print_outcome(outcome)
 
     def _print_outcome(self, o: Outcome) -> None:

@@ -24,6 +24,8 @@ class OutputSummary:
 
 @dataclass
 class StepStatus:
+    """One step as the sidebar draws it; ``group``: the ``--group`` it belongs to (the panel
+    can collapse a group into one node), left out when it has none."""
     step: str
     state: StepState
     reasons: list[str]
@@ -36,6 +38,7 @@ class StepStatus:
     outputs: list[str]
     summaries: dict[str, OutputSummary]
     error: str | None
+    group: str | None = None
 
     def to_json(self) -> dict:
         return _fields_json(self)
@@ -79,7 +82,8 @@ class HistoryRun:
     ``duration`` (seconds spent; a cached step's is the lookup), ``key`` (12 hex digits),
     ``status`` (ran, cached, fresh, failed, skipped), ``rows`` per output when its entry is
     still stored and the output is a table (None: not known), ``where`` it ran (``notebook``
-    for ``%dag run``, ``notebook cell`` for a cell run with no run record, ``CLI`` with its
+    for a run in the kernel: a step cell, ``%dag run``, the panel; ``notebook cell (no run
+    record)`` for a cell run that wrote no record, by an older nb2pipe), ``CLI`` with its
     executor and scheduler, e.g. ``CLI (dask)``, ``CLI (local, Airflow)``), ``user``,
     ``run_id`` (None: no run record) and ``error``."""
     finished: float | None
@@ -203,7 +207,7 @@ class CheckMsg(_Message):
 @dataclass
 class HistoryMsg(_Message):
     """The answer to ``history``: the step's last ``limit`` runs from the run records (and its
-    last cell run, which leaves no record), newest first; ``diff``: a unified diff of the step's
+    last result when no record holds it), newest first; ``diff``: a unified diff of the step's
     cell as its cached entry was made (``--- cached KEY``) to the cell now (``+++ now``), empty
     when they are the same or the entry does not keep its code (``diff_note`` then says why)."""
     type: ClassVar[EventType] = EventType.HISTORY

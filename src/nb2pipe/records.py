@@ -45,6 +45,25 @@ def write(store, steps: list[dict], *, redactor=None, **fields: Any) -> str:
     return store.put_run(redactor.scrub(record) if redactor is not None else record)
 
 
+EXECUTED = ("ran", "failed")
+
+
+def notebook_run(engine, outcomes: list, how: str, targets=()) -> str | None:
+    """Record a run made in the kernel (``kind`` notebook: a step cell, ``%dag run``, the
+    panel's forced run) when it executed a step, so the sidebar's History lists each; a run
+    the store served whole (a cached cell) writes nothing.  Returns the record's id, None
+    when none was written (a store that cannot take it says why, the run stands)."""
+    if not any(o.status in EXECUTED for o in outcomes):
+        return None
+    from .errors import Nb2pipeError
+    try:
+        return engine.record_run(outcomes, kind="notebook", how=how, pipeline=engine.pipeline,
+                                 targets=list(targets))
+    except (Nb2pipeError, OSError) as e:
+        engine._warn(f"nb2pipe: the run stands, but its run record was not written ({e})")
+        return None
+
+
 # -- reading records back, from any store (a local folder or any fsspec URL)
 def _read_json(store, rels: list[str]) -> list[dict]:
     backend = store.backend

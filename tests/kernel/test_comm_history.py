@@ -1,6 +1,6 @@
 """The sidebar's *History*: a `history` request on the `nb2pipe` comm answers with the step's last
 runs from the run records -- whoever made them: `nb2pipe run` on Dask, in an Airflow task, `%dag run`,
-a cell run -- and the diff of its code since its cached run (real kernel, real CLI runs)."""
+a step cell that executed -- and the diff of its code since its cached run (real kernel, real CLI runs)."""
 from kernelharness import Kernel
 from nbfiles import nb2pipe, write_nb
 
@@ -41,26 +41,25 @@ def test_history_lists_runs_from_dask_airflow_dag_run_and_cells_with_the_code_di
         for i, cell in enumerate(CELLS[1:], start=1):
             k.ok(cell, cell_id=f"c{i}")                   # served from the CLI's entries
         k.ok("%dag run --force clean")                    # a run record of kind notebook
-        k.ok(EDITED, cell_id="c3")                        # a cell run: no run record
+        k.ok(EDITED, cell_id="c3")                        # a cell run that executes: one too
         k.comm_open()
         k.comm_messages(timeout=1)
         hist, reply = _answer(k, {"type": "history", "id": "h1", "step": "clean", "limit": 10})
         assert (reply["id"], reply["request"], reply["ok"]) == ("h1", "history", True)
         runs = hist["runs"]
-        assert [r["where"] for r in runs] == ["notebook cell (no run record)", "notebook",
-                                              "CLI (local, Airflow)", "CLI (dask)"]
+        assert [r["where"] for r in runs] == ["notebook", "notebook", "CLI (local, Airflow)", "CLI (dask)"]
         assert [r["status"] for r in runs] == ["ran"] * 4
         assert [r["rows"] for r in runs] == [{"df": 5}, {"df": 7}, {"df": 7}, {"df": 7}]
         assert [len(r["key"]) for r in runs] == [12] * 4
         assert runs[0]["key"] != runs[1]["key"] and len({r["key"] for r in runs[1:]}) == 1
-        assert runs[0].get("run_id") is None and all(r["run_id"] for r in runs[1:])
+        assert all(r["run_id"] for r in runs) and runs[0]["user"] == runs[1]["user"]
         assert all(r["duration"] >= 0 for r in runs)
         assert [r["finished"] for r in runs] == sorted((r["finished"] for r in runs), reverse=True)
         assert (hist["cached_key"], hist["diff"]) == (runs[0]["key"], "")
         assert hist["diff_note"] == "the code is the same as in the cached run"
 
         hist, _ = _answer(k, {"type": "history", "id": "h2", "step": "clean", "limit": 2})
-        assert [r["where"] for r in hist["runs"]] == ["notebook cell (no run record)", "notebook"]
+        assert [r["key"] for r in hist["runs"]] == [r["key"] for r in runs[:2]]
 
         # edited in the notebook, not run: the diff from the cached run's code to the cell now
         k.comm_send({"type": "sync", "id": "s1", "cells": [
