@@ -1,15 +1,14 @@
-"""Pictures of the step DAG: a standalone SVG with its own layered layout, Mermaid and DOT text.
+"""Pictures of the step DAG: a standalone SVG, Mermaid and DOT text.
 
-The SVG layout is a small Sugiyama pipeline: longest-path layers from the sources, dummy
-nodes on edges that span several layers, barycenter sweeps against crossings, then
-coordinates (layers packed and centred, then pulled toward their neighbours).  Everything
-is deterministic: the same steps and edges give byte-identical output.
+In JupyterLab, ``%dag show`` is drawn by the labextension (js/dagoutput.ts) with the Pipeline
+sidebar's own layout (dagre) and theme, from the graph sent as ``DAG_MIME``; the SVG made here
+goes beside it as the fallback for frontends without the extension (nbconvert, GitHub, a Lab
+without it) and is what ``nb2pipe dag --format svg`` writes.  Its layout is daglayout.py's.
+Everything is deterministic: the same steps and edges give byte-identical output.
 """
 from __future__ import annotations
 
-import heapq
-from bisect import bisect_right, insort
-
+from .daglayout import LABEL_CH, MARGIN, layout
 from .errors import Nb2pipeError
 from .report import STATE_COLORS
 
@@ -17,8 +16,8 @@ from .report import STATE_COLORS
 # (dagre) and theme colours; the SVG beside it is for frontends without the extension
 DAG_MIME = "application/vnd.nb2pipe.dag+json"
 FALLBACK = "#455a64"                     # colour of a state report.STATE_COLORS does not know
-NODE_H, MARGIN, LAYER_GAP, GAP, DUMMY_GAP = 44, 20, 58, 28, 14
-NAME_CH, SUB_CH, LABEL_CH = 7.9, 6.0, 5.6  # rough glyph widths: bold 13 px, 10 px, 9.5 px
+NODE_H = 44
+NAME_CH, SUB_CH = 7.9, 6.0               # rough glyph widths: bold 13 px, 10 px
 FONT = "-apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 ARROW = "nb2pipe-arrow"
 
@@ -107,185 +106,20 @@ def _states(steps: list[dict]) -> list[str]:
     return [s for s in STATE_COLORS if s in present] + sorted(present - set(STATE_COLORS))
 
 
-# ------------------------------------------------------------------ layout
+# ------------------------------------------------------------------ SVG
 
-def _layers(n: int, pairs: list[tuple[int, int]]) -> list[int]:
-    """Longest path from the sources: each node sits one layer below its deepest parent."""
-    kids: list[list[int]] = [[] for _ in range(n)]
-    indeg = [0] * n
-    for u, v in pairs:
-        kids[u].append(v)
-        indeg[v] += 1
-    layer, done = [0] * n, [False] * n
-    ready = [i for i in range(n) if indeg[i] == 0]
-    for _ in range(n):
-        # a cycle (the Graph forbids them) would leave nothing ready: break it at the first node
-        i = heapq.heappop(ready) if ready else next(i for i in range(n) if not done[i])
-        done[i] = True
-        for c in kids[i]:
-            if not done[c]:
-                layer[c] = max(layer[c], layer[i] + 1)
-                indeg[c] -= 1
-                if indeg[c] == 0:
-                    heapq.heappush(ready, c)
-    return layer
-
-
-def _crossings(rows: list[list[int]], down: list[list[int]], pos: list[int]) -> int:
-    total = 0
-    for row in rows[:-1]:
-        seen: list[int] = []
-        for a in row:
-            ends = sorted(pos[b] for b in down[a])
-            total += sum(len(seen) - bisect_right(seen, b) for b in ends)
-            for b in ends:
-                insort(seen, b)
-    return total
-
-
-def _order(rows: list[list[int]], up, down, sweeps: int = 4) -> list[list[int]]:
-    """Barycenter sweeps down and up; keeps the ordering with the fewest crossings."""
-    pos = [0] * sum(map(len, rows))
-    for row in rows:
-        for k, i in enumerate(row):
-            pos[i] = k
-    best, fewest = [r[:] for r in rows], _crossings(rows, down, pos)
-    for _ in range(sweeps):
-        for layers, nbrs in ((range(1, len(rows)), up), (range(len(rows) - 2, -1, -1), down)):
-            for li in layers:
-                row = rows[li]
-                key = {i: sum(pos[j] for j in nbrs[i]) / len(nbrs[i]) if nbrs[i] else pos[i] for i in row}
-                row.sort(key=lambda i: (key[i], pos[i]))
-                for k, i in enumerate(row):
-                    pos[i] = k
-            count = _crossings(rows, down, pos)
-            if count < fewest:
-                best, fewest = [r[:] for r in rows], count
-    return best
-
-
-def _fit(want: list[float], seps: list[float]) -> list[float]:
-    """Closest positions to ``want`` (least squares) that keep order and min separations."""
-    offs = [0.0]
-    for s in seps:
-        offs.append(offs[-1] + s)
-    blocks: list[list[float]] = []                     # [mean, weight] of pooled y = x - offset
-    for w, o in zip(want, offs):
-        blocks.append([w - o, 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            m, k = blocks.pop()
-            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + m * k) / (blocks[-1][1] + k), blocks[-1][1] + k]
-    ys = [m for m, k in blocks for _ in range(int(k))]
-    return [y + o for y, o in zip(ys, offs)]
-
-
-def _layout(steps: list[dict], merged, lr: bool):
-    """Positions of nodes (centre, size) and edges (point lists) in (main, cross) axes."""
-    n = len(steps)
-    index = {s["step"]: i for i, s in enumerate(steps)}
-    pairs = [(index[a], index[b]) for a, b, _ in merged]
-    layer = _layers(n, pairs)
-    size = []                                           # (main, cross) extent per node
+def _sizes(steps: list[dict], lr: bool) -> list[tuple[float, float]]:
+    """Each node's (main, cross) extent: wide enough for its name and subtitle."""
+    size = []
     for s in steps:
         w = max(80.0, len(s["step"]) * NAME_CH, len(_subtitle(s)) * SUB_CH) + 24
         size.append((w, NODE_H) if lr else (NODE_H, w))
-    vlayer, chains = list(layer), []
-    for u, v in pairs:
-        chain = [u]
-        for li in range(layer[u] + 1, layer[v]):        # dummy nodes on long edges
-            vlayer.append(li)
-            size.append((0.0, 6.0))
-            chain.append(len(vlayer) - 1)
-        chains.append(chain + [v])
-    up: list[list[int]] = [[] for _ in vlayer]
-    down: list[list[int]] = [[] for _ in vlayer]
-    for chain in chains:
-        if layer[chain[-1]] > layer[chain[0]]:
-            for a, b in zip(chain, chain[1:]):
-                down[a].append(b)
-                up[b].append(a)
-    rows: list[list[int]] = [[] for _ in range(max(vlayer) + 1)]
-    for i, li in enumerate(vlayer):
-        rows[li].append(i)
-    rows = _order(rows, up, down)
-
-    # main axis: band per layer, gap after it (wide enough for labels when they sit sideways)
-    gaps = [LAYER_GAP] * len(rows)
-    labels = [max(0, (len(chain) - 2) // 2) for chain in chains]   # segment carrying the label
-    for chain, seg, (_, _, text) in zip(chains, labels, merged):
-        if lr:                                          # labels sit across the gap: widen it
-            gaps[vlayer[chain[seg]]] = max(gaps[vlayer[chain[seg]]], LAYER_GAP + len(text) * LABEL_CH + 16)
-    band, start, at = [max(size[i][0] for i in row) for row in rows], [], float(MARGIN)
-    for b, g in zip(band, gaps):
-        start.append(at)
-        at += b + g
-    main = [start[vlayer[i]] + band[vlayer[i]] / 2 for i in range(len(vlayer))]
-    main_len = at - gaps[-1] + MARGIN
-
-    # cross axis: pack each layer, centre it, then pull nodes toward their neighbours
-    sep = {}
-    for row in rows:
-        for a, b in zip(row, row[1:]):
-            gap = GAP if a < n and b < n else DUMMY_GAP
-            sep[a] = (size[a][1] + size[b][1]) / 2 + gap
-    widths = [sum(sep.get(i, 0) for i in row[:-1]) for row in rows]
-    cross = [0.0] * len(vlayer)
-    for row, w in zip(rows, widths):
-        at = (max(widths) - w) / 2
-        for i in row:
-            cross[i] = at
-            at += sep.get(i, 0)
-    for _ in range(3):
-        for layers, nbrs in ((range(1, len(rows)), up), (range(len(rows) - 2, -1, -1), down)):
-            for li in layers:
-                row = rows[li]
-                want = [sum(cross[j] for j in nbrs[i]) / len(nbrs[i]) if nbrs[i] else cross[i] for i in row]
-                for i, x in zip(row, _fit(want, [sep[i] for i in row[:-1]])):
-                    cross[i] = x
-    lo = min(cross[i] - size[i][1] / 2 for i in range(len(vlayer)))
-    cross = [c - lo + MARGIN for c in cross]
-    cross_len = max(cross[i] + size[i][1] / 2 for i in range(len(vlayer))) + MARGIN
-
-    # edges: spread ports on each node's side, straight through dummy bands, curves between
-    port: dict[tuple[int, int], float] = {}
-    for end, nb in ((0, 1), (-1, -2)):
-        sides: dict[int, list[int]] = {}
-        for ch in sorted(range(len(chains)), key=lambda ch: (cross[chains[ch][nb]], ch)):
-            sides.setdefault(chains[ch][end], []).append(ch)
-        for node, mine in sides.items():
-            for k, ch in enumerate(mine):
-                port[ch, end] = ((k + 0.5) / len(mine) - 0.5) * size[node][1] * 0.6
-    paths = []
-    for ch, chain in enumerate(chains):
-        u, v = chain[0], chain[-1]
-        pts = [(main[u] + size[u][0] / 2, cross[u] + port[ch, 0])]
-        for d in chain[1:-1]:
-            li = vlayer[d]
-            pts += [(start[li], cross[d]), (start[li] + band[li], cross[d])]
-        pts.append((main[v] - size[v][0] / 2, cross[v] + port[ch, -1]))
-        (m0, c0), (m1, c1) = pts[2 * labels[ch]], pts[2 * labels[ch] + 1]
-        paths.append((pts, ((m0 + m1) / 2, (c0 + c1) / 2)))
-    nodes = [(main[i], cross[i], size[i]) for i in range(n)]
-    return nodes, paths, (main_len, cross_len)
+    return size
 
 
-# ------------------------------------------------------------------ renderers
-
-def to_svg(steps: list[dict], edges, *, direction: str = "TB") -> str:
-    """A standalone SVG of the DAG: nodes coloured by state, labelled edges, and a legend."""
-    lr = _direction(direction) == "LR"
-    head = f'<svg xmlns="http://www.w3.org/2000/svg" font-family="{FONT}" '
-    if not steps:
-        return (head + 'width="160" height="44" viewBox="0 0 160 44"><rect width="160" height="44" '
-                'rx="6" fill="#ffffff" stroke="#dddddd"/><text x="80" y="27" text-anchor="middle" '
-                'font-size="13" fill="#757575">no steps yet</text></svg>')
-    merged = _merge(steps, edges)
-    nodes, paths, (main_len, cross_len) = _layout(steps, merged, lr)
-
-    def xy(m: float, c: float) -> str:
-        return f"{_n(m)},{_n(c)}" if lr else f"{_n(c)},{_n(m)}"
-
-    body, tags = [], []                                 # labels go above every edge line
+def _svg_edges(merged, paths, xy, lr: bool) -> list[str]:
+    """The edges as curves through their points, then their labels above every line."""
+    body, tags = [], []
     for (src, dst, text), (pts, (lm, lc)) in zip(merged, paths):
         d = ["M" + xy(*pts[0])]
         for k in range(0, len(pts) - 1, 2):
@@ -305,33 +139,62 @@ def to_svg(steps: list[dict], edges, *, direction: str = "TB") -> str:
                     f'<text x="{_n(x)}" y="{_n(y + 3.5)}">{_esc(text)}</text>')
     body.append('<g class="edge-labels" text-anchor="middle" font-size="9.5" fill="#616161">'
                 + "".join(tags) + "</g>")
-    for s, (m, c, (sm, sc)) in zip(steps, nodes):
-        color = _color(s["state"])
-        w, h = (sm, sc) if lr else (sc, sm)
-        x, y = (m, c) if lr else (c, m)
-        body.append(f'<g class="node" data-step="{_esc(s["step"])}" data-state="{_esc(s["state"])}">'
-                    f'<title>{_esc(_tooltip(s))}</title>'
-                    f'<rect x="{_n(x - w / 2)}" y="{_n(y - h / 2)}" width="{_n(w)}" height="{_n(h)}" '
-                    f'rx="8" fill="{_tint(color)}" stroke="{color}" stroke-width="1.6"/>'
-                    f'<text x="{_n(x)}" y="{_n(y - 2)}" text-anchor="middle" font-size="13" '
-                    f'font-weight="bold" fill="#212121">{_esc(s["step"])}</text>'
-                    f'<text x="{_n(x)}" y="{_n(y + 13)}" text-anchor="middle" font-size="10" '
-                    f'fill="{color}">{_esc(_subtitle(s))}</text></g>')
-    width, height = (main_len, cross_len) if lr else (cross_len, main_len)
+    return body
+
+
+def _svg_node(s: dict, m: float, c: float, sm: float, sc: float, lr: bool) -> str:
+    color = _color(s["state"])
+    w, h = (sm, sc) if lr else (sc, sm)
+    x, y = (m, c) if lr else (c, m)
+    return (f'<g class="node" data-step="{_esc(s["step"])}" data-state="{_esc(s["state"])}">'
+            f'<title>{_esc(_tooltip(s))}</title>'
+            f'<rect x="{_n(x - w / 2)}" y="{_n(y - h / 2)}" width="{_n(w)}" height="{_n(h)}" '
+            f'rx="8" fill="{_tint(color)}" stroke="{color}" stroke-width="1.6"/>'
+            f'<text x="{_n(x)}" y="{_n(y - 2)}" text-anchor="middle" font-size="13" '
+            f'font-weight="bold" fill="#212121">{_esc(s["step"])}</text>'
+            f'<text x="{_n(x)}" y="{_n(y + 13)}" text-anchor="middle" font-size="10" '
+            f'fill="{color}">{_esc(_subtitle(s))}</text></g>')
+
+
+def _svg_legend(steps: list[dict], top: float) -> tuple[str, float]:
+    """One swatch per state present, in a row at ``top``; and the row's right end."""
     legend, at = [], float(MARGIN)
     for state in _states(steps):
         color = _color(state)
-        legend.append(f'<rect x="{_n(at)}" y="{_n(height)}" width="12" height="12" rx="3" '
+        legend.append(f'<rect x="{_n(at)}" y="{_n(top)}" width="12" height="12" rx="3" '
                       f'fill="{_tint(color)}" stroke="{color}"/><text x="{_n(at + 17)}" '
-                      f'y="{_n(height + 10)}" font-size="11" fill="#424242">{_esc(state)}</text>')
+                      f'y="{_n(top + 10)}" font-size="11" fill="#424242">{_esc(state)}</text>')
         at += 17 + len(state) * 6.2 + 16
+    return "".join(legend), at
+
+
+def to_svg(steps: list[dict], edges, *, direction: str = "TB") -> str:
+    """A standalone SVG of the DAG: nodes coloured by state, labelled edges, and a legend."""
+    lr = _direction(direction) == "LR"
+    head = f'<svg xmlns="http://www.w3.org/2000/svg" font-family="{FONT}" '
+    if not steps:
+        return (head + 'width="160" height="44" viewBox="0 0 160 44"><rect width="160" height="44" '
+                'rx="6" fill="#ffffff" stroke="#dddddd"/><text x="80" y="27" text-anchor="middle" '
+                'font-size="13" fill="#757575">no steps yet</text></svg>')
+    merged = _merge(steps, edges)
+    index = {s["step"]: i for i, s in enumerate(steps)}
+    nodes, paths, (main_len, cross_len) = layout(
+        _sizes(steps, lr), [(index[a], index[b]) for a, b, _ in merged], [t for _, _, t in merged], lr)
+
+    def xy(m: float, c: float) -> str:
+        return f"{_n(m)},{_n(c)}" if lr else f"{_n(c)},{_n(m)}"
+
+    body = _svg_edges(merged, paths, xy, lr)
+    body += [_svg_node(s, m, c, sm, sc, lr) for s, (m, c, (sm, sc)) in zip(steps, nodes)]
+    width, height = (main_len, cross_len) if lr else (cross_len, main_len)
+    legend, at = _svg_legend(steps, height)
     width, height = max(width, at + MARGIN), height + 12 + 14
     defs = (f'<defs><marker id="{ARROW}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#9e9e9e"/>'
             '</marker></defs>')
     return (head + f'width="{_n(width)}" height="{_n(height)}" viewBox="0 0 {_n(width)} {_n(height)}">'
             f'{defs}<rect width="100%" height="100%" fill="#ffffff"/>'
-            f'{"".join(body)}<g class="legend">{"".join(legend)}</g></svg>')
+            f'{"".join(body)}<g class="legend">{legend}</g></svg>')
 
 
 def bundle(steps: list[dict], edges, *, direction: str = "TB") -> dict:
