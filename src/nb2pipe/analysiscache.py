@@ -39,11 +39,16 @@ def _analyser_fingerprint() -> str:
 
 
 def _duckdb_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """Which DuckDB is installed (its package file and that file's size and time: a new
+    install writes it again), found without importing it (seconds on a loaded machine)."""
+    import importlib.util
+    import os
     try:
-        return version("duckdb")
-    except PackageNotFoundError:
+        spec = importlib.util.find_spec("duckdb")
+        st = os.stat(spec.origin)
+    except (ImportError, ValueError, AttributeError, TypeError, OSError):
         return "none"
+    return f"{spec.origin}:{st.st_size}:{st.st_mtime_ns}"
 
 
 class AnalysisCache:

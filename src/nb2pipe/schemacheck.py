@@ -56,7 +56,9 @@ def empty_table(schema: list):
 
 def run(engine) -> SchemaCheck:
     graph = engine.graph()
+    engine.store.load_index(engine.pipeline)      # the entries a plan read: one file, not one per step
     entries = {s: contracts.last_entry(engine.store, s, engine.pipeline) for s in graph.order}
+    engine.store.save_index(engine.pipeline, [e["key"] for e in entries.values() if e and e.get("key")])
     seen = {s: c for s, e in entries.items() if (c := contracts.of_entry(e))}
     pins = {s: c for s in graph.order if (c := contracts.pinned(engine.store, s, engine.pipeline))}
     wanted = {**seen, **pins}
@@ -65,7 +67,7 @@ def run(engine) -> SchemaCheck:
     for s, pin in pins.items():       # a pinned step's last result against its pin
         check.breaks += [b for o, c in sorted(pin.items()) if o in seen.get(s, {})
                          for b in contracts.differences(s, o, c, seen[s][o])]
-    planner = Planner(engine.project_dir)
+    planner = _Lazy(lambda: Planner(engine.project_dir))   # DuckDB only if a step needs planning
     for name in graph.order:
         step = engine.defs.steps[name]
         inputs = {i: graph.source(name, i) for i in engine.defs.inputs_of(step)}
@@ -113,6 +115,18 @@ def _as_last_run(entries: dict, step, inputs: dict[str, str], known: dict, seen:
                 or known[(p, i)].get("schema") != (seen.get(p, {}).get(i) or {}).get("schema")):
             return None
     return (seen[step.name].get(step.outputs[0]) or {}).get("schema")
+
+
+class _Lazy:
+    """The object ``make`` returns, made on the first use of one of its attributes."""
+
+    def __init__(self, make) -> None:
+        self._make, self._made = make, None
+
+    def __getattr__(self, name: str):
+        if self._made is None:
+            self._made = self._make()
+        return getattr(self._made, name)
 
 
 def _quote(name: str) -> str:

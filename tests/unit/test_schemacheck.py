@@ -41,3 +41,20 @@ def test_a_query_that_reads_a_dropped_column_is_an_error_with_duckdbs_message(tm
     assert check.errors["c"].startswith('Binder Error: Column "v" referenced that exists in the SELECT clause')
     assert [(b.step, b.column, b.got, b.want) for b in check.breaks] == [
         ("b", "v", "missing", "int64"), ("b", "w", "int64", "absent")]
+
+
+def test_an_unchanged_chain_is_checked_from_one_index_file_without_duckdb(tmp_path, monkeypatch):
+    """The second check reads the entries from the index the first one wrote (no entry file)
+    and, every step's last run holding its schema, opens no DuckDB connection."""
+    e = _engine(tmp_path, CHAIN)
+    e.run()
+    assert schemacheck.run(_engine(tmp_path, CHAIN)).ok
+    e = _engine(tmp_path, CHAIN)
+    read = []
+    real = type(e.store.backend).read_bytes
+    monkeypatch.setattr(type(e.store.backend), "read_bytes", lambda b, rel: read.append(rel) or real(b, rel))
+    monkeypatch.setattr(schemacheck, "Planner", lambda d: (_ for _ in ()).throw(AssertionError("planned")))
+    check = schemacheck.run(e)
+    assert (check.ok, check.planned) == (True, ["a", "b", "c", "d"])
+    assert [r for r in read if r.startswith("entries/")] == []
+    assert any(r.startswith("index/") for r in read)
