@@ -31,10 +31,16 @@ def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile):
     each cost more than the steps.  The steps' outcomes are the events the cell published."""
     from .runner import jupyter_imports, local
     from .runner.deadline import Deadline
-    jupyter_imports.nbformat()         # before nbclient: its plain import costs seconds
-    from nbclient.exceptions import DeadKernelError
     mask = engine.redactor()
+    # the kernel first: it boots (seconds) while nbformat and nbclient are imported here and
+    # ``meanwhile`` reads the contracts; spawning needs jupyter_client only
     s = local.spawn(nb, engine, kw.get("kernel_name"))
+    try:
+        jupyter_imports.nbformat()         # before nbclient: its plain import costs seconds
+        from nbclient.exceptions import DeadKernelError
+    except BaseException:
+        s.close(wait=True)
+        raise
     report, outputs, why, done = local.RunReport(kernel_started=True), [], "not reported by the kernel", False
     try:
         meanwhile()
