@@ -24,14 +24,9 @@ from .fingerprint import FileHasher
 from .graph import Graph
 from .steps import Definitions, StepDef
 from .store import Store
+from .valuecache import ValueCache
 
 Listener = Callable[[Event], None]   # gets protocol dataclasses (nb2pipe.protocol)
-
-
-
-
-
-
 
 
 class Engine(Definer, Planner, Executor):
@@ -58,7 +53,7 @@ class Engine(Definer, Planner, Executor):
         self.execute_definitions = True                    # False: only plan (no kernel)
         self.pipeline = pipeline                           # the notebook's name: scopes per-step state
         self.io = io or capture.StepIO()                   # captures and replays a step's outputs
-        self._values: dict[str, Any] = {}           # oid -> value (tables, arrays)
+        self._values = ValueCache()                  # oid -> decoded value (tables, arrays)
         self._told: set[tuple[str, str]] = set()     # (step, code hash) warned about once
         self._learned: dict[str, list[str]] = {}     # code hash -> learned in-place changes
         self._parts: dict[str, tuple] = {}           # step -> (its definition, context, key parts)
@@ -92,12 +87,6 @@ class Engine(Definer, Planner, Executor):
 
     def graph(self) -> Graph:
         return self.defs.graph()
-
-
-
-
-
-
 
 
     # ------------------------------------------------------------ running
@@ -240,14 +229,13 @@ class Engine(Definer, Planner, Executor):
                  force: bool, restore: bool, retries: int = 0) -> Outcome:
         name = step.name
         try:
-            comps, key = self.keyed(step, self._input_versions(step, parents, graph))
+            comps, key, entry = self.lookup(step, graph, parents, entry=not force)
         except Nb2pipeError as e:
             self.failures[name] = (None, e.what)
             self._emit(StateMsg(step=name, state=StepState.FAILED, error=e.what))
             return Outcome(name, "failed", error=e)
         lease = None
         if not force:
-            entry = self.store.get_entry(key)
             if not entry:     # another process computing this key: wait for its entry
                 lease = leases.claim(self.store, key, lambda: bool(self.store.get_entry(key)),
                                      self._warn, f"step `{name}`")

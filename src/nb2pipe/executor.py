@@ -105,7 +105,7 @@ class Executor:
             # runs the step again with those inputs passed on.  The in-memory values it changed
             # are dropped: the store still holds the versions their producers made.
             for i in hidden:
-                self._values.pop(refs_in[i].oid, None)
+                self._values.drop(refs_in[i].oid)
             raise ChangedInPlace(hidden)
         missing = [o for o in step.outputs if o not in ns and o not in step.info.optional
                    and not filerefs.is_file(o)]
@@ -155,8 +155,7 @@ class Executor:
                     self._warn(f"nb2pipe: `{o}` of step `{name}` cannot be stored (a"
                                f" {type(ns[o]).__name__}); no step reads it, so it is not kept")
                 continue
-            if outputs[o].codec in ("arrow", "npy"):
-                self._values[outputs[o].oid] = ns[o]
+            self._values.keep(outputs[o], ns[o])     # tables and arrays
         return outputs, kept_live
 
     def _commit(self, step: StepDef, key: str, comps: dict, ns: dict, outputs: dict, kept_live: dict,
@@ -324,22 +323,12 @@ class Executor:
     def _forget_values(self, replaced: Result) -> None:
         """Drop in-memory values of a replaced result unless a current result still uses them."""
         live = {r.oid for res in self.results.values() for r in res.outputs.values()}
-        for r in replaced.outputs.values():
-            if r.oid not in live:
-                self._values.pop(r.oid, None)
+        self._values.forget(replaced.outputs.values(), live)
 
     def _load(self, ref: ObjectRef) -> Any:
         """A value for one consumer: shared when immutable or copy-on-write,
         decoded afresh when it is a plain Python object (so mutation stays local)."""
-        if ref.codec in ("json", "pickle"):
-            return self.store.get(ref)
-        value = self._values.get(ref.oid)
-        if value is None:
-            value = self.store.get(ref)
-            self._values[ref.oid] = value
-        if ref.type in ("pandas.DataFrame", "pandas.Series"):
-            return value.copy(deep=not inplace.pandas_cow())
-        return value
+        return self._values.load(ref, self.store.get)
 
     def values_of(self, name: str) -> dict[str, Any]:
         """Load the last outputs of a step (e.g. to show them)."""

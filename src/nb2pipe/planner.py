@@ -7,7 +7,7 @@ versions its inputs have in the versions of their producers (notebook order).
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from . import filerefs, keys
 from .errors import Nb2pipeError
@@ -19,10 +19,30 @@ from .results import Result, StepStatus, label, summary
 from .steps import StepDef
 
 
+class KeyParts(NamedTuple):
+    """What the definitions decide about one step's key (see :meth:`Planner._key_parts`)."""
+    fixed: dict                        # components fixed by the definitions
+    params: tuple[str, ...]            # parameters read
+    modules: tuple[str, ...]           # modules used
+    inputs: tuple[str, ...]            # names taken from steps above
+    own: tuple[str, ...]               # --src paths and the files a query reads
+    opened: tuple[tuple[str, str], ...]   # (path, full path): files the code opens, if they exist
+
+
 class Planner:
     """Mixed into :class:`~nb2pipe.engine.Engine`: reads definitions, results and the store."""
 
     # ------------------------------------------------------------ keys
+    def lookup(self, step: StepDef, graph: Graph, parents: dict[str, Result], *,
+               entry: bool = True) -> tuple[dict, str, dict | None]:
+        """The one path from a definition to its cached result, taken by ``plan()`` and by
+        running: the step's key components and key, made from its definition and the
+        versions its inputs have in ``parents`` (producer -> result), and the store's entry
+        of that key (None: none stored, or not looked up when ``entry`` is False).  Raises
+        :class:`Nb2pipeError` when the key cannot be made (an input not produced)."""
+        comps, key = self.keyed(step, self._input_versions(step, parents, graph))
+        return comps, key, (self.store.get_entry(key) if entry else None)
+
     def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
         return self.keyed(step, input_versions)[0]
 
@@ -31,10 +51,10 @@ class Planner:
         (definition, ``defs.context``); what can change without any definition changing
         (its inputs' versions, parameter values, module and source files) is looked at each
         time, and the key is hashed again only when the components differ."""
-        fixed, params = self._key_parts(step)[:2]
-        comps = {**fixed,
+        parts = self._key_parts(step)
+        comps = {**parts.fixed,
                  "inputs": {i: input_versions[i] for i in sorted(input_versions)},
-                 "params": {p: self._param_fingerprint(step, p) for p in params},
+                 "params": {p: self._param_fingerprint(step, p) for p in parts.params},
                  **self._file_parts(step)}
         last = self._keys.get(step.name)
         if last is not None and last[0] == comps:
@@ -44,16 +64,18 @@ class Planner:
 
     def _file_parts(self, step: StepDef) -> dict:
         """The key components that are files: local modules used and sources read."""
+        parts = self._key_parts(step)
         module_fps: dict[str, str] = {}
-        for mod in self._key_parts(step)[2]:
+        for mod in parts.modules:
             fp = self.hasher.module(mod, self.project_dir)
             if fp is not None:
                 module_fps[mod] = fp
         return {"modules": module_fps,
-                "srcs": {s: self.hasher.source(s, self.project_dir, step.name) for s in self.sources_of(step)}}
+                "srcs": {s: self.hasher.source(s, self.project_dir, step.name)
+                         for s in self._sources(parts)}}
 
-    def _key_parts(self, step: StepDef) -> tuple[dict, tuple[str, ...], tuple[str, ...]]:
-        """(components fixed by the definitions, parameters read, modules used)."""
+    def _key_parts(self, step: StepDef) -> "KeyParts":
+        """What the definitions decide about a step's key, kept per (definition, context)."""
         d = self.defs
         hit = self._parts.get(step.name)
         if hit is not None and hit[1] == d.context and hit[0].same_code(step):
@@ -66,23 +88,36 @@ class Planner:
                  "setup": d.setup_hashes_for(step)}
         params = tuple(p for p in sorted(set(step.external_reads()))
                        if p in d.params and p not in d.credential_params)
-        parts = (fixed, params, tuple(sorted(d.modules_for(step))))
+        inputs = d.inputs_of(step)
+        own, opened = self._source_candidates(step, inputs)
+        parts = KeyParts(fixed, params, tuple(sorted(d.modules_for(step))), inputs, own, opened)
         self._parts[step.name] = (step, d.context, parts)
         return parts
 
     def sources_of(self, step: StepDef) -> tuple[str, ...]:
         """``--src`` paths, files a SQL query reads, and files the code opens by a literal path
         that exist in the project now, except those a step above writes (its output)."""
-        found = []
-        made = set(self.defs.inputs_of(step))    # files a step above writes: inputs, not sources
+        return self._sources(self._key_parts(step))
+
+    @staticmethod
+    def _sources(parts: "KeyParts") -> tuple[str, ...]:
+        if not parts.opened:
+            return parts.own
+        return parts.own + tuple(rel for rel, full in parts.opened if os.path.isfile(full))
+
+    def _source_candidates(self, step: StepDef, inputs: tuple[str, ...]) -> tuple[tuple, tuple]:
+        """(the step's own sources, (path, full path) of the files its code opens that are
+        sources if they exist): what the definitions decide of :meth:`sources_of`."""
+        made = set(inputs)                       # files a step above writes: inputs, not sources
         own = step.spec.srcs + tuple(p for p in step.sources[len(step.spec.srcs):]   # a query's files
                                      if filerefs.name_of(p) not in made)
+        opened: dict[str, str] = {}
         for p in step.info.files.paths:
             full = os.path.normpath(os.path.join(self.project_dir, p))
             if (p not in step.sources and filerefs.name_of(p) not in made
-                    and full.startswith(self.project_dir + os.sep) and os.path.isfile(full)):
-                found.append(os.path.relpath(full, self.project_dir).replace(os.sep, "/"))
-        return own + tuple(dict.fromkeys(found))
+                    and full.startswith(self.project_dir + os.sep)):
+                opened.setdefault(os.path.relpath(full, self.project_dir).replace(os.sep, "/"), full)
+        return own, tuple(opened.items())
 
     def _param_fingerprint(self, step: StepDef, name: str) -> str:
         value = self.defs.params[name]
@@ -97,7 +132,7 @@ class Planner:
 
     def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
         out = {}
-        for i in self.defs.inputs_of(step):
+        for i in self._key_parts(step).inputs:
             producer = graph.source(step.name, i)
             res = parent_results.get(producer)
             if res is not None and i not in res.outputs:
@@ -164,7 +199,7 @@ class Planner:
                 duration=shown.duration if shown else None,
                 finished=shown.finished if shown else None,
                 where=step.where, cell_id=step.cell_id,
-                inputs=self.defs.inputs_of(step), outputs=step.outputs,
+                inputs=self._key_parts(step).inputs, outputs=step.outputs,
                 summaries={k: {"type": r.type, **summary(r)} for k, r in shown.outputs.items()} if shown else {},
                 error=fail[1] if fail else None)
         return out
@@ -195,10 +230,9 @@ class Planner:
                 return "never run", [], None, None
             return "stale", [f"upstream `{p}` is {out[p][0]}" for p in bad], None, None
         try:
-            comps, key = self.keyed(step, self._input_versions(step, resolved, graph))
+            comps, key, entry = self.lookup(step, graph, resolved)
         except Nb2pipeError as e:
             return "blocked", [e.what], None, None
-        entry = self.store.get_entry(key)
         res = self._result(entry) if entry else None
         damage = self._damage(res, step) if res and step.spec.cache else []
         if res and step.spec.cache and not damage:
