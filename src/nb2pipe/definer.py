@@ -96,7 +96,7 @@ class Definer:
             self.defs.set_learned(spec.name, step.code_hash, learned)
         steps, how = self._with_step(step)
         if validate:
-            self.defs.check(steps)        # raises GraphError with every problem
+            self.defs.check(steps, step if how == "append" else None)   # GraphError: every problem
         if how == "append":               # a new cell at the end, nothing replaced: O(the step)
             self.defs.append(steps)
         elif how == "replace":            # a cell run again: its place is kept

@@ -98,6 +98,8 @@ class Definitions:
         out = {k: derived[k] for k in ("positions", "definers") if k in derived}
         if "cell ids" in derived:
             out["cell ids"] = derived["cell ids"] | {step.cell_id}
+        if "problems" in derived:
+            out["problems"] = derived["problems"] + self._problems({step.name: step})
         if "written" in derived:
             out["written"] = derived["written"] | frozenset(step.outputs)
         if "step index" in derived:
@@ -306,11 +308,17 @@ class Definitions:
             return self._memo("graph", lambda: self._build_graph(self._steps, True))
         return self._build_graph(steps, allow_missing)
 
-    def check(self, steps: dict[str, StepDef]) -> None:
+    def check(self, steps: dict[str, StepDef], appended: StepDef | None = None) -> None:
         """Raise GraphError with every problem the graph of ``steps`` (missing reads allowed)
         would have, without building it: the only ones are outputs that are also setup names
-        or parameters (steps are keyed by name, so none is defined twice)."""
-        problems = self._problems(steps)
+        or parameters (steps are keyed by name, so none is defined twice).  ``appended``:
+        ``steps`` are the current ones and this one at the end (their problems are kept per
+        version, so only its own are looked for)."""
+        if appended is not None:
+            problems = self._memo("problems", lambda: self._problems(self._steps)) \
+                + self._problems({appended.name: appended})
+        else:
+            problems = self._problems(steps)
         if problems:
             raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
 
