@@ -4,6 +4,8 @@ import of nbformat + nbclient that every headless run pays, each against the obv
 alternative measured in the same run:
 
 * status at N steps vs status at 10 steps (the slope per step, and whether it is linear);
+* a no-op `nb2pipe run` at 1,000 Python steps and `nb2pipe check --schema` at 1,000 SQL steps
+  (after one untimed full run of each), also for the ``--before`` tree;
 * `import nbformat, nbclient` through nb2pipe's runner vs a plain import (same venv);
 * in a kernel session of N steps (in-process, each round a child process): defining all
   steps, a cached cell run again, ``plan()``, the first ``plan()`` of a new session, and the
@@ -11,7 +13,7 @@ alternative measured in the same run:
   memory-mapped Arrow read of the same file.  ``--before DIR`` (a ``src`` folder of another
   checkout, e.g. from ``git archive REV src``) runs the same rounds against it, interleaved.
 
-    .venv/bin/python bench/planning_scale.py [--quick] [--session-only] [--before DIR]
+    .venv/bin/python bench/planning_scale.py [--quick] [--session-only | --status-only] [--before DIR]
                                             [--out bench/results-planning.json]
 
 Rounds are interleaved; medians are reported; nothing is asserted.
@@ -173,8 +175,21 @@ def session_rounds(n: int, rounds: int, before: str | None, now: str | None = No
     return {"steps": n, "rounds": rounds, "median_s": med, "all": runs, "ratios": ratios}
 
 
+# measured for each src tree: a headless no-op at 1,000 steps, and the schema check
+COMPARED = ("status, 1000 Python steps", "run (no-op), 1000 Python steps", "check --schema, 1000 SQL steps")
+
+
+def _env(src: str) -> dict:
+    """The environment a user has: bytecode caches written and used (a session that sets
+    PYTHONDONTWRITEBYTECODE would otherwise time the compilation of every module)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": src}
+
+
 def status_rounds(rounds: int, trees: dict[str, str]) -> dict:
-    """``trees``: label -> src folder; status at 1,000 steps is also timed for each of them."""
+    """``trees``: label -> src folder; the COMPARED cases are also timed for each of them.
+    The no-op run and the schema check need results: one full run of each notebook first
+    (not timed)."""
     sizes = [10, 100, 1000]
     tmp = tempfile.mkdtemp(prefix="nb2bench-plan-")
     cases = {}
@@ -182,16 +197,25 @@ def status_rounds(rounds: int, trees: dict[str, str]) -> dict:
         _notebook(os.path.join(tmp, f"py{n}.ipynb"), python_steps(n))
         cases[f"status, {n} Python steps"] = [PY, "-m", "nb2pipe", "status", f"py{n}.ipynb"]
     _notebook(os.path.join(tmp, "sql200.ipynb"), sql_steps(200))
+    _notebook(os.path.join(tmp, "sql1000.ipynb"), sql_steps(1000))
     cases["status, 200 SQL steps"] = [PY, "-m", "nb2pipe", "status", "sql200.ipynb"]
+    cases["run (no-op), 1000 Python steps"] = [PY, "-m", "nb2pipe", "run", "py1000.ipynb"]
+    cases["check --schema, 1000 SQL steps"] = [PY, "-m", "nb2pipe", "check", "sql1000.ipynb", "--schema"]
     cases["import nbformat+nbclient via nb2pipe"] = [
         PY, "-c", "from nb2pipe.runner.jupyter_imports import nbformat; nbformat()"]
     cases["import nbformat+nbclient, plain"] = [PY, "-c", "import nbformat, nbclient"]
-    envs = {k: {**os.environ, "PYTHONPATH": trees["now"]} for k in cases}
+    envs = {k: _env(trees["now"]) for k in cases}
+    for nb in ("py1000.ipynb", "sql1000.ipynb"):     # results for the no-op and the check
+        subprocess.run([PY, "-m", "nb2pipe", "run", nb], cwd=tmp, check=True, capture_output=True,
+                       env=_env(trees["now"]))
     for label, src in trees.items():
         if label != "now":
-            k = f"status, 1000 Python steps ({label})"
-            cases[k] = cases["status, 1000 Python steps"]
-            envs[k] = {**os.environ, "PYTHONPATH": src}
+            for case in COMPARED:
+                k = f"{case} ({label})"
+                cases[k] = cases[case]
+                envs[k] = _env(src)
+    for k in cases:                 # warm-up, not timed: bytecode caches, the OS's file cache
+        subprocess.run(cases[k], cwd=tmp, capture_output=True, env=envs[k])
     times: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(rounds):
         order = list(cases)
@@ -208,10 +232,11 @@ def status_rounds(rounds: int, trees: dict[str, str]) -> dict:
             "status 100 / status 10": med["status, 100 Python steps"] / base,
             "per extra Python step, ms": slope * 1000,
             "per extra SQL step, ms": (med["status, 200 SQL steps"] - base) / 190 * 1000,
+            "per step of a no-op run at 1000 steps, ms": med["run (no-op), 1000 Python steps"] / 1000 * 1000,
             "import via nb2pipe / plain import": med["import nbformat+nbclient via nb2pipe"]
             / med["import nbformat+nbclient, plain"],
-            **{f"status 1000: now / {label}": med["status, 1000 Python steps"]
-               / med[f"status, 1000 Python steps ({label})"] for label in trees if label != "now"},
+            **{f"{case}: now / {label}": med[case] / med[f"{case} ({label})"]
+               for label in trees if label != "now" for case in COMPARED},
         },
     }
 
@@ -220,6 +245,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--session-only", action="store_true", help="only the kernel-session part")
+    ap.add_argument("--status-only", action="store_true", help="only the headless part")
     ap.add_argument("--before", help="a src folder of another checkout, measured beside this one")
     ap.add_argument("--now", help="the src folder measured as now (default: this checkout's)")
     ap.add_argument("--steps", type=int, default=1000, help="steps of the kernel session")
@@ -231,7 +257,8 @@ def main() -> None:
         return
     rounds = 3 if args.quick else 5
     result = {}
-    if args.session_only and os.path.exists(args.out):      # keep the status part
+    load_before = os.getloadavg()[0]
+    if (args.session_only or args.status_only) and os.path.exists(args.out):   # keep the other part
         with open(args.out, encoding="utf-8") as f:
             result = json.load(f)
     trees = {"now": os.path.abspath(args.now or os.path.join(ROOT, "src"))}
@@ -239,8 +266,9 @@ def main() -> None:
         trees["before"] = os.path.abspath(args.before)
     if not args.session_only:
         result["status"] = status_rounds(rounds, trees)
-    result["session"] = session_rounds(args.steps, rounds, args.before, args.now)
-    result["load_after"] = os.getloadavg()[0]
+    if not args.status_only:
+        result["session"] = session_rounds(args.steps, rounds, args.before, args.now)
+    result["load"] = {"before": load_before, "after": os.getloadavg()[0]}
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     for part in ("status", "session"):
