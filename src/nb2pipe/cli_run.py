@@ -197,6 +197,9 @@ def _run_once(args, warm=None) -> int:
         s.error, s.traceback = mask.text(s.error), mask.text(s.traceback)
     run_id = _record(engine, nb, report, engine.param_overrides, getattr(args, "output_notebook", None),
                      _origin(args))
+    # the entries the record read: indexed, the next plan reads one file, not one per step
+    engine.store.save_index(engine.pipeline, [s.key for s in report.steps
+                                              if s.key and s.status in ("ran", "cached", "fresh")])
     _print_report(args, report, run_id)
     return 0 if report.ok else 1
 
@@ -250,9 +253,11 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
         return report
     session = (local.spawn(nb, engine, args.kernel) if warm is None and gateway is None
                and args.executor != "dask" else None)      # it boots while the run is prepared
+    from .runner.prefetch import EntryPrefetch
+    entries = EntryPrefetch(engine.store)      # what the run record reads, read meanwhile
     try:
         engine.store.check_writable()      # no permission, no space, unreachable: say so now
-        printer.event = _with_lineage(engine, nb, printer.event)   # the executors call it
+        printer.event = entries.wrap(_with_lineage(engine, nb, printer.event))   # the executors call it
         if not args.json:
             print(f"{len(todo)} of {len(names)} steps to run" + ("" if warm else "; starting a kernel…"),
                   flush=True)          # a warm kernel says itself when it starts
@@ -262,6 +267,8 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
         if session is not None:
             session.close(wait=True)
         raise
+    finally:
+        entries.wait()
     done = {s.step for s in report.steps}
     report.steps = [local.StepReport(n, "fresh", key=states[n].key) for n in names
                     if n not in done] + report.steps
@@ -286,7 +293,7 @@ def _executor(args, nb, engine, todo, force, on_event, timeout, gateway, warm, s
 def _print_report(args, report, run_id: str) -> None:
     if args.json:
         print(json.dumps({"ok": report.ok, "wall": report.wall, "kernel_started": report.kernel_started,
-                          "run_id": run_id,
+                          "run_id": run_id, **({"startup": report.startup} if report.startup else {}),
                           "steps": [{k: v for k, v in s.__dict__.items() if k != "outputs"} for s in report.steps]},
                          indent=2))
     else:
@@ -305,8 +312,8 @@ def _warn_lock_drift(nb) -> None:
 
 
 def _check_kernel(name: str) -> None:
-    from jupyter_client.kernelspec import KernelSpecManager
-    specs = KernelSpecManager().find_kernel_specs()
+    from .runner.kernel import kernel_specs
+    specs = kernel_specs().find_kernel_specs()
     if name not in specs:
         raise Nb2pipeError(f"kernel `{name}` is not installed here",
                            fix=f"pass --kernel with one of: {', '.join(sorted(specs))}"
@@ -364,6 +371,8 @@ def _record(engine, nb, report, overrides, output_notebook: str | None = None, o
                       **records.lineage_of_entry(entry)})
     fields = dict(kind="headless", notebook=nb.path, wall=report.wall, env=engine.env_name,
                   params={k: v for k, v in overrides.items() if k not in secret}, **(origin or {}))
+    if report.startup:
+        fields["startup"] = report.startup
     if output_notebook:
         import time
         import uuid

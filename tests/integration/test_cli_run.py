@@ -233,3 +233,26 @@ def test_unterminated_print_keeps_the_per_step_report(tmp_path):
     assert code == 0, err
     lines = [ln.split()[:3] for ln in out.splitlines() if ln.startswith("[")]
     assert lines == [["[1/2]", "✓", "talk"], ["[2/2]", "✓", "after"]]
+
+
+def test_steps_run_together_keep_their_own_outputs(tmp_path):
+    # without time limits the stale steps run in one kernel cell: each step still gets what it
+    # printed (a failed step's record keeps it), the progress lines come in run order
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step a --out x\nprint('said by a')\nx = 1",
+        "%%step bad --in x --out y\nprint('said by bad')\ny = x / 0",
+        "%%step other --in x --out w\nprint('said by other')\nw = x * 2",
+    ])
+    code, out, err = nb2pipe("run", nb.name, cwd=tmp_path)
+    assert code == 1
+    lines = [ln.split()[:3] for ln in out.splitlines() if ln.startswith("[")]
+    assert lines == [["[1/3]", "✓", "a"], ["[2/3]", "✗", "bad"], ["[3/3]", "✓", "other"]], out
+    run_id = out.split("run ")[-1].split(":")[0]
+    shown = {}
+    for step in ("bad", "other"):
+        code, shown[step], err = nb2pipe("log", run_id, "--step", step, cwd=tmp_path)
+        assert code == 0, err
+    assert "said by bad" in shown["bad"] and "ZeroDivisionError" in shown["bad"]
+    assert "said by a" not in shown["bad"] and "said by other" not in shown["bad"]
+    assert "said by other" in shown["other"] and "said by bad" not in shown["other"]

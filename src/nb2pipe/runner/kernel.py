@@ -40,7 +40,7 @@ class KernelSession:
         import subprocess
         from jupyter_client import AsyncKernelManager
         from jupyter_core.utils import run_sync
-        self.km = AsyncKernelManager(kernel_name=self.kernel_name)
+        self.km = AsyncKernelManager(kernel_name=self.kernel_name, kernel_spec_manager=kernel_specs())
         # its own stdout/stderr hold nothing for us (a step's output, fd-level too, comes on
         # iopub) and must not hold ours open: a caller reading this command's output through
         # a pipe would otherwise wait for the kernel's exit, not this process's
@@ -52,17 +52,21 @@ class KernelSession:
     def _client(self):
         if self.client is None:
             nbformat = jupyter_imports.nbformat()      # without the optional packages that cost seconds
-            from nbclient import NotebookClient
             self.new_cell = nbformat.v4.new_code_cell
             self.book = nbformat.v4.new_notebook()
             self.book.metadata["kernelspec"] = {"name": self.kernel_name, "display_name": "", "language": "python"}
             extra = {"kernel_manager_class": self.manager_class} if self.remote else {"km": self.km}
-            self.client = NotebookClient(
+            self.client = _client_class()(
+                self._on_output,
                 self.book, timeout=None, kernel_name=self.kernel_name, resources={"metadata": {"path": self.cwd}},
                 on_cell_start=self._hook("on_cell_start"), on_cell_executed=self._hook("on_cell_executed"),
                 on_cell_error=self._hook("on_cell_error"), interrupt_on_timeout=True,
                 error_on_timeout=TIME_LIMIT, **extra)
         return self.client
+
+    def _on_output(self, output, cell_index: int) -> None:
+        if self.hooks is not None and hasattr(self.hooks, "on_output"):
+            self.hooks.on_output(cell=self.book.cells[cell_index], output=output)
 
     def _hook(self, name: str) -> Callable:
         def call(**kw):
@@ -89,13 +93,17 @@ class KernelSession:
         return self.km is not None and bool(run_sync(ensure_async)(self.km.is_alive()))
 
     def run_cell(self, source: str, *, timeout: int | None, step: str | None = None,
-                 keep_going: bool = False):
+                 steps: list[str] | None = None, keep_going: bool = False):
         """Execute one cell (appended to the session's notebook); returns it with its outputs.
-        ``keep_going``: sent with stop_on_error off, so a cell stopped at its time limit does not
-        abort the cells queued behind it (on_cell_error still reports its error)."""
+        ``step``: the step whose outputs land in this cell; ``steps``: the steps it runs in
+        order (each one's outputs end with its outcome).  ``keep_going``: sent with
+        stop_on_error off, so a cell stopped at its time limit does not abort the cells queued
+        behind it (on_cell_error still reports its error)."""
         cell = self.new_cell(source)
         if step is not None:
-            cell.metadata["nb2pipe"] = {"step": step}     # its outputs land in this cell
+            cell.metadata["nb2pipe"] = {"step": step}
+        elif steps is not None:
+            cell.metadata["nb2pipe"] = {"steps": steps}
         if keep_going:
             cell.metadata["tags"] = ["raises-exception"]
         self.book.cells.append(cell)
@@ -131,6 +139,66 @@ class KernelSession:
                 kc.stop_channels()
             if self.client is not None:
                 self.client.kc = self.client.km = None
+
+
+def _client_class():
+    """nbclient's NotebookClient that also hands each output of a cell, as it arrives, to
+    ``on_output(output, cell_index)``: a cell running several steps reports each at its end."""
+    from nbclient import NotebookClient
+
+    class Client(NotebookClient):
+        def __init__(self, on_output: Callable, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.nb2pipe_on_output = on_output
+
+        def output(self, outs, msg, display_id, cell_index):
+            out = super().output(outs, msg, display_id, cell_index)
+            if out is not None:
+                self.nb2pipe_on_output(out, cell_index)
+            return out
+    return Client
+
+
+def kernel_specs():
+    """jupyter_client's KernelSpecManager without the imports it makes to find the
+    built-in ``python3`` kernel: IPython (for ``~/.ipython/kernels``) and ipykernel, 0.2-0.3 s
+    of a run's start-up spent before the kernel is started."""
+    import importlib.util
+    import sys
+    from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager, NoSuchKernel
+    from jupyter_client.provisioning import KernelProvisionerFactory
+    from jupyter_core.paths import jupyter_path
+
+    class Specs(KernelSpecManager):
+        def find_kernel_specs(self) -> dict[str, str]:
+            found = super().find_kernel_specs()
+            if NATIVE_KERNEL_NAME not in found and _native_resources():
+                found[NATIVE_KERNEL_NAME] = _native_resources()
+            return found
+
+        def get_kernel_spec(self, kernel_name: str):
+            found = super().find_kernel_specs()
+            if kernel_name.lower() in found:
+                spec = self.kernel_spec_class.from_resource_dir(found[kernel_name.lower()])
+            elif kernel_name == NATIVE_KERNEL_NAME and _native_resources():
+                # what ipykernel.kernelspec.get_kernel_dict() says
+                spec = self.kernel_spec_class(
+                    resource_dir=_native_resources(), display_name="Python 3 (ipykernel)", language="python",
+                    argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    metadata={"debugger": True})
+            else:
+                raise NoSuchKernel(kernel_name)
+            if not KernelProvisionerFactory.instance(parent=self.parent).is_provisioner_available(spec):
+                raise NoSuchKernel(kernel_name)
+            return spec
+
+    def _native_resources() -> str | None:
+        found = importlib.util.find_spec("ipykernel")
+        return os.path.join(found.submodule_search_locations[0], "resources") if found else None
+
+    ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+    return Specs(ensure_native_kernel=False,
+                 kernel_dirs=jupyter_path("kernels") + [os.path.join(ipython_dir, "kernels")])
 
 
 # nbclient's reply for a cell that reached its time limit (it interrupts the kernel, then

@@ -43,6 +43,7 @@ class RunReport:
     steps: list[StepReport] = field(default_factory=list)
     kernel_started: bool = False
     wall: float = 0.0
+    startup: dict = field(default_factory=dict)   # what came before the steps, by the executor (seconds)
 
     @property
     def ok(self) -> bool:
@@ -82,6 +83,21 @@ def step_cell(step: str, *, force: bool = False, retries: int = 0, reuse: Iterab
     return cmd
 
 
+def batch_cell(steps: list[str], *, force: Iterable[str] = (), retries: int = 0, reuse: Iterable[str] = ()) -> str:
+    """The cell that runs ``steps`` (in order) in one go and publishes each one's outcome as
+    it ends; ``force``: those of them to re-run even if cached."""
+    cmd = f"%dag run {' '.join(steps)} --json"
+    forced = [s for s in steps if s in set(force)]
+    if forced:
+        cmd += " --force-steps=" + ",".join(forced)
+    if retries:
+        cmd += f" --retries={retries}"
+    reuse = list(reuse)
+    if reuse:
+        cmd += " --reuse=" + ",".join(reuse)
+    return cmd
+
+
 def progress_in(bundles: Iterable[dict], step: str) -> ProgressMsg | None:
     """The outcome of ``step`` among display-data bundles (MIME type -> data), if any."""
     found = None
@@ -108,6 +124,7 @@ class _StepCells:
         self.bad: set[str] = set()       # failed or skipped: their descendants are skipped
         self.stopped: set[str] = set()   # stopped at their time limit
         self.why = ""                    # what to report if the running step reaches its limit
+        self.shown: list = []            # a batch cell's outputs since its last step ended
 
     def finish(self, rep: StepReport) -> None:
         self.report.steps.append(rep)
@@ -124,10 +141,33 @@ class _StepCells:
         ev = step and progress_in((o.get("data", {}) for o in cell.outputs
                                    if o.get("output_type") == "display_data"), step)
         if ev:
-            shown = [o for o in cell.outputs if EVENT_MIME not in o.get("data", {})]
-            self.finish(StepReport(step, ev.status.value, ev.duration or 0.0, ev.saved or 0.0, ev.key,
-                                   self.mask.text(ev.error), self.mask.text(ev.traceback or ""),
-                                   outputs=self.mask.scrub(json.loads(json.dumps(shown)))))
+            self._reported(ev, [o for o in cell.outputs if EVENT_MIME not in o.get("data", {})])
+
+    def on_output(self, cell, output):
+        """An output of a batch cell (several steps), as it arrives: a step's outcome ends it
+        (with what it showed since the previous one), and the next step starts."""
+        steps = cell.get("metadata", {}).get("nb2pipe", {}).get("steps")
+        if not steps:
+            return
+        ev = output.get("data", {}).get(EVENT_MIME) if output.get("output_type") == "display_data" else None
+        if not (isinstance(ev, dict) and ev.get("type") == EventType.PROGRESS.value and ev.get("step") in steps):
+            self.shown.append(output)
+            return
+        shown, self.shown = self.shown, []
+        if ev["step"] not in self.ok | self.bad:
+            self._reported(ProgressMsg.from_json(ev), shown)
+            self.starting()
+
+    def starting(self) -> None:
+        """Say that the next step not reported yet starts (a batch cell runs them in order)."""
+        step = next((s for s in self.todo if s not in self.ok | self.bad), None)
+        if step is not None:
+            self.on_event("start", StepReport(step, "running"), len(self.report.steps) + 1, len(self.todo))
+
+    def _reported(self, ev: ProgressMsg, shown: list) -> None:
+        self.finish(StepReport(ev.step, ev.status.value, ev.duration or 0.0, ev.saved or 0.0, ev.key,
+                               self.mask.text(ev.error), self.mask.text(ev.traceback or ""),
+                               outputs=self.mask.scrub(json.loads(json.dumps(shown)))))
 
     def on_cell_error(self, cell, cell_index, execute_reply):
         step = _step_of(cell)
@@ -215,7 +255,11 @@ def _run_steps(session: KernelSession, graph, todo, cells: _StepCells, force, re
     session.hooks = cells
     lost: set[str] = set()         # steps run in a kernel since restarted: not in memory
     try:
+        if all(deadline.limit(s) is None for s in todo) and not _batch(session, todo, cells, force, retries, held):
+            return cells.report     # the kernel died
         for step in todo:
+            if step in cells.ok | cells.bad:
+                continue            # reported by the batch
             blocked = [p for p in graph.parents(step) if p in cells.bad]
             if blocked:
                 cells.finish(StepReport(step, "skipped", error=f"upstream `{blocked[0]}` failed"))
@@ -241,6 +285,26 @@ def _run_steps(session: KernelSession, graph, todo, cells: _StepCells, force, re
     finally:
         session.hooks = None
     return cells.report
+
+
+def _batch(session: KernelSession, todo, cells: _StepCells, force, retries, held) -> bool:
+    """Run ``todo`` in one cell (no time limit applies): one round trip and one plan in the
+    kernel for all of them, each step reported as it ends.  What it leaves unreported (the
+    cell failed before they ran) runs one cell per step afterwards.  False: the kernel died."""
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
+    cells.shown = []
+    cells.starting()
+    try:
+        session.run_cell(batch_cell(todo, force=force, retries=retries, reuse=sorted(held)), timeout=None,
+                         steps=list(todo), keep_going=True)
+    except CellExecutionError:
+        pass                           # the steps it did not report run one by one
+    except DeadKernelError:
+        running = next((s for s in todo if s not in cells.ok | cells.bad), None)
+        if running is not None:
+            cells.kernel_died(running)
+        return False
+    return True
 
 
 def _whole(seconds: float | None) -> int | None:
