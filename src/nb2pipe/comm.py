@@ -67,19 +67,65 @@ class CommServer:
         self._in_run = False
         self.parameter_cells: set[str] = set()     # cell ids tagged `parameters` (from `order`)
         self._sent: dict[str, tuple | None] = {}    # comm id of a patch-capable comm -> last graph sent
+        # graph pushes are coalesced while a cell or a request runs: one plan at its end
+        self._holding = 0                          # cells/requests running (nesting depth)
+        self._due: tuple[bool, set] | None = None  # a push is due: (to legacy comms too, and to these)
+        self._shell = None
         self._unsubscribe = engine.subscribe(self._on_event)
 
-    def register(self) -> None:
+    def register(self, shell=None) -> None:
         from comm import get_comm_manager
         get_comm_manager().register_target(TARGET, self._on_open)
+        self._shell = shell or _shell()
+        if self._shell is not None:
+            self._shell.events.register("pre_run_cell", self._cell_starts)
+            self._shell.events.register("post_run_cell", self._cell_ends)
 
     def close(self) -> None:
         from comm import get_comm_manager
         self._unsubscribe()
+        if self._shell is not None:
+            for event, fn in (("pre_run_cell", self._cell_starts), ("post_run_cell", self._cell_ends)):
+                try:
+                    self._shell.events.unregister(event, fn)
+                except ValueError:
+                    pass                   # not registered
+            self._shell = None
         try:
             get_comm_manager().unregister_target(TARGET, self._on_open)
         except Exception:  # noqa: BLE001 - already gone
             pass
+
+    # -- coalescing: a cell run defines a step (graph changed) and runs it (state changed);
+    # the open comms get one graph, planned once, when the cell or the request is done
+    def _cell_starts(self, *_info) -> None:
+        self._holding = 1                  # a cell left unfinished (interrupted) is over now
+
+    def _cell_ends(self, *_result) -> None:
+        self._holding = 0
+        self._push_due()
+
+    def _graph_due(self, *, legacy: bool, comm=None) -> None:
+        """The graph changed: push it now, or once when the running cell or request ends.
+        ``legacy``: to every comm, else to patch-capable ones (and ``comm``)."""
+        old_legacy, extra = self._due or (False, set())
+        self._due = (legacy or old_legacy, extra | ({comm.comm_id} if comm is not None else set()))
+        if not self._holding:
+            self._push_due()
+
+    def _push_due(self) -> None:
+        due, self._due = self._due, None
+        if due is None or not self.comms:
+            return
+        legacy, extra = due
+        msg = graph_message(self.engine)
+        for c in list(self.comms):
+            if not (legacy or c.comm_id in self._sent or c.comm_id in extra):
+                continue
+            try:
+                self._send_graph(c, message=msg)
+            except Exception:  # noqa: BLE001 - a closed comm
+                self.comms.remove(c)
 
     # -- comm life cycle
     def _on_open(self, comm, open_msg) -> None:
@@ -104,10 +150,15 @@ class CommServer:
             self._send(comm, P.ReplyMsg(id=data.get("id"), request=str(data.get("type")), ok=False,
                                         message=str(e)).to_json())
             return
+        self._holding += 1
         try:
             reply = self._handle(comm, req)
         except Nb2pipeError as e:
             reply = P.ReplyMsg(id=req.id, request=req.type.value, ok=False, message=str(e))
+        finally:
+            self._holding -= 1
+        if not self._holding:
+            self._push_due()               # the graph the request changed, then its reply
         self._send(comm, reply.to_json())
 
     def _send(self, comm, data: dict) -> None:
@@ -127,10 +178,10 @@ class CommServer:
                 return ok
             outcomes = self.engine.run(req.targets, force=req.force, downstream=req.downstream)
             records.notebook_run(self.engine, outcomes, "panel", req.targets)
-            self._send_graph(comm)
+            self._graph_due(legacy=False, comm=comm)
         elif isinstance(req, P.SyncRequest):
             ok.problems = sync_cells(self.engine, req.cells, execute=False)
-            self._send_graph(comm)
+            self._graph_due(legacy=False, comm=comm)
         elif isinstance(req, P.ExportRequest):
             res = export_notebook(req, self.engine)
             ok.ok, ok.message, ok.output = res["ok"], res["message"], res.get("output")
@@ -176,21 +227,11 @@ class CommServer:
             except Exception:  # noqa: BLE001 - a closed comm
                 self.comms.remove(c)
 
-    def _broadcast_graph(self, *, legacy: bool) -> None:
-        msg = graph_message(self.engine)
-        for c in list(self.comms):
-            if not legacy and c.comm_id not in self._sent:
-                continue
-            try:
-                self._send_graph(c, message=msg)
-            except Exception:  # noqa: BLE001 - a closed comm
-                self.comms.remove(c)
-
     def _on_event(self, event: P.Event) -> None:
         if not self.comms:
             return
         if isinstance(event, P.GraphChanged):
-            self._broadcast_graph(legacy=True)
+            self._graph_due(legacy=True)
             return
         self._broadcast(event.to_json())
         # a finished step can change its descendants' states (new data, or
@@ -199,10 +240,10 @@ class CommServer:
             self._in_run = True
         elif isinstance(event, P.RunEndMsg):
             self._in_run = False
-            self._broadcast_graph(legacy=False)
+            self._graph_due(legacy=False)
         elif isinstance(event, P.StateMsg) and event.state in (P.StepState.FRESH, P.StepState.FAILED) \
                 and not self._in_run:
-            self._broadcast_graph(legacy=False)
+            self._graph_due(legacy=False)
 
 
 # ---------------------------------------------------------------- notebook cells

@@ -49,6 +49,7 @@ class Engine(Definer, Planner, Executor):
         self.env_name: str | None = None                   # the active environment, if any
         self.param_overrides: dict[str, Any] = {}          # values given over the notebook's own
         self.cell_order: dict[str, int] = {}               # cell id -> position, from the frontend
+        self.plan_count = 0                                # plan() calls (the comm's pushes)
         self.learn_count = 0                               # in-place changes learned this session
         self.execute_definitions = True                    # False: only plan (no kernel)
         self.pipeline = pipeline                           # the notebook's name: scopes per-step state

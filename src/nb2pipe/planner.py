@@ -184,6 +184,7 @@ class Planner:
     def plan(self, graph: Graph | None = None, names: Iterable[str] | None = None) -> dict[str, StepStatus]:
         """The state of every step (or of ``names``, which must be closed under ancestry),
         computed from definitions and the store only."""
+        self.plan_count += 1                     # plans made by this engine (an honest counter)
         graph = graph or self.graph()
         self._learned_listed = None              # definitions after a plan list learned/ again
         self.store.load_index(self.pipeline)

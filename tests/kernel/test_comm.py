@@ -81,6 +81,26 @@ def test_patch_comm_gets_only_changed_steps(kernel):
     assert any(m.get("type") == "graph" for m in r.comm)
 
 
+def _plans(kernel):
+    out = kernel.ok("print(get_ipython()._nb2pipe_session.engine.plan_count)").stdout
+    return int(out.strip())
+
+
+def test_a_cell_run_with_the_sidebar_open_is_planned_once(kernel):
+    run_all(kernel)
+    _open_patch_comm(kernel)
+    cells = [("%%step clean --in raw --out df\ndf = raw.fillna(0)", "c4"),     # edited: runs
+             ("%%step clean --in raw --out df\ndf = raw.fillna(0)", "c4"),     # again: cached
+             ("%%step extra\nn = len(df)", "c9")]                              # a new step
+    for code, cell_id in cells:
+        before = _plans(kernel)
+        r = kernel.ok(code, cell_id=cell_id)
+        pushed = [m for m in r.comm if m.get("type") in ("graph", "patch")]
+        assert (_plans(kernel) - before, len(pushed)) == (1, 1), (code, r.stdout)
+    states = {s["step"]: s["state"] for s in pushed[-1]["steps"]}
+    assert states == {"load": "fresh", "clean": "fresh", "summary": "stale", "extra": "fresh"}
+
+
 def test_sync_marks_edited_step_and_descendants_stale_without_running(kernel):
     run_all(kernel)
     _open_patch_comm(kernel)
