@@ -3,6 +3,8 @@
  * on resize (until the user zooms or pans), with wheel/pinch zoom, drag and
  * keyboard pan, arrow keys that walk the graph, and a filter by step or output name.
  */
+import { decorateGroupNode, drawClusters } from './groupview';
+import { groupOfNode } from './groups';
 import { ILayout, INodeBox } from './layout';
 import { IPipelineState } from './model';
 import { IStepStatus } from './protocol';
@@ -26,8 +28,10 @@ export function stateClass(state: string): string {
 }
 
 export interface ICanvasHandlers {
-  /** Click or Enter on a node: select it and go to its cell. */
+  /** Click or Enter on a node: select it and go to its cell (a collapsed group's node: expand it). */
   activate(step: string): void;
+  /** The toggle of an expanded group's box: collapse it. */
+  collapse(group: string): void;
   /** Arrow keys reached a node: select it (no jump). */
   walk(step: string): void;
   hover(step: string | null): void;
@@ -93,9 +97,11 @@ export class DagCanvas {
     this._layout = null;
   }
 
-  draw(state: IPipelineState, l: ILayout): void {
+  /** `members`: a collapsed group's node id -> its steps (the filter finds them too). */
+  draw(state: IPipelineState, l: ILayout, members: ReadonlyMap<string, readonly string[]> = new Map()): void {
     const first = this._layout === null;
     this.clear();
+    this._members = members;
     this._layout = l;
     this._boxes = l.nodes;
     const root = svg('svg', { class: 'jp-nb2pipe-svg', width: '100%', height: '100%', role: 'img', 'aria-label': 'pipeline DAG' });
@@ -107,7 +113,7 @@ export class DagCanvas {
     defs.append(marker);
     this._viewport = svg('g', { class: 'jp-nb2pipe-viewport' });
     root.append(defs, this._viewport);
-    this._viewport.append(this._drawEdges(l), this._drawNodes(state, l));
+    this._viewport.append(drawClusters(l.clusters, g => this._handlers.collapse(g)), this._drawEdges(l), this._drawNodes(state, l));
     this.node.append(root);
     if (l.nodes.length >= MINIMAP_AT) {
       this._minimap = new Minimap(state, l, (x, y) => this.centreOn(x, y));
@@ -164,6 +170,10 @@ export class DagCanvas {
         g.append(t);
       });
       g.append(svg('title'));
+      const group = groupOfNode(n.id);
+      if (group !== null) {
+        decorateGroupNode(g, group, n.width, n.height);
+      }
       g.addEventListener('click', () => this._handlers.activate(n.id));
       g.addEventListener('mouseenter', () => this._handlers.hover(n.id));
       g.addEventListener('mouseleave', () => this._handlers.hover(null));
@@ -233,7 +243,8 @@ export class DagCanvas {
     const matches: string[] = [];
     for (const [name, g] of this._nodes) {
       const s = state.steps.get(name);
-      const hit = !!q && [name, ...(s?.outputs ?? [])].some(x => x.toLowerCase().includes(q));
+      const names = [name, ...(s?.outputs ?? []), ...(this._members.get(name) ?? [])];
+      const hit = !!q && names.some(x => x.toLowerCase().includes(q));
       g.classList.toggle('jp-mod-match', hit);
       g.classList.toggle('jp-mod-dimmed', !!q && !hit);
       if (hit) {
@@ -388,6 +399,7 @@ export class DagCanvas {
   }
 
   private _nodes = new Map<string, SVGGElement>();
+  private _members: ReadonlyMap<string, readonly string[]> = new Map();
   private _minimap: Minimap | null = null;
   private _boxes: INodeBox[] = [];
   private _layout: ILayout | null = null;

@@ -10,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import { DagCanvas, stateClass } from './canvas';
 import { el } from './dom';
+import { collapse, groupOfNode } from './groups';
 import { Direction, layout } from './layout';
 import { EMPTY, reduce } from './model';
 import { IEdge, IStepStatus } from './protocol';
@@ -33,7 +34,14 @@ export class DagOutput extends Widget implements IRenderMime.IRenderer {
   }
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    const data = model.data[DAG_MIME] as unknown as IDagData;
+    this._data = model.data[DAG_MIME] as unknown as IDagData;
+    this._collapsed.clear();
+    this._draw();
+  }
+
+  /** The DAG with its `--group`s as boxes; a group's toggle collapses it, a click on its node expands it. */
+  private _draw(): void {
+    const data = this._data as IDagData;
     this._canvas?.dispose();
     this.node.textContent = '';
     const state = reduce(EMPTY, { type: 'graph', steps: data.steps, edges: data.edges, problems: [], store: '', env: null });
@@ -41,10 +49,28 @@ export class DagOutput extends Widget implements IRenderMime.IRenderer {
       this.node.append(el('div', 'jp-nb2pipe-empty', 'No steps yet.'));
       return;
     }
-    const l = layout(state, { direction: data.direction === 'LR' ? 'LR' : 'TB', nodeLabel: 'name+timing' });
-    const canvas = new DagCanvas({ activate: () => undefined, walk: () => undefined, hover: () => undefined });
+    const grouped = collapse(state, this._collapsed);
+    const clusters = new Map([...grouped.groups].filter(([g]) => !this._collapsed.has(g)));
+    const opts = { direction: data.direction === 'LR' ? 'LR' : 'TB', nodeLabel: 'name+timing' } as const;
+    const l = layout(grouped.state, opts, undefined, { clusters, lines: grouped.lines });
+    const toggle = (group: string | null, collapsed: boolean) => {
+      if (group !== null) {
+        if (collapsed) {
+          this._collapsed.add(group);
+        } else {
+          this._collapsed.delete(group);
+        }
+        this._draw();
+      }
+    };
+    const canvas = new DagCanvas({
+      activate: id => toggle(groupOfNode(id), false),
+      collapse: group => toggle(group, true),
+      walk: () => undefined,
+      hover: () => undefined
+    });
     canvas.node.style.height = `${Math.round(Math.min(MAX_HEIGHT, Math.max(MIN_HEIGHT, l.height + 16)))}px`;
-    canvas.draw(state, l);
+    canvas.draw(grouped.state, l);
     const legend = el('div', 'jp-nb2pipe-legend');
     for (const s of [...new Set(data.steps.map(x => x.state))]) {
       const item = el('span', 'jp-nb2pipe-legend-item ' + stateClass(s));
@@ -62,6 +88,8 @@ export class DagOutput extends Widget implements IRenderMime.IRenderer {
   }
 
   private _canvas: DagCanvas | null = null;
+  private _data: IDagData | null = null;
+  private _collapsed = new Set<string>();
 }
 
 export const dagRendererFactory: IRenderMime.IRendererFactory = {

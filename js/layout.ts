@@ -38,9 +38,28 @@ export interface IEdgePath {
 /** Each node's layer and place in it: the next layout keeps the places of the nodes it still has. */
 export type Places = ReadonlyMap<string, { rank: number; order: number }>;
 
+/** An expanded `--group`: the box around its steps (top-left corner, size). */
+export interface IClusterBox {
+  group: string;
+  members: readonly string[];
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Groups on the canvas: the expanded ones are boxes around their steps; collapsed ones are nodes. */
+export interface IGrouping {
+  /** Expanded group -> its steps. */
+  clusters: ReadonlyMap<string, readonly string[]>;
+  /** Lines that replace a node's own (a collapsed group's name and size). */
+  lines: ReadonlyMap<string, string[]>;
+}
+
 export interface ILayout {
   nodes: INodeBox[];
   edges: IEdgePath[];
+  clusters: IClusterBox[];
   width: number;
   height: number;
   places: Places;
@@ -156,8 +175,11 @@ function restoreOrder(lg: dagre.graphlib.Graph, previous: Places): void {
   }
 }
 
-export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: Places): ILayout {
-  const g = new dagre.graphlib.Graph({ multigraph: false });
+const CLUSTER = 'cluster:'; // a step name never holds ':'
+
+export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: Places, grouping?: IGrouping): ILayout {
+  const clustered = [...(grouping?.clusters ?? [])].filter(([, ms]) => ms.some(m => state.steps.has(m)));
+  const g = new dagre.graphlib.Graph({ multigraph: false, compound: clustered.length > 0 });
   g.setGraph({ rankdir: opts.direction, nodesep: 24, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
   g.setDefaultEdgeLabel(() => ({}));
   const lines = new Map<string, string[]>();
@@ -166,10 +188,17 @@ export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: P
     if (!s) {
       continue;
     }
-    const ls = nodeLines(s, opts.nodeLabel).map(l => (l.length > 32 ? l.slice(0, 31) + '…' : l));
+    const own = grouping?.lines.get(name) ?? nodeLines(s, opts.nodeLabel);
+    const ls = own.map(l => (l.length > 32 ? l.slice(0, 31) + '…' : l));
     lines.set(name, ls);
     const width = Math.max(64, 22 + CHAR * Math.max(...ls.map(l => l.length)));
     g.setNode(name, { width, height: 12 + LINE * ls.length });
+  }
+  for (const [group, members] of clustered) {
+    g.setNode(CLUSTER + group, {});
+    for (const m of members.filter(x => lines.has(x))) {
+      g.setParent(m, CLUSTER + group);
+    }
   }
   const merged = mergedEdges(state);
   for (const e of merged.values()) {
@@ -217,6 +246,10 @@ export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: P
       labelY: d.y ?? mid.y
     });
   }
+  const clusters = clustered.map(([group, members]) => {
+    const c = g.node(CLUSTER + group) as { x: number; y: number; width: number; height: number };
+    return { group, members, x: c.x - c.width / 2, y: c.y - c.height / 2, width: c.width, height: c.height };
+  });
   const gg = g.graph() as { width?: number; height?: number };
-  return { nodes, edges, width: gg.width ?? 0, height: gg.height ?? 0, places };
+  return { nodes, edges, clusters, width: gg.width ?? 0, height: gg.height ?? 0, places };
 }

@@ -24,6 +24,8 @@ export interface IPreviewStep {
   cell_id: string;
   inputs: string[];
   outputs: string[];
+  /** Its `--group`, if any. */
+  group?: string;
 }
 
 export interface IPreview {
@@ -101,7 +103,8 @@ export function parsePreview(cells: ICellText[]): IPreview {
     for (const n of outputs) {
       writer.set(n, m[1]);
     }
-    steps.push({ step: m[1], cell_id: c.cell_id, inputs, outputs });
+    const group = flagNames(m[2], 'group')[0];
+    steps.push({ step: m[1], cell_id: c.cell_id, inputs, outputs, ...(group ? { group } : {}) });
   }
   return { steps, edges };
 }
@@ -119,7 +122,8 @@ function notRun(p: IPreviewStep): IStepStatus {
     inputs: p.inputs,
     outputs: p.outputs,
     summaries: {},
-    error: null
+    error: null,
+    ...(p.group ? { group: p.group } : {})
   };
 }
 

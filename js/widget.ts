@@ -12,6 +12,8 @@ import { CommandIDs } from './commands';
 import { lineInError, renderDetails } from './details';
 import { el } from './dom';
 import { PipelineClient } from './client';
+import { collapse, groupId, groupOfNode, IGrouped } from './groups';
+import { renderGroupDetails } from './groupview';
 import { ILayoutOptions, layout, Places } from './layout';
 import { counts, IPipelineState, lineage } from './model';
 import { FRESH_IN_STORE, NOT_RUN } from './preview';
@@ -44,10 +46,17 @@ export class PipelineSidebar extends Widget {
     this._checkNode = el('div', 'jp-nb2pipe-check');
     this._canvas = new DagCanvas({
       activate: step => {
+        const group = groupOfNode(step);
+        if (group !== null) {
+          this.setCollapsed(group, false);
+          return;
+        }
         this.select(step, false);
         void this._commands.execute(CommandIDs.goToCell, { step });
       },
-      walk: step => this.select(step),
+      collapse: group => this.setCollapsed(group, true),
+      // a collapsed group's node stands for its steps: walking onto it selects its first
+      walk: step => this.select(this._grouped?.groups.get(groupOfNode(step) ?? '')?.[0] ?? step),
       hover: step => {
         this._hovered = step;
         this._renderDetails();
@@ -110,8 +119,22 @@ export class PipelineSidebar extends Widget {
     this._selected = null;
     this._layoutKey = '';
     this._places = undefined;
+    this._collapsed.clear();
     if (client) {
       this._unsubscribe = client.model.subscribe(() => this._render());
+    }
+    this._render();
+  }
+
+  /** Collapse a `--group` into one node, or expand it back into its steps. */
+  setCollapsed(group: string, collapsed: boolean): void {
+    if (collapsed) {
+      this._collapsed.add(group);
+    } else {
+      this._collapsed.delete(group);
+    }
+    if (this._hovered === groupId(group)) {
+      this._hovered = null;
     }
     this._render();
   }
@@ -131,9 +154,8 @@ export class PipelineSidebar extends Widget {
     this._search.type = 'search';
     this._search.placeholder = 'Filter steps or outputs';
     this._search.addEventListener('input', () => {
-      const state = this._client?.model.view;
-      if (state) {
-        this._canvas.filter(this._search.value, state);
+      if (this._grouped) {
+        this._canvas.filter(this._search.value, this._grouped.state);
       }
     });
     const tool = (label: string, title: string, fn: () => void) => {
@@ -181,6 +203,7 @@ export class PipelineSidebar extends Widget {
     if (!state || !state.steps.size) {
       this._canvas.clear();
       this._layoutKey = '';
+      this._grouped = null;
       if (state && state.connection === 'connected') {
         this._canvas.node.append(
           el('div', 'jp-nb2pipe-empty', 'No steps yet. Tag a cell with `%%step NAME` and run it.')
@@ -189,29 +212,14 @@ export class PipelineSidebar extends Widget {
       this._renderDetails();
       return;
     }
-    // the counts on edges are part of the picture: a new row count lays it out again
-    const count = (e: IEdge) => {
-      const m = state.steps.get(e.source)?.summaries[e.data];
-      return m && typeof m.rows === 'number' ? `${m.rows}x${m.columns}` : '';
-    };
-    const shape = state.order.join(',') + '|' + state.edges.map(e => `${e.source}>${e.target}:${e.data}:${count(e)}`).join(',');
-    const key = `${shape}|${this._options.direction}|${this._options.nodeLabel}`;
-    if (key !== this._layoutKey || this._options.nodeLabel === 'name+timing') {
-      const t0 = performance.now();
-      // the nodes already drawn keep their order: a new step does not shuffle the others
-      const l = layout(state, this._options, this._places);
-      this._places = l.places;
-      this._canvas.draw(state, l);
-      this._canvas.filter(this._search.value, state);
-      this._lastRenderMs = performance.now() - t0;
-      this._layoutKey = key;
-    } else {
-      this._canvas.restyle(state);
-    }
+    // collapsed groups are one node each; the canvas draws that
+    const grouped = collapse(state, this._collapsed);
+    this._grouped = grouped;
+    this._draw(grouped);
     // follow a run: the running step is brought into view
     const running = state.run?.current ?? null;
     if (running && running !== this._revealed) {
-      this._canvas.reveal(running);
+      this._canvas.reveal(grouped.shownAs.get(running) ?? running);
     }
     this._revealed = running;
     if (this._selected && !state.steps.has(this._selected)) {
@@ -219,6 +227,37 @@ export class PipelineSidebar extends Widget {
     }
     this._renderSelection();
     this._renderDetails();
+  }
+
+  /** Lay out and draw (only states changed: recolour); the expanded groups are boxes. */
+  private _draw(grouped: IGrouped): void {
+    const shown = grouped.state;
+    // the counts on edges are part of the picture: a new row count lays it out again
+    const count = (e: IEdge) => {
+      const m = shown.steps.get(e.source)?.summaries[e.data];
+      return m && typeof m.rows === 'number' ? `${m.rows}x${m.columns}` : '';
+    };
+    const clusters = new Map([...grouped.groups].filter(([g]) => !this._collapsed.has(g)));
+    const shape =
+      shown.order.join(',') +
+      '|' +
+      shown.edges.map(e => `${e.source}>${e.target}:${e.data}:${count(e)}`).join(',') +
+      '|' +
+      [...clusters].map(([g, ms]) => `${g}=${ms.join(' ')}`).join(',');
+    const key = `${shape}|${this._options.direction}|${this._options.nodeLabel}`;
+    if (key !== this._layoutKey || this._options.nodeLabel === 'name+timing') {
+      const t0 = performance.now();
+      // the nodes already drawn keep their order: a new step does not shuffle the others
+      const l = layout(shown, this._options, this._places, { clusters, lines: grouped.lines });
+      this._places = l.places;
+      const members = new Map([...grouped.groups].filter(([g]) => this._collapsed.has(g)).map(([g, ms]) => [groupId(g), ms]));
+      this._canvas.draw(shown, l, members);
+      this._canvas.filter(this._search.value, shown);
+      this._lastRenderMs = performance.now() - t0;
+      this._layoutKey = key;
+    } else {
+      this._canvas.restyle(shown);
+    }
   }
 
   private _renderMessage(state: IPipelineState | null): void {
@@ -283,17 +322,29 @@ export class PipelineSidebar extends Widget {
   }
 
   private _renderSelection(reveal = false): void {
-    this._canvas.select(this._selected, reveal);
+    // a step in a collapsed group is shown by its group's node
+    const as = (step: string) => this._grouped?.shownAs.get(step) ?? step;
+    this._canvas.select(this._selected && as(this._selected), reveal);
     const state = this._client?.model.view;
     const on = this._focused && !!this._selected && !!state?.steps.has(this._selected);
     this._focusButton.classList.toggle('jp-mod-active', this._focused);
     this._focusButton.setAttribute('aria-pressed', String(this._focused));
-    this._canvas.focus(on ? lineage(state!, this._selected!) : null);
+    this._canvas.focus(on ? new Set([...lineage(state!, this._selected!)].map(as)) : null);
   }
 
   private _renderDetails(): void {
     const state = this._client?.model.view;
     const name = this._hovered ?? this._selected;
+    const group = name ? groupOfNode(name) : null;
+    const node = group !== null ? this._grouped?.state.steps.get(name as string) : undefined;
+    if (state && node) {
+      const members = (this._grouped?.groups.get(group as string) ?? []).map(m => state.steps.get(m) as IStepStatus);
+      renderGroupDetails(this._detailsNode, node, members, step => {
+        this.select(step, false);
+        void this._commands.execute(CommandIDs.goToCell, { step });
+      });
+      return;
+    }
     renderDetails(
       this._detailsNode,
       state ?? null,
@@ -332,6 +383,8 @@ export class PipelineSidebar extends Widget {
   private _options: ILayoutOptions = { direction: 'TB', nodeLabel: 'name' };
   private _layoutKey = '';
   private _places: Places | undefined;
+  private _collapsed = new Set<string>();
+  private _grouped: IGrouped | null = null;
   private _lastRenderMs = 0;
   private _canvas: DagCanvas;
   private _revealed: string | null = null;

@@ -153,9 +153,10 @@ def show(session, ns) -> None:
     from IPython.display import Markdown, display
 
     from . import render
+    from .comm import with_groups
     engine = session.engine
     graph = engine.graph()
-    steps = [s.to_json() for s in engine.plan(graph).values()]
+    steps = [s.to_json() for s in with_groups(engine, engine.plan(graph).values())]   # the frontend boxes groups
     edges = graph.edges()
     if ns.format == "svg":
         display(render.bundle(steps, edges, direction=ns.direction), raw=True)
