@@ -65,10 +65,18 @@ def _ppid(pid):
 
 
 def test_killed_worker_step_is_retried_elsewhere(tmp_path):
+    # worker processes (a scheduler of one's own): the local cluster's workers are threads
+    from distributed import LocalCluster
     nb = fan_out(tmp_path, body="import os, time\nopen(f'pid-{os.getpid()}', 'w').close()\ntime.sleep(6)\n",
                  n=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      processes=True) as cluster:
+        _kill_the_worker_mid_step(tmp_path, nb, cluster.scheduler_address)
+
+
+def _kill_the_worker_mid_step(tmp_path, nb, address):
     proc = subprocess.Popen([sys.executable, "-m", "nb2pipe", "run", nb.name, "--executor", "dask",
-                             "--workers", "2", "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             "--scheduler", address, "--json"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not list(tmp_path.glob("pid-*")):
@@ -173,3 +181,44 @@ def test_retries_and_cpu_on_the_local_cluster(tmp_path):
     code, rep, err = run_dask(tmp_path, nb, "--retries", "1")
     assert code == 0, err
     assert {s["step"]: s["status"] for s in rep["steps"]} == {"flaky": "ran", "big": "ran"}
+
+
+def test_the_report_says_what_the_start_up_cost(tmp_path):
+    nb = fan_out(tmp_path, body="", n=2)
+    code, rep, err = run_dask(tmp_path, nb)
+    assert code == 0, err
+    st = rep["startup"]
+    assert (st["executor"], st["cluster"]) == ("dask", "local")
+    assert all(st[k] >= 0 for k in ("cluster_s", "connect_s", "plugin_s", "first_task_s", "shutdown_s"))
+    # a kernel on each of the 2 workers, asked for before the first step left the client (not
+    # at each worker's first step), ready only after the cluster and the client were
+    kernels = st["kernels"]
+    assert len({k["worker"] for k in kernels}) == len(kernels) == 2
+    assert {s["worker"] for s in rep["steps"]} <= {k["worker"] for k in kernels}
+    for k in kernels:
+        assert k["kernel_s"] > 0 and k["definitions_s"] > 0
+        assert k["requested_s"] <= st["first_task_s"]
+        assert k["ready_s"] >= st["cluster_s"] + st["connect_s"]
+        assert k["ready_s"] >= k["requested_s"] + k["kernel_s"] + k["definitions_s"] - 1e-3
+    # the run record keeps it (`nb2pipe log` and the history read records)
+    records = [json.loads(p.read_text()) for p in tmp_path.rglob("runs/*.json")]
+    assert [r["startup"] for r in records] == [st]
+
+
+def test_a_chain_stopped_by_the_run_s_time_limit(tmp_path):
+    # a, b, c: each the only consumer of the one before, run in one kernel call; the run's
+    # limit stops b, c never starts; d (a's other branch) is not part of the chain
+    nb = write_nb(tmp_path / "p.ipynb", [
+        "%load_ext nb2pipe",
+        "%%step a --out x\nx = 1",
+        "%%step b --in x --out y\nimport time\ntime.sleep(600)\ny = x",
+        "%%step c --in y --out z\nz = y",
+    ])
+    code, rep, err = run_dask(tmp_path, nb, "--timeout", "8s")
+    assert code == 1, err
+    steps = {s["step"]: s for s in rep["steps"]}
+    assert steps["a"]["status"] == "ran"
+    assert (steps["b"]["status"], steps["b"]["timed_out"]) == ("failed", True)
+    assert steps["b"]["error"] == "step `b` stopped: the run timed out after 8s (--timeout)"
+    assert steps["c"]["status"] == "skipped"
+    assert steps["a"]["worker"] == steps["b"]["worker"]

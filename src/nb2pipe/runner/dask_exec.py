@@ -1,23 +1,27 @@
 """Scale-out on Dask: independent steps run in parallel, each worker holding one warm
 kernel reused across steps.  Data moves through the shared store, never through the
-scheduler: a task gets a step name and returns a small outcome.
+scheduler: a task gets step names and returns small outcomes.
 
 Steps are submitted from the client as soon as their parents finished (not as a
 graph of futures), which keeps Dask from chasing data locality and piling
-independent branches onto one worker.
+independent branches onto one worker.  A chain of steps (each one the only consumer in
+the run of the one before) is one task: one ``%dag run`` cell in one kernel, whose
+values stay in memory between its steps.  Each step's outcome reaches the client as the
+kernel publishes it (an event topic), so its dependants start without waiting for the
+rest of the task.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import queue
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
-from .dask_kernels import WarmKernels, plugin_name, run_step, warm
+from .dask_kernels import KERNEL_DIED, WarmKernels, plugin_name, run_steps, topic
 from .deadline import Deadline
 from .local import RunReport, StepReport, prelude
 
@@ -47,13 +51,16 @@ def _check_resources(engine: Engine, todo: list[str], workers: dict) -> None:
 
 def _local_cluster(engine: Engine, todo: list[str], n_workers: int | None):
     """A cluster on 127.0.0.1 whose workers offer what the steps ask for: one task at a time
-    each, with as many cpus as the biggest --cpu (a step asking for 2 can run)."""
+    each, with as many cpus as the biggest --cpu (a step asking for 2 can run).  Its workers
+    are threads of this process: a step runs in the worker's kernel, a process of its own,
+    so worker processes would only add their start (seconds: an interpreter and its imports
+    each, with a nanny) and their shutdown to every run."""
     import psutil
     from distributed import LocalCluster
     n = n_workers or 2
     cpu = max([1.0] + [_resources(engine, s).get("cpu", 0.0) for s in todo])
-    return LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0", processes=True,
+    return LocalCluster(n_workers=n, threads_per_worker=1, host="127.0.0.1", protocol="tcp://",
+                        dashboard_address="127.0.0.1:0", processes=False,
                         resources={"cpu": cpu, "memory": psutil.virtual_memory().total // n})
 
 
@@ -61,24 +68,33 @@ def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overr
                  force: set[str], retries: int = 0, kernel_name: str | None = None,
                  scheduler: str | None = None, n_workers: int | None = None,
                  on_event: Callable = lambda *a: None, timeout: float | None = None) -> RunReport:
-    """Run ``todo`` on Dask; ``timeout``: seconds the whole run may take."""
+    """Run ``todo`` on Dask; ``timeout``: seconds the whole run may take.  The report's
+    ``startup`` says what came before the steps: the cluster, the client's connection,
+    the plugin carrying the definitions, and each worker's kernel and definitions."""
     from distributed import Client
-
+    began = time.time()
     cells = prelude(nb, engine, overrides)
-    key = hashlib.sha256(json.dumps(cells).encode()).hexdigest()[:16]
     name = plugin_name(os.urandom(6).hex())       # this run's kernels, apart from any other run's
     cluster = None if scheduler else _local_cluster(engine, todo, n_workers)
+    startup = {"executor": "dask", "cluster": "external" if scheduler else "local",
+               "cluster_s": time.time() - began}
     client = Client(scheduler or cluster, timeout="30s")
+    startup["connect_s"] = time.time() - began - startup["cluster_s"]
+    report = None
     try:
-        client.register_plugin(WarmKernels(name), name=name)
         _check_resources(engine, todo, client.scheduler_info()["workers"])
-        task = (name, key, cells, nb.project_dir, kernel_name or nb.kernel_name)
-        if len(todo) > 1:
-            client.run(warm, *task, engine.store.url)
-        run = _Run(client, engine, todo, task, force=force, retries=retries,
+        run = _Run(client, engine, todo, name, force=force, retries=retries,
                    deadline=Deadline.of(engine, timeout), on_event=on_event)
-        return run.loop()
+        client.subscribe_topic(topic(name), run.on_log)
+        t = time.time()
+        plugin = WarmKernels(name, cells, nb.project_dir, kernel_name or nb.kernel_name, engine.store.url,
+                             warm=len(todo) > 1)      # each worker starts its kernel now, in a thread
+        client.register_plugin(plugin, name=name)
+        startup["plugin_s"] = time.time() - t
+        report = run.loop()
+        startup.update(run.startup(began))
     finally:
+        t = time.time()
         try:
             client.unregister_worker_plugin(name)    # shuts the run's kernels down on every worker
         except Exception:  # noqa: BLE001 - a scheduler gone away took them with it
@@ -86,98 +102,194 @@ def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overr
         client.close()
         if cluster is not None:
             cluster.close()
+        startup["shutdown_s"] = time.time() - t
+    report.startup = _rounded(startup)
+    return report
+
+
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+
+@dataclass
+class _Task:
+    steps: list[str]
+    left: list[str]          # its steps whose outcome has not come yet
+    attempt: int
+    stuck: float | None      # past this (monotonic) time its worker does not answer
+    reason: str              # what its first step's time limit reports
+    future: object = None
 
 
 class _Run:
-    """Submit steps as their parents finish; collect outcomes; resubmit a step whose kernel
-    died (per --retries); never wait on a future without a limit."""
+    """Submit chains of steps as their parents finish; take each outcome as it comes;
+    resubmit what a dead kernel did not finish (per --retries); never wait on a future
+    without a limit."""
 
-    def __init__(self, client, engine: Engine, todo: list[str], task: tuple, *, force: set[str],
+    def __init__(self, client, engine: Engine, todo: list[str], name: str, *, force: set[str],
                  retries: int, deadline: Deadline, on_event: Callable) -> None:
-        self.client, self.engine, self.todo, self.task = client, engine, todo, task
+        self.client, self.engine, self.todo, self.name = client, engine, todo, name
         self.force, self.retries, self.deadline, self.on_event = force, retries, deadline, on_event
-        self.graph = engine.graph()
+        graph = engine.graph()
+        in_run = set(todo)
+        self.parents = {s: [p for p in graph.parents(s) if p in in_run] for s in todo}
+        self.children = {s: [c for c in graph.children(s) if c in in_run] for s in todo}
+        self.waiting = {s: len(self.parents[s]) for s in todo}    # parents not finished well
         self.report = RunReport(kernel_started=True)
-        self.done: set[str] = set()
-        self.failed: set[str] = set()
-        self.futures: dict = {}        # future -> (step, attempt, time after which it is stuck)
+        self.finished: set[str] = set()
         self.started: set[str] = set()
+        self.tasks: dict[str, _Task] = {}
+        self.events: queue.Queue = queue.Queue()     # outcomes and finished tasks, in arrival order
+        self.kernels: dict[tuple, dict] = {}
+        self.first_task: float | None = None
+
+    # -- what runs next
+    def chain_from(self, step: str) -> list[str]:
+        """``step`` and the steps after it that only it feeds, as long as each next one
+        needs nothing else still to come and asks for the same resources and no time limit."""
+        chain, need = [step], _resources(self.engine, step)
+        own = self.deadline.step_timeouts
+        while step not in own:
+            kids = self.children[chain[-1]]
+            if len(kids) != 1:
+                break
+            nxt = kids[0]
+            if (self.waiting[nxt] != 1 or nxt in self.started or nxt in own
+                    or _resources(self.engine, nxt) != need):
+                break
+            chain.append(nxt)
+        return chain
+
+    def submit_ready(self, steps) -> None:
+        for s in steps:
+            if s not in self.started and s not in self.finished:
+                self.submit(self.chain_from(s))
+
+    def submit(self, steps: list[str], attempt: int = 1) -> None:
+        if attempt == 1:
+            self.started.update(steps)
+            self.on_event("start", StepReport(steps[0], "running"), len(self.report.steps) + 1, len(self.todo))
+        if self.deadline.expired():
+            self.started.difference_update(steps[1:])
+            self.finish(StepReport(steps[0], "failed", error=self.deadline.not_started(), timed_out=True))
+            return
+        limit = self.deadline.limit(steps[0])
+        key = f"nb2pipe-{steps[0]}-{os.urandom(4).hex()}"
+        task = _Task(steps, list(steps), attempt, None if limit is None else time.monotonic() + limit + STUCK_GRACE,
+                     self.deadline.reason(steps[0]))
+        self.tasks[key] = task
+        task.future = self.client.submit(run_steps, self.name, key, steps, [s for s in steps if s in self.force],
+                                         self.retries, limit, key=key, pure=False,
+                                         resources=_resources(self.engine, steps[0]) or None, retries=self.retries)
+        task.future.add_done_callback(lambda fut: self.events.put(("done", fut.key)))
+        self.first_task = self.first_task or time.time()
+
+    # -- what comes back
+    def on_log(self, event) -> None:
+        """The event topic's handler (on the client's event loop): hand it to the run."""
+        self.events.put(("outcome", event[1]))
 
     def finish(self, rep: StepReport) -> None:
-        self.report.steps.append(rep)
-        (self.failed if rep.status in ("failed", "skipped") else self.done).add(rep.step)
-        self.on_event("end", rep, len(self.report.steps), len(self.todo))
+        """Report ``rep``; its dependants are submitted when ready, or skipped (with theirs)."""
+        todo = [rep]
+        while todo:
+            rep = todo.pop()
+            self.report.steps.append(rep)
+            self.finished.add(rep.step)
+            self.on_event("end", rep, len(self.report.steps), len(self.todo))
+            ok = rep.status not in ("failed", "skipped")
+            for c in reversed(self.children.get(rep.step, ())):
+                if ok:
+                    self.waiting[c] -= 1
+                    if self.waiting[c] == 0:
+                        self.submit_ready([c])
+                elif c not in self.started and c not in self.finished:
+                    self.finished.add(c)          # once, whichever failed parent comes first
+                    todo.append(StepReport(c, "skipped", error=f"upstream `{rep.step}` failed"))
 
-    def ready(self) -> list[str]:
-        out = []
-        for s in self.todo:
-            if s in self.started or s in self.done or s in self.failed:
-                continue
-            parents = [p for p in self.graph.parents(s) if p in self.todo]
-            bad = [p for p in parents if p in self.failed]
-            if bad:
-                self.finish(StepReport(s, "skipped", error=f"upstream `{bad[0]}` failed"))
-            elif all(p in self.done for p in parents):
-                out.append(s)
-        return out
+    def outcome(self, task: _Task, out: dict, worker: str | None) -> None:
+        if out.get("step") not in task.left:
+            return                                   # already taken (the topic, then the result)
+        task.left.remove(out["step"])
+        rep = StepReport(out["step"], out["status"], out.get("duration") or 0.0, out.get("saved") or 0.0,
+                         out.get("key"), out.get("error"), out.get("traceback") or "", task.attempt)
+        rep.start, rep.end, rep.worker = out.get("start"), out.get("end"), worker
+        self.finish(rep)
+        if task.left:
+            self.on_event("start", StepReport(task.left[0], "running"), len(self.report.steps) + 1,
+                          len(self.todo))
 
-    def submit(self, step: str, attempt: int = 1) -> None:
-        if attempt == 1:
-            self.started.add(step)
-            self.on_event("start", StepReport(step, "running"), len(self.report.steps) + 1, len(self.todo))
-        if self.deadline.expired():
-            self.finish(StepReport(step, "failed", error=self.deadline.not_started(), timed_out=True))
-            return
-        limit = self.deadline.limit(step)
-        fut = self.client.submit(run_step, *self.task, step, step in self.force, self.retries, limit,
-                                 self.deadline.reason(step), self.engine.store.url,
-                                 key=f"nb2pipe-{step}-{os.urandom(4).hex()}",
-                                 pure=False, resources=_resources(self.engine, step) or None,
-                                 retries=self.retries)
-        stuck = None if limit is None else time.monotonic() + limit + STUCK_GRACE
-        self.futures[fut] = (step, attempt, stuck)
-
-    def collect(self, fut) -> None:
-        step, attempt, _ = self.futures.pop(fut)
+    def done(self, key: str) -> None:
+        task = self.tasks.pop(key, None)
+        if task is None:
+            return                                   # given up as stuck
         try:
-            r = fut.result(timeout=60)
+            r = task.future.result(timeout=60)
         except Exception as e:  # noqa: BLE001 - a task that died on every worker
-            r = {"step": step, "status": "failed", "error": f"{type(e).__name__}: {e}"}
-        allowed = max(self.retries, self.engine.defs.steps[step].spec.retries)
-        if r.get("died") and attempt <= allowed:
-            self.submit(step, attempt + 1)        # a new kernel on whichever worker is free
+            r = {"status": "failed", "error": f"{type(e).__name__}: {e}", "outcomes": []}
+        for k in r.get("kernels", []):
+            self.kernels[(k["worker"], k["requested"])] = k
+        for out in r["outcomes"]:
+            self.outcome(task, out, r.get("worker"))
+        if task.left:
+            self.unfinished(task, r)
+
+    def unfinished(self, task: _Task, r: dict) -> None:
+        """Steps of a task with no outcome: resubmit them after a dead kernel (per
+        --retries), else the first one failed and the rest skipped."""
+        first, status = task.left[0], r["status"]
+        allowed = max(self.retries, self.engine.defs.steps[first].spec.retries)
+        if status == "died" and task.attempt <= allowed:
+            self.submit(task.left, task.attempt + 1)      # a new kernel on whichever worker is free
             return
-        rep = StepReport(step, r["status"], r.get("duration") or 0.0, r.get("saved") or 0.0,
-                         r.get("key"), r.get("error"), r.get("traceback") or "", attempt,
-                         timed_out=bool(r.get("timed_out")))
-        rep.start, rep.end, rep.worker = r.get("start"), r.get("end"), r.get("worker")
+        self.started.difference_update(task.left[1:])    # skipped once the first one is failed
+        if status == "died":
+            rep = StepReport(first, "failed", error=KERNEL_DIED, attempts=task.attempt)
+        elif status == "timeout":
+            why = task.reason if first == task.steps[0] else self.deadline.reason(first)
+            rep = StepReport(first, "failed", error=why, attempts=task.attempt, timed_out=True)
+        else:
+            rep = StepReport(first, "failed", error=r.get("error") or "no outcome reported", attempts=task.attempt)
+        rep.worker = r.get("worker")
         self.finish(rep)
 
     def give_up_stuck(self) -> None:
         """A task far past its time limit: its worker does not answer; report, stop waiting."""
         now = time.monotonic()
-        for fut, (step, attempt, stuck) in list(self.futures.items()):
-            if stuck is not None and now > stuck:
-                del self.futures[fut]
-                fut.cancel()
-                self.finish(StepReport(step, "failed", error=self.deadline.reason(step)
-                                       + " (its worker did not answer)", attempts=attempt, timed_out=True))
+        for key, task in list(self.tasks.items()):
+            if task.stuck is not None and now > task.stuck:
+                del self.tasks[key]
+                task.future.cancel()
+                self.started.difference_update(task.left[1:])
+                first = task.left[0]
+                why = task.reason if first == task.steps[0] else self.deadline.reason(first)
+                self.finish(StepReport(first, "failed", error=why + " (its worker did not answer)",
+                                       attempts=task.attempt, timed_out=True))
 
     def loop(self) -> RunReport:
-        from distributed import wait
-        for s in self.ready():
-            self.submit(s)
-        while self.futures:
+        self.submit_ready([s for s in self.todo if self.waiting[s] == 0])
+        while self.tasks:
             try:
-                done = wait(list(self.futures), timeout=5, return_when="FIRST_COMPLETED").done
-            except TimeoutError:
-                done = set()
-            for fut in done:
-                self.collect(fut)
+                kind, what = self.events.get(timeout=5)
+            except queue.Empty:
+                kind = None
+            if kind == "outcome" and "kernel" in what:
+                k = what["kernel"]
+                self.kernels[(k["worker"], k["requested"])] = k
+            elif kind == "outcome" and what["task"] in self.tasks:
+                self.outcome(self.tasks[what["task"]], what["outcome"], what.get("worker"))
+            elif kind == "done":
+                self.done(what)
             self.give_up_stuck()
-            for s in self.ready():
-                self.submit(s)
         for s in self.todo:       # skipped because an ancestor failed, found after the last completion
-            if s not in self.done and s not in self.failed:
+            if s not in self.finished:
                 self.report.steps.append(StepReport(s, "skipped", error="an upstream step failed"))
         return self.report
+
+    def startup(self, began: float) -> dict:
+        """When the first task left, and what each worker's kernel cost (seconds)."""
+        kernels = sorted(self.kernels.values(), key=lambda k: k["requested"])
+        return {"first_task_s": None if self.first_task is None else self.first_task - began,
+                "kernels": [{"worker": k["worker"], "requested_s": round(k["requested"] - began, 4),
+                             "kernel_s": k["kernel_s"], "definitions_s": k["definitions_s"],
+                             "ready_s": round(k["ready"] - began, 4)} for k in kernels]}

@@ -1,42 +1,75 @@
-"""The worker side of the Dask executor: one warm kernel per (worker, pipeline), held by a
+"""The worker side of the Dask executor: one warm kernel per worker and run, held by a
 worker plugin whose name is scoped to one run (two runs on one scheduler never replace
-each other's kernels), and a step task that never waits without a limit: a kernel that
-dies or overruns its time limit is reported within a second or so."""
+each other's kernels).  The plugin carries the pipeline's definitions, so a task is a
+few step names; it starts its kernel as soon as it is registered, in a thread (every
+worker at once, while the client plans and submits).  A task runs a chain of steps in
+one ``%dag run`` cell, sends each outcome to the client as the kernel publishes it, and
+never waits without a limit: a kernel that dies or overruns its time limit is reported
+within a second or so."""
 from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
+from typing import Callable
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .local import progress_in, step_cell
+from ..protocol import EVENT_MIME, EventType
 
 KERNEL_DIED = "the kernel died while running this step (out of memory, or killed)"
 POLL = 0.5          # seconds between liveness checks while a step runs
+OK = ("ran", "cached", "fresh")
 
 
 def plugin_name(run_id: str) -> str:
     return f"nb2pipe-kernels-{run_id}"
 
 
-class WarmKernels(WorkerPlugin):
-    """Worker plugin: one kernel per pipeline, started on first use, reused by the run's
-    steps; shut down when the run unregisters the plugin (or the worker closes)."""
+def topic(name: str) -> str:
+    """The event topic on which a run's tasks report each step's outcome."""
+    return name + "-outcomes"
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.kernels: dict[str, tuple] = {}
+
+class WarmKernels(WorkerPlugin):
+    """Worker plugin: this run's kernel on one worker, given the pipeline's definitions
+    (``cells``), reused by the run's tasks; shut down when the run unregisters the plugin
+    (or the worker closes).  ``warm``: start it at once, not at the first task."""
+
+    def __init__(self, name: str, cells: list[str], cwd: str, kernel_name: str, store_url: str,
+                 warm: bool = True) -> None:
+        self.name, self.cells, self.cwd, self.kernel_name = name, cells, cwd, kernel_name
+        self.store_url, self.warm = store_url, warm
 
     def setup(self, worker=None) -> None:
         self.worker = worker
+        self.lock = threading.Lock()
+        self.current: tuple | None = None      # (manager, client) of the live kernel
+        self.ran: set[str] = set()             # steps whose results the live kernel holds
+        self.starts: list[dict] = []           # what each kernel start cost, for the report
+        self.busy = threading.Lock()           # one task at a time in the kernel
+        self.closed = False
+        if self.warm:
+            threading.Thread(target=self._warm, args=(time.time(),), name=self.name, daemon=True).start()
+
+    def _warm(self, requested: float) -> None:
+        try:
+            self.kernel(requested)
+        except Exception:  # noqa: BLE001 - the first task starts it again and reports why
+            pass
 
     def teardown(self, worker=None) -> None:
-        for key in list(self.kernels):
-            self.drop(key)
+        self.closed = True                     # a start under way drops its kernel when done
+        if self.lock.acquire(timeout=5):
+            try:
+                self.drop()
+            finally:
+                self.lock.release()
 
-    def drop(self, key: str) -> None:
-        km, kc = self.kernels.pop(key, (None, None))
+    def drop(self) -> None:
+        km, kc = self.current or (None, None)
+        self.current, self.ran = None, set()
         if km is None:
             return
         try:
@@ -45,107 +78,145 @@ class WarmKernels(WorkerPlugin):
         except Exception:  # noqa: BLE001 - a dead kernel has nothing left to shut down
             pass
 
-    def kernel(self, key: str, cells: list[str], cwd: str, kernel_name: str, store_url: str = "") -> tuple:
-        """(manager, client) of this pipeline's kernel, started and given its definitions;
+    def kernel(self, requested: float | None = None) -> tuple:
+        """(manager, client) of this run's kernel, started and given its definitions;
         ``$NB2PIPE_STORE`` is the run's store, as a local run's kernel has it (a sample
         check's kernel then knows it runs on a sample: ``nb2pipe.sampling.active()``)."""
-        if key in self.kernels and not self.kernels[key][0].is_alive():
-            self.drop(key)
-        if key not in self.kernels:
-            from jupyter_client.manager import start_new_kernel
-            km, kc = start_new_kernel(kernel_name=kernel_name, cwd=cwd, startup_timeout=120,
-                                      extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                                      env={**os.environ, "NB2PIPE_PROGRESS": "text",
-                                           **({"NB2PIPE_STORE": store_url} if store_url else {})})
-            self.kernels[key] = (km, kc)
-            for code in cells:
-                status, _, err = execute(km, kc, code, timeout=600)
-                if status != "ok":
-                    self.drop(key)
-                    raise RuntimeError(f"pipeline definitions failed in the worker's kernel: {err or status}")
-        return self.kernels[key]
+        with self.lock:
+            if self.current is not None and not self.current[0].is_alive():
+                self.drop()
+            if self.current is None:
+                self._start(requested or time.time())
+            return self.current
+
+    def _start(self, requested: float) -> None:
+        from jupyter_client.manager import start_new_kernel
+        t0 = time.time()
+        km, kc = start_new_kernel(kernel_name=self.kernel_name, cwd=self.cwd, startup_timeout=120,
+                                  extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                                  env={**os.environ, "NB2PIPE_PROGRESS": "text",
+                                       **({"NB2PIPE_STORE": self.store_url} if self.store_url else {})})
+        self.current, self.ran = (km, kc), set()
+        t1 = time.time()
+        for code in self.cells:
+            status, err = execute(km, kc, code, timeout=600)
+            if status != "ok":
+                self.drop()
+                raise RuntimeError(f"pipeline definitions failed in the worker's kernel: {err or status}")
+        start = {"worker": getattr(self.worker, "address", None), "requested": requested,
+                 "kernel_s": round(t1 - t0, 4), "definitions_s": round(time.time() - t1, 4), "ready": time.time()}
+        self.starts.append(start)
+        if self.worker is not None:
+            self.worker.log_event(topic(self.name), {"kernel": start})   # the run's report says it
+        if self.closed:
+            self.drop()
 
 
-def execute(km, kc, code: str, timeout: float | None) -> tuple[str, list[dict], str]:
-    """Run ``code``: (status, the display-data bundles it published, its error).  Status is
-    the kernel's (ok, error, aborted), or "died" (the kernel process is gone) or "timeout"."""
-    shown: list[dict] = []
+def execute(km, kc, code: str, timeout: float | None,
+            on_output: Callable[[dict], None] = lambda data: None) -> tuple[str, str]:
+    """Run ``code``: (status, its error).  Status is the kernel's (ok, error, aborted), or
+    "died" (the kernel process is gone) or "timeout".  Each display-data bundle it publishes
+    goes to ``on_output`` as it comes: the wait is on the kernel's output channel, which
+    says when the cell is done (status idle), then its reply."""
     err: list[str] = []
     msg_id = kc.execute(code, stop_on_error=False)
     end = None if timeout is None else time.monotonic() + timeout
-    reply = None
-    while reply is None:
-        _drain_iopub(kc, msg_id, shown, err)
-        try:
-            msg = kc.get_shell_msg(timeout=POLL)
-            if msg["parent_header"].get("msg_id") == msg_id:
-                reply = msg
-        except queue.Empty:
-            if not km.is_alive():
-                return "died", shown, "".join(err)
-            if end is not None and time.monotonic() > end:
-                return "timeout", shown, "".join(err)
-    settle = time.monotonic() + 5             # outputs published just before the reply
-    while not _drain_iopub(kc, msg_id, shown, err, until_idle=True) and time.monotonic() < settle:
-        pass
-    return reply["content"]["status"], shown, "".join(err)
-
-
-def _drain_iopub(kc, msg_id: str, shown: list, err: list, until_idle: bool = False) -> bool:
-    """Collect the outputs of ``msg_id`` waiting on iopub; True once its idle status came."""
     while True:
         try:
-            msg = kc.get_iopub_msg(timeout=0.2 if until_idle else 0)
+            msg = kc.get_iopub_msg(timeout=POLL if end is None else max(0.0, min(POLL, end - time.monotonic())))
         except queue.Empty:
-            return False
+            if not km.is_alive():
+                return "died", "".join(err)
+            if end is not None and time.monotonic() > end:
+                return "timeout", "".join(err)
+            continue
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         c, kind = msg["content"], msg["msg_type"]
         if kind == "display_data":
-            shown.append(c.get("data", {}))
+            on_output(c.get("data", {}))
         elif kind == "error":
             err.append(f"{c['ename']}: {c['evalue']}")
         elif kind == "status" and c.get("execution_state") == "idle":
-            return True
+            break
+    return _reply(km, kc, msg_id), "".join(err)
 
 
-def _stop(plugin: WarmKernels, key: str, km, kc, grace: float = 10.0) -> None:
+def _reply(km, kc, msg_id: str) -> str:
+    """The status of ``msg_id``'s reply (sent before its idle status, so here or nearly)."""
+    while True:
+        try:
+            msg = kc.get_shell_msg(timeout=POLL)
+        except queue.Empty:
+            if not km.is_alive():
+                return "died"
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg["content"]["status"]
+
+
+def _stop(plugin: WarmKernels, km, kc, grace: float = 10.0) -> None:
     """After a time limit: interrupt the step; a kernel still busy after ``grace`` seconds
     (native code ignoring the interrupt) is shut down, the next step starts a new one."""
     km.interrupt_kernel()
-    status, _, _ = execute(km, kc, "pass", timeout=grace)
+    status, _ = execute(km, kc, "pass", timeout=grace)
     if status != "ok":
-        plugin.drop(key)
+        with plugin.lock:
+            plugin.drop()
 
 
-def run_step(name: str, pipeline_key: str, cells: list[str], cwd: str, kernel_name: str, step: str,
-             force: bool, retries: int = 0, timeout: float | None = None,
-             timeout_message: str = "", store_url: str = "") -> dict:
-    """The Dask task: run one step on this worker's warm kernel."""
+def chain_cell(steps: list[str], force: list[str], retries: int, reuse: set[str]) -> str:
+    """One cell that runs ``steps`` (in order) and publishes each one's outcome; the steps
+    this kernel already ran in this run are handed on from memory, not looked up."""
+    cmd = "%dag run " + " ".join(steps) + " --json"
+    if force:
+        cmd += " --force-steps=" + ",".join(force)
+    if retries:
+        cmd += f" --retries={retries}"
+    reuse = sorted(reuse - set(steps))
+    if reuse:
+        cmd += " --reuse=" + ",".join(reuse)
+    return cmd
+
+
+def run_steps(name: str, task: str, steps: list[str], force: list[str], retries: int = 0,
+              timeout: float | None = None) -> dict:
+    """The Dask task: run ``steps`` (a chain: each one's only consumer in the run is the
+    next) in this worker's warm kernel.  Each outcome goes to the client as it comes (event
+    topic of the run); the result repeats them all."""
     from distributed import get_worker
     worker = get_worker()
-    plugin = worker.plugins[name]
-    km, kc = plugin.kernel(pipeline_key, cells, cwd, kernel_name, store_url)
-    start = time.time()
-    status, shown, err = execute(km, kc, step_cell(step, force=force, retries=retries), timeout)
-    result = {"step": step, "status": "failed", "error": err or "no outcome reported",
-              "start": start, "end": time.time(), "worker": worker.address, "pid": os.getpid()}
+    plugin: WarmKernels = worker.plugins[name]
+    with plugin.busy:
+        return _run_steps(worker, plugin, name, task, steps, force, retries, timeout)
+
+
+def _run_steps(worker, plugin: WarmKernels, name: str, task: str, steps: list[str], force: list[str],
+               retries: int, timeout: float | None) -> dict:
+    picked = time.time()
+    km, kc = plugin.kernel()
+    outcomes: list[dict] = []
+    last = [time.time()]
+
+    def on_output(data: dict) -> None:
+        ev = data.get(EVENT_MIME)
+        if not (isinstance(ev, dict) and ev.get("type") == EventType.PROGRESS.value and ev.get("step") in steps):
+            return
+        now = time.time()
+        out = {k: ev.get(k) for k in ("step", "status", "key", "duration", "saved", "error", "traceback")}
+        out.update(start=last[0], end=now)
+        last[0] = now
+        outcomes.append(out)
+        if out["status"] in OK:
+            plugin.ran.add(out["step"])
+        worker.log_event(topic(name), {"task": task, "outcome": out, "worker": worker.address})
+
+    status, err = execute(km, kc, chain_cell(steps, force, retries, plugin.ran), timeout, on_output)
+    result = {"task": task, "outcomes": outcomes, "status": status, "error": err, "worker": worker.address,
+              "picked": picked, "kernels": list(plugin.starts)}
     if status == "died":
-        plugin.drop(pipeline_key)
-        return {**result, "error": KERNEL_DIED, "died": True}
-    if status == "timeout":
-        _stop(plugin, pipeline_key, km, kc)
-        return {**result, "error": timeout_message, "timed_out": True}
-    ev = progress_in(shown, step)
-    if ev is not None:
-        result.update(status=ev.status.value, key=ev.key, duration=ev.duration, saved=ev.saved,
-                      error=ev.error, traceback=ev.traceback)
+        with plugin.lock:
+            plugin.drop()
+    elif status == "timeout":
+        _stop(plugin, km, kc)
     return result
-
-
-def warm(name: str, pipeline_key: str, cells: list[str], cwd: str, kernel_name: str,
-         store_url: str = "", dask_worker=None) -> bool:
-    """Start this worker's kernel and give it the pipeline's definitions, before any step
-    arrives (run on every worker at once, so no branch waits for a cold kernel)."""
-    dask_worker.plugins[name].kernel(pipeline_key, cells, cwd, kernel_name, store_url)
-    return True
