@@ -38,13 +38,13 @@ def _analyser_fingerprint() -> str:
     return hash_bytes("\0".join(parts).encode())
 
 
-def _duckdb_version() -> str:
-    """Which DuckDB is installed (its package file and that file's size and time: a new
+def _installed(package: str) -> str:
+    """Which ``package`` is installed (its package file and that file's size and time: a new
     install writes it again), found without importing it (seconds on a loaded machine)."""
     import importlib.util
     import os
     try:
-        spec = importlib.util.find_spec("duckdb")
+        spec = importlib.util.find_spec(package)
         st = os.stat(spec.origin)
     except (ImportError, ValueError, AttributeError, TypeError, OSError):
         return "none"
@@ -60,7 +60,7 @@ class AnalysisCache:
         self.backend = backend
         self.rel = f"analysis/{pipeline_slug(name or '_')}.json"
         self.fingerprint = _analyser_fingerprint()
-        self._sql_version: str | None = None
+        self._versions: dict[str, str] = {}       # package -> _installed(package), asked once
         self.found: dict[str, object] = {}       # key -> stored form, as read from the file
         self.used: dict[str, object] = {}        # key -> stored form, what this planning used
         self.hits = 0
@@ -132,29 +132,32 @@ class AnalysisCache:
     def sql(self, code: str, *, filename: str = "<sql>", line_offset: int = 0):
         """:func:`nb2pipe.sql.analyze_sql`, remembered."""
         from .sql import analyze_sql
-        if self._sql_version is None:
-            self._sql_version = _duckdb_version()
-        key = hash_bytes(f"sql\0{self._sql_version}\0{line_offset}\0{code}".encode())
+        key = hash_bytes(f"sql\0{self._version('duckdb')}\0{line_offset}\0{code}".encode())
         return self._get(key, _decode_sql, lambda: analyze_sql(code, filename=filename, line_offset=line_offset),
                          _encode_sql)
 
+    def _version(self, package: str) -> str:
+        if package not in self._versions:
+            self._versions[package] = _installed(package)
+        return self._versions[package]
+
     def python_source(self, code: str) -> str:
-        """The cell's code as the kernel runs it (see ``runner.plan.python_source``)."""
+        """The cell's code as the kernel runs it (see ``runner.plan.python_source``): kept as
+        [None] for plain Python, else [the transformed code, the IPython that transformed it]."""
         def compute() -> list:
             try:
                 ast.parse(code)
                 return [None]              # plain Python: the code itself
             except SyntaxError:
                 from .runner.plan import python_source
-                return [python_source(code)]
-        kept = self._get(hash_bytes(f"src\0{code}".encode()), _decode_source, compute, lambda v: v)
+                return [python_source(code), self._version("IPython")]
+
+        def decode(stored) -> list:
+            if stored[0] is not None and (not isinstance(stored[0], str) or stored[1] != self._version("IPython")):
+                raise ValueError("transformed by another IPython")
+            return stored
+        kept = self._get(hash_bytes(f"src\0{code}".encode()), decode, compute, lambda v: v)
         return code if kept[0] is None else kept[0]
-
-
-def _decode_source(stored) -> list:
-    if stored[0] is not None and not isinstance(stored[0], str):
-        raise ValueError("not a source entry")
-    return stored
 
 
 def _encode_info(i: CodeInfo) -> dict:

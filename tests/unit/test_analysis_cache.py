@@ -161,3 +161,18 @@ def test_a_remote_or_read_only_store_keeps_no_file(tmp_path):
     ro.read_only = True
     assert AnalysisCache.of_store(ro, "nb.ipynb").backend is None
     assert AnalysisCache.of_store(Store(tmp_path / "s2"), "nb.ipynb").backend is not None
+
+
+def test_a_cell_transformed_by_another_ipython_is_transformed_again(tmp_path, monkeypatch):
+    """IPython syntax (`%time`) is kept with the IPython that transformed it: after an IPython
+    upgrade the cell is transformed again, plain cells are not."""
+    (tmp_path / "in.txt").write_text("1")
+    path = tmp_path / "nb.ipynb"
+    _write_nb(path, CELLS)
+    first, _ = _planned(path)
+    real = analysiscache._installed
+    monkeypatch.setattr(analysiscache, "_installed",
+                        lambda p: "another IPython" if p == "IPython" else real(p))
+    again, cache = _planned(path)
+    assert cache.misses == 1           # step c's %time cell; its code and analysis are unchanged
+    assert _keys(again) == _keys(first)
