@@ -4,7 +4,6 @@ cell, another analyser or a damaged file must never be served an old analysis.""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
