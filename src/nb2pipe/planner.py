@@ -40,7 +40,8 @@ class Planner:
         versions its inputs have in ``parents`` (producer -> result), and the store's entry
         of that key (None: none stored, or not looked up when ``entry`` is False).  Raises
         :class:`Nb2pipeError` when the key cannot be made (an input not produced)."""
-        comps, key = self.keyed(step, self._input_versions(step, parents, graph))
+        parts = self._key_parts(step)
+        comps, key = self._keyed(step, parts, self._input_versions(step, parents, graph, parts))
         return comps, key, (self.store.get_entry(key) if entry else None)
 
     def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
@@ -51,20 +52,24 @@ class Planner:
         (definition, ``defs.context``); what can change without any definition changing
         (its inputs' versions, parameter values, module and source files) is looked at each
         time, and the key is hashed again only when the components differ."""
-        parts = self._key_parts(step)
+        return self._keyed(step, self._key_parts(step), input_versions)
+
+    def _keyed(self, step: StepDef, parts: "KeyParts", input_versions: dict[str, str]) -> tuple[dict, str]:
         comps = {**parts.fixed,
                  "inputs": {i: input_versions[i] for i in sorted(input_versions)},
                  "params": {p: self._param_fingerprint(step, p) for p in parts.params},
-                 **self._file_parts(step)}
+                 **self._file_parts(step, parts)}
         last = self._keys.get(step.name)
         if last is not None and last[0] == comps:
             return last
         self._keys[step.name] = (comps, keys.make_key(comps))
         return self._keys[step.name]
 
-    def _file_parts(self, step: StepDef) -> dict:
+    def _file_parts(self, step: StepDef, parts: "KeyParts | None" = None) -> dict:
         """The key components that are files: local modules used and sources read."""
-        parts = self._key_parts(step)
+        parts = parts or self._key_parts(step)
+        if not (parts.modules or parts.own or parts.opened):
+            return {"modules": {}, "srcs": {}}
         module_fps: dict[str, str] = {}
         for mod in parts.modules:
             fp = self.hasher.module(mod, self.project_dir)
@@ -80,19 +85,31 @@ class Planner:
         hit = self._parts.get(step.name)
         if hit is not None and hit[1] == d.context and hit[0].same_code(step):
             return hit[2]
+        node = self._node(step)          # the graph's: inputs and outputs derived once
         extra = {"expects": list(step.spec.expects)} if step.spec.expects else {}
         fixed = {**extra,                # --expect: a result is good only if they held
                  "kind": "sql" if step.spec.sql else "python",
                  "code": step.code_hash,
-                 "outputs": sorted(d.outputs_of(step)),
+                 "outputs": sorted(node.outputs if node else d.outputs_of(step)),
                  "setup": d.setup_hashes_for(step)}
         params = tuple(p for p in sorted(set(step.external_reads()))
                        if p in d.params and p not in d.credential_params)
-        inputs = d.inputs_of(step)
+        inputs = node.inputs if node else d.inputs_of(step)
         own, opened = self._source_candidates(step, inputs)
         parts = KeyParts(fixed, params, tuple(sorted(d.modules_for(step))), inputs, own, opened)
         self._parts[step.name] = (step, d.context, parts)
         return parts
+
+    def _node(self, step: StepDef):
+        """The current graph's node of ``step`` (its inputs and outputs as the graph has
+        them), or None when ``step`` is not the current definition or there is no graph."""
+        if self.defs.steps.get(step.name) is not step:
+            return None
+        try:
+            graph = self.defs.graph()
+        except Nb2pipeError:
+            return None
+        return graph[step.name] if step.name in graph else None
 
     def sources_of(self, step: StepDef) -> tuple[str, ...]:
         """``--src`` paths, files a SQL query reads, and files the code opens by a literal path
@@ -130,23 +147,26 @@ class Planner:
                                fix="give it a plain value: a number, string, list, dict, set, date,"
                                    " numpy array, or a dataclass of those") from None
 
-    def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph) -> dict:
+    def _input_versions(self, step: StepDef, parent_results: dict[str, Result], graph: Graph,
+                        parts: "KeyParts | None" = None) -> dict:
         out = {}
-        for i in self._key_parts(step).inputs:
-            producer = graph.source(step.name, i)
+        name = step.name
+        for i in (parts or self._key_parts(step)).inputs:
+            producer = graph.source(name, i)
             res = parent_results.get(producer)
-            if res is not None and i not in res.outputs:
+            ref = res.outputs.get(i) if res is not None else None
+            if ref is not None:
+                out[i] = ref.version
+                continue
+            if res is not None:             # the producer ran but did not store it
                 raise Nb2pipeError(
                     f"step `{step.name}` needs `{i}`, which step `{producer}` made but did not store"
                     " (a value nb2pipe cannot store, such as a function, or a branch that did not"
                     " assign it)", where=label(step),
                     fix=f"define `{i}` in a %%setup cell if it is a function or a constant, or make"
                         f" `{producer}` assign it plain data on every path")
-            if res is None:
-                raise Nb2pipeError(f"step `{step.name}` needs `{i}`, which has not been produced yet",
-                                   where=label(step),
-                                   fix=f"run `{producer}` first, or `%dag run {step.name}`")
-            out[i] = res.outputs[i].version
+            raise Nb2pipeError(f"step `{step.name}` needs `{i}`, which has not been produced yet",
+                               where=label(step), fix=f"run `{producer}` first, or `%dag run {step.name}`")
         return out
 
     def _last_result(self, name: str) -> Result | None:
@@ -200,7 +220,7 @@ class Planner:
                 duration=shown.duration if shown else None,
                 finished=shown.finished if shown else None,
                 where=step.where, cell_id=step.cell_id,
-                inputs=self._key_parts(step).inputs, outputs=step.outputs,
+                inputs=graph[name].inputs, outputs=step.outputs,
                 summaries={k: {"type": r.type, **summary(r)} for k, r in shown.outputs.items()} if shown else {},
                 error=fail[1] if fail else None)
         return out
