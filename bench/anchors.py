@@ -16,9 +16,11 @@ included, in one of three environments this script makes itself from PyPI on fir
 Ways (``lean``/``lab`` say the environment):
   nbclient          one notebook of the chain executed by nbclient, one kernel
   nb2pipe full      ``nb2pipe run`` on an empty store; ``noop`` the same again
-  nb2pipe edit      after editing the middle step so its data change (N - N//2 steps stale)
-  nb2pipe same      after editing the middle step's code so that its data do not change
-                    (it re-runs; the steps below are cached: early cutoff)
+  nb2pipe same      then, in that store, after editing the middle step's code so that its
+                    data do not change (it re-runs; the steps below are cached: early cutoff)
+  nb2pipe edit      then after editing the middle step so its data change (N - N//2 steps
+                    stale).  An edit changes one cell's source and nothing else (the file
+                    name and the cell ids stay), as in an editor
   nb2pipe watch     ``nb2pipe run --watch`` with a warm kernel: the middle step edited and
                     saved; ``watch_run`` is the run's own wall time (its JSON report),
                     ``watch_steps`` the stale steps' own time in the kernel, ``watch_save``
