@@ -45,22 +45,40 @@ def cmd_status(args) -> int:
 
 
 def cmd_check(args) -> int:
-    nb, engine = _load(args)
-    g = engine.graph()
-    print(f"ok: {len(g)} steps, {len(g.edges())} edges, {len(engine.defs.params)} parameters,"
-          f" {len(engine.defs.setup)} setup cells — the DAG is closed and every name resolves")
-    code = 0
-    if args.schema:
-        from . import schemacheck
-        check = schemacheck.run(engine)
-        print(schemacheck.render(check))
-        code = 0 if check.ok else 1
-    if args.sample is not None:
-        code = max(code, _check_sample(nb, engine, args))
-    return code
+    kernel = _sample_kernel(args)       # it boots while the notebook is read and planned
+    try:
+        nb, engine = _load(args)
+        g = engine.graph()
+        print(f"ok: {len(g)} steps, {len(g.edges())} edges, {len(engine.defs.params)} parameters,"
+              f" {len(engine.defs.setup)} setup cells — the DAG is closed and every name resolves")
+        code = 0
+        if args.schema:
+            from . import schemacheck
+            check = schemacheck.run(engine)
+            print(schemacheck.render(check))
+            code = 0 if check.ok else 1
+        if args.sample is not None:
+            code = max(code, _check_sample(nb, engine, args, kernel))
+        return code
+    finally:
+        if kernel is not None:          # the check did not use it (an error): stopped
+            from .samplerun import discard
+            discard(kernel)
 
 
-def _check_sample(nb, engine, args) -> int:
+def _sample_kernel(args):
+    """The local kernel of ``check --sample``, started first (the kernel is named or installed,
+    the rows are 1 or more): nothing else the command does needs it sooner."""
+    if args.sample is None or args.sample < 1 or args.executor != "local":
+        return None
+    from . import notebook, samplerun
+    from .cli_run import _check_kernel
+    nb = notebook.read(args.target)
+    _check_kernel(args.kernel or nb.kernel_name)
+    return samplerun.start(nb, args.kernel)
+
+
+def _check_sample(nb, engine, args, kernel=None) -> int:
     from . import samplecheck
     from .cli_run import _check_kernel
     if args.sample < 1:
@@ -71,7 +89,7 @@ def _check_sample(nb, engine, args) -> int:
         from .extras import require
         require(args.executor)
     check = samplecheck.run(nb, engine, rows=args.sample, kernel_name=args.kernel, executor=args.executor,
-                            scheduler=args.scheduler, gateway=(args.gateway_url, args.token))
+                            scheduler=args.scheduler, gateway=(args.gateway_url, args.token), session=kernel)
     print(engine.redactor().text(samplecheck.render(check, engine.graph())))
     return 0 if check.ok else 1
 

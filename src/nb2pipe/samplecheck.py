@@ -42,10 +42,6 @@ class SampleCheck:
         return not (self.breaks or self.failed or self.skipped)
 
 
-def sample_root(project_dir: str) -> str:
-    return os.path.join(project_dir, ".nb2pipe", "sample")
-
-
 def sources(engine) -> dict[str, list[str]]:
     """step -> the files it reads (``--src``, SQL files, literal paths), relative to the
     project; files above it (``../data/x.csv``) too."""
@@ -180,19 +176,18 @@ def shadow(nb, tree: str):
 
 def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
         on_event=lambda *a: None, executor: str = "local", scheduler: str | None = None,
-        gateway: tuple[str | None, str | None] | None = None) -> SampleCheck:
+        gateway: tuple[str | None, str | None] | None = None, session=None) -> SampleCheck:
     """Run every step of ``nb`` on samples of its sources; compare with the contracts of
     ``engine``'s store (pinned, else last seen).  ``executor="dask"``: the steps run on Dask
     (``scheduler``'s address, else a local cluster), ``"remote"`` on a kernel of the Jupyter
     server ``gateway = (url, token)``, instead of one local kernel; same samples, same results,
-    listed in run order."""
+    listed in run order.  ``session``: the local kernel ``samplerun.start`` started for it."""
     import time
 
     from .runner import local, plan
     from .store import Store
     t0 = time.perf_counter()
-    # an exported package may be installed read-only: its samples go beside where it runs
-    root = sample_root(os.getcwd() if nb.manifest else nb.project_dir)
+    root = samplerun.root_of(nb)
     reads = sources(engine)
     files = list(dict.fromkeys(p for ps in reads.values() for p in ps))
     proj = nb.project_dir
@@ -219,7 +214,7 @@ def run(nb, engine, *, rows: int = 1000, kernel_name: str | None = None,
                                    **engine.contracts})
     kw = dict(kernel_name=kernel_name, on_event=on_event, overrides=engine.param_overrides, force=set(),
               **({"gateway": gateway} if executor == "remote" else {}))
-    report = samplerun.execute(shadow_nb, sample_engine, todo, kw, executor, scheduler, known)
+    report = samplerun.execute(shadow_nb, sample_engine, todo, kw, executor, scheduler, known, session)
     report.steps = [local.StepReport(n, "fresh", (store.get_entry(states[n].key) or {}).get("duration", 0.0),
                                      key=states[n].key) for n in graph.order
                     if n not in todo and n not in check.not_checked] + report.steps

@@ -3,15 +3,51 @@ take milliseconds; a cell each would cost more than the steps), one cell a step 
 has a time limit of its own, on a Jupyter server's kernel, or on Dask."""
 from __future__ import annotations
 
+import os
+
+
+def root_of(nb) -> str:
+    """The folder of ``nb``'s sample check (mirror, cuts, store): in the project, or beside
+    where it runs for an exported package (it may be installed read-only)."""
+    return os.path.join(os.getcwd() if nb.manifest else nb.project_dir, ".nb2pipe", "sample")
+
+
+def start(nb, kernel_name: str | None):
+    """The local kernel of ``nb``'s sample check, started before the check reads anything
+    else: it boots (seconds) while the notebook is planned and the samples are cut.  It starts
+    in the sample folder (the mirror is rebuilt meanwhile); its first cell moves it there."""
+    from .runner.kernel import KernelSession, local_env
+    from .store import Store
+    root = root_of(nb)
+    store = Store(os.path.join(root, "store"))         # the folder exists from here on
+    return KernelSession(kernel_name or nb.kernel_name, root, local_env(store.url)).spawn()
+
+
+def discard(session) -> None:
+    """Stop a kernel :func:`start` gave that has nothing to run (nothing changed, an error, or
+    another executor): at once, not after its boot; a session already closed is left as is."""
+    if session is None or session.km is None:
+        return
+    from jupyter_core.utils import run_sync
+    try:
+        run_sync(session.km.shutdown_kernel)(now=True)
+    finally:
+        session.close()
+
 
 def execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str | None,
-            meanwhile=lambda: None):
+            meanwhile=lambda: None, session=None):
     """Run ``todo`` in one local kernel, or on Dask; nothing to run: an empty report.  Steps
     with a time limit of their own run one cell each, as ``nb2pipe run`` runs them (nbclient
     enforces the limit per cell); otherwise all of them run in one cell.  ``meanwhile`` is
-    called while the kernel boots (at once when none is started)."""
+    called while the kernel boots (at once when none is started).  ``session``: the local
+    kernel :func:`start` gave (used, else shut down)."""
     from .runner import local
-    if not todo or executor in ("dask", "remote") or any(engine.defs.steps[n].spec.timeout for n in todo):
+    timed = any(engine.defs.steps[n].spec.timeout for n in todo)
+    if not todo or executor != "local":
+        discard(session)
+        session = None
+    if not todo or executor in ("dask", "remote") or timed:
         meanwhile()
     if not todo:
         return local.RunReport()
@@ -20,12 +56,12 @@ def execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str
         return execute_dask(nb, engine, todo, scheduler=scheduler, **kw)
     if executor == "remote":            # one cell a step, as `nb2pipe run --executor remote`
         return local.execute(nb, engine, todo, gateway=kw.pop("gateway"), **kw)
-    if any(engine.defs.steps[n].spec.timeout for n in todo):
-        return local.execute(nb, engine, todo, **kw)
-    return _in_one_cell(nb, engine, todo, kw, meanwhile)
+    if timed:
+        return local.execute(nb, engine, todo, session=session, **kw)
+    return _in_one_cell(nb, engine, todo, kw, meanwhile, session)
 
 
-def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile):
+def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile, session=None):
     """Every step of ``todo`` in one cell of one fresh kernel (``%dag run A B ... --json``; the
     engine there skips what is below a failure): a sample's steps take milliseconds, a cell
     each cost more than the steps.  The steps' outcomes are the events the cell published."""
@@ -34,7 +70,7 @@ def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile):
     mask = engine.redactor()
     # the kernel first: it boots (seconds) while nbformat and nbclient are imported here and
     # ``meanwhile`` reads the contracts; spawning needs jupyter_client only
-    s = local.spawn(nb, engine, kw.get("kernel_name"))
+    s = session or local.spawn(nb, engine, kw.get("kernel_name"))
     try:
         jupyter_imports.nbformat()         # before nbclient: its plain import costs seconds
         from nbclient.exceptions import DeadKernelError

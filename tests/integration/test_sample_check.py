@@ -167,3 +167,29 @@ def test_a_pinned_contract_reaches_the_exported_manifest_over_the_last_seen_one(
     man = json.loads(next((tmp_path / "pkg").glob("*/manifest.json")).read_text())
     assert [c for c, _ in man["contracts"]["clean"]["df"]["schema"]] == ["id", "age", "amount", "older"]
     assert [c for c, _ in man["contracts"]["load"]["raw"]["schema"]] == ["id", "age", "amount"]
+
+
+def test_a_check_with_nothing_to_run_stops_the_kernel_it_started_first(tmp_path):
+    # the command starts the kernel before it knows what will run (it boots meanwhile); when
+    # nothing has changed since the last check, that kernel is stopped, not left to boot
+    _project(tmp_path)
+    code, out, err = nb2pipe("check", "flow.ipynb", "--sample", "100", cwd=tmp_path)
+    assert code == 0, out + err
+    assert "no contract yet (never run for real): `load`, `clean`, `features`, `total`, `const`" in out
+    code, out, err = nb2pipe("check", "flow.ipynb", "--sample", "100", cwd=tmp_path)
+    assert code == 0, out + err
+    assert _processes_in(tmp_path / ".nb2pipe" / "sample") == []
+    assert not (tmp_path / ".nb2pipe" / "steps").exists()
+
+
+def _processes_in(folder) -> list[int]:
+    """Live processes whose working directory is ``folder`` or below it."""
+    import psutil
+    out = []
+    for p in psutil.process_iter(["status"]):
+        try:
+            if p.info["status"] != psutil.STATUS_ZOMBIE and p.cwd().startswith(str(folder)):
+                out.append(p.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
