@@ -100,8 +100,9 @@ def bench_size(n: int, reps: int, tmp: str, pys: dict, with_papermill: bool, onl
     paths = chains.generate(d, n)
     paths.update(ways.generate_extra(d, n))
     env = isolated_env(os.path.join(tmp, f"env{n}"))
-    envs = {"lab": env, "lean": {**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + os.path.join(ROOT, "src")},
-            "ploomber": env}
+    # nb2pipe from this tree's src/ in both (the lab venv's own install may be another checkout)
+    src = {**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + os.path.join(ROOT, "src")}
+    envs = {"lab": src, "lean": src, "ploomber": env}
     times: dict[str, list[float]] = {}
     extra: dict[str, list[float]] = {}
 
