@@ -222,3 +222,5 @@ def test_a_chain_stopped_by_the_run_s_time_limit(tmp_path):
     assert steps["b"]["error"] == "step `b` stopped: the run timed out after 8s (--timeout)"
     assert steps["c"]["status"] == "skipped"
     assert steps["a"]["worker"] == steps["b"]["worker"]
+    # nothing could run beside the chain: one kernel, no other worker started one
+    assert [k["worker"] for k in rep["startup"]["kernels"]] == [steps["a"]["worker"]]

@@ -88,7 +88,7 @@ def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overr
         client.subscribe_topic(topic(name), run.on_log)
         t = time.time()
         plugin = WarmKernels(name, cells, nb.project_dir, kernel_name or nb.kernel_name, engine.store.url,
-                             warm=len(todo) > 1)      # each worker starts its kernel now, in a thread
+                             warm=run.width() > 1)    # each worker starts its kernel now, in a thread
         client.register_plugin(plugin, name=name)
         startup["plugin_s"] = time.time() - t
         report = run.loop()
@@ -144,6 +144,18 @@ class _Run:
         self.first_task: float | None = None
 
     # -- what runs next
+    def width(self) -> int:
+        """How many tasks can run at once, at most: the chains that start at one depth.
+        One (a chain): a single kernel, started by the first task, serves the whole run."""
+        depth: dict[str, int] = {}
+        heads: dict[int, int] = {}
+        for s in self.todo:                       # in order: parents first
+            ps = self.parents[s]
+            depth[s] = 1 + max((depth[p] for p in ps), default=-1)
+            if not (len(ps) == 1 and self.children[ps[0]] == [s]):   # not the next of a chain
+                heads[depth[s]] = heads.get(depth[s], 0) + 1
+        return max(heads.values(), default=0)
+
     def chain_from(self, step: str) -> list[str]:
         """``step`` and the steps after it that only it feeds, as long as each next one
         needs nothing else still to come and asks for the same resources and no time limit."""
