@@ -140,7 +140,7 @@ test('editing a step marks it and its descendants stale; Run stale refreshes the
   const history = page.locator(`${PANEL} .jp-nb2pipe-history`);
   await expect(history.locator('.jp-nb2pipe-history-run')).toHaveCount(1, { timeout: 30000 });
   await expect(history.locator('.jp-nb2pipe-history-run td').nth(3)).toHaveText('ran');
-  await expect(history.locator('.jp-nb2pipe-history-run td').nth(4)).toContainText('notebook cell');
+  await expect(history.locator('.jp-nb2pipe-history-run td').nth(4)).toHaveText(/^notebook · /);
   await expect(history.locator('.jp-nb2pipe-history-run .jp-nb2pipe-key')).toHaveText(cleanKey as string);
   await expect(history.locator('.jp-nb2pipe-diff')).toContainText('+orders["revenue"] = orders.units * orders.unit_price * 2');
 
@@ -157,6 +157,15 @@ test('editing a step marks it and its descendants stale; Run stale refreshes the
   const cleanOut = await output(page, cellOf('clean')).first().innerText();
   expect(cleanOut).toContain('✓ clean  ran in');
   expect(KEY.exec(cleanOut)?.[1]).not.toEqual(cleanKey);
+  // the panel's run is a run of its own in History, newest first, beside Run All's
+  await node(page, 'clean').click();
+  await page.mouse.move(0, 0);
+  await page.locator(`${PANEL} .jp-nb2pipe-actions button`, { hasText: 'History' }).click();
+  await expect(history.locator('.jp-nb2pipe-history-run')).toHaveCount(2, { timeout: 30000 });
+  await expect(history.locator('.jp-nb2pipe-history-run .jp-nb2pipe-key')).toHaveText([KEY.exec(cleanOut)?.[1] as string, cleanKey as string]);
+  for (const where of await history.locator('.jp-nb2pipe-history-run td:nth-child(5)').allInnerTexts()) {
+    expect(where).toMatch(/^notebook · /);
+  }
   // the run used the edited (never executed) cell: its revenue doubled
   const probe = CELLS.findIndex(s => s.startsWith('orders.describe()'));
   expect(probe).toBeGreaterThan(0);
