@@ -132,8 +132,11 @@ def watch_edit(py, paths, d, env, n, r, e) -> dict[str, float]:
     nb = os.path.join(w, "chain.ipynb")
     shutil.copy(paths["nb2pipe"], nb)
     _nb2pipe(py, nb, store, env, w, n)                    # untimed: the store is full
+    # Ctrl-C stops it: SIGINT back to its default even when this benchmark runs in the
+    # background, where the shell ignores it (the watcher would then be killed after 60 s)
     proc = subprocess.Popen([py, "-m", "nb2pipe", "run", nb, "--store", store, "--watch", "--json"], cwd=w, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _until(proc, "waiting for changes")
         shutil.copy(paths["nb2pipe_edit"], nb + ".tmp")
