@@ -3,14 +3,19 @@
 * ``check --sample``: a chain of 40 pandas steps over a CSV of ROWS rows (default 2M; the
   issue's target is 10M: ``--rows 10000000``), each step a groupby-transform of the previous
   frame.  Full ``nb2pipe run`` vs ``nb2pipe check --sample 1000`` after a type break is
-  injected at step 30 (its code casts a column to float): the check's wall time as a share of
-  the full run's, and whether the break is named (step, output, column, both types).
+  injected at step 30 (its code casts a column to float; the median of three checks, each
+  from no sample store): the check's wall time as a share of the full run's, and whether the
+  break is named (step, output, column, both types).
 * ``check --schema``: 1,000 chained SQL steps (run once in-process on 100 rows so each has a
   contract), then ``nb2pipe check --schema`` as a subprocess, and ``schemacheck.run`` alone;
   then step 500 is changed to make a column a double, and ``schemacheck.run`` again (it plans
   that step and every one below it, each a break).
 * ``check --sample`` also once more after step 35 is edited (steps above it reuse their sample
   results).
+* Where the check's seconds go: the steps' own durations (from the stores' last-run records)
+  against the wall time of each command, and one more check run with timestamps at its phases
+  (to the kernel's spawn, the kernel's boot, each definition cell, the cell of the steps, the
+  rest, the process's exit).
 
     .venv/bin/python bench/samplecheck.py [--quick] [--rows N] [--out FILE]
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -60,8 +66,16 @@ def write_csv(path: str, rows: int) -> None:
     pd.DataFrame({"g": rng.integers(0, 1000, rows), "v": rng.integers(0, 100, rows)}).to_csv(path, index=False)
 
 
-def bench_sample(tmp: str, rows: int, steps: int) -> dict:
+def _env(tmp: str) -> dict:
+    """The isolated environment, with the nb2pipe beside this script first on the path (a
+    git-archive copy measures its own code, not the editable install's)."""
     env = isolated_env(tmp)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(os.path.dirname(HERE), "src"), env["PYTHONPATH"]])
+    return env
+
+
+def bench_sample(tmp: str, rows: int, steps: int) -> dict:
+    env = _env(tmp)
     proj = os.path.join(tmp, "chain")
     os.makedirs(os.path.join(proj, "data"))
     write_csv(os.path.join(proj, "data", "big.csv"), rows)
@@ -69,21 +83,80 @@ def bench_sample(tmp: str, rows: int, steps: int) -> dict:
     write_nb(nb, chain_cells(steps, broken=False))
     log(f"sample: full run of {steps} steps over {rows:,} rows")
     full, _ = timed([PY, "-m", "nb2pipe", "run", "chain.ipynb"], cwd=proj, env=env, timeout=7200)
+    full_steps = _step_seconds(os.path.join(proj, ".nb2pipe"), nb, steps)
     write_nb(nb, chain_cells(steps, broken=True))
-    check, p = _check(proj, env)
+    runs = []                   # the first check is cold (no sample store): three times, the median
+    for _ in range(3):
+        shutil.rmtree(os.path.join(proj, ".nb2pipe", "sample"), ignore_errors=True)
+        runs.append(_check(proj, env))
+    check, p = sorted(runs, key=lambda r: r[0])[1]
     want = f"step `s{BREAK_AT:02d}` output `d{BREAK_AT:02d}` column `v`: double, the contract says int64"
     found = [ln.strip() for ln in p.stdout.splitlines() if ln.strip().startswith("✗")]
     # the user fixes step 35 and checks again: the sample results above it are reused
     cells = chain_cells(steps, broken=True)
     cells[2 + 35] += "\nd35 = d35.copy()"
     write_nb(nb, cells)
+    in_steps = _step_seconds(os.path.join(proj, ".nb2pipe", "sample", "store"), nb, steps)
     again, _ = _check(proj, env)
+    shutil.rmtree(os.path.join(proj, ".nb2pipe", "sample"))
     return {"rows": rows, "steps": steps, "full_run_s": round(full, 2), "check_sample_s": round(check, 2),
+            "check_sample_runs_s": [round(t, 2) for t, _ in runs],
             "check_share_of_full": round(check / full, 4), "exit_status": p.returncode,
             "break_named": any(want in ln for ln in found), "breaks_listed": len(found),
             "first_break": found[0] if found else None,
             "check_after_editing_step_35_s": round(again, 2),
-            "that_share_of_full": round(again / full, 4)}
+            "that_share_of_full": round(again / full, 4),
+            "full_run_steps_s": round(full_steps, 2), "full_run_rest_s": round(full - full_steps, 2),
+            "check_steps_s": round(in_steps, 2), "check_rest_s": round(check - in_steps, 2),
+            "check_rest_share_of_full": round((check - in_steps) / full, 4),
+            "check_phases_s": _phases(proj, env)}
+
+
+def _step_seconds(store_dir: str, nb: str, steps: int) -> float:
+    """The steps' own durations, summed, from the last-run records of a store."""
+    from nb2pipe import notebook
+    from nb2pipe.store import Store
+    pipeline, store = notebook.read(nb).pipeline, Store(store_dir)
+    return sum((store.get_last(f"s{k:02d}", pipeline) or {}).get("duration", 0.0) for k in range(steps))
+
+
+# one more `check --sample` (cold sample store) with timestamps: the runner's functions wrapped
+PHASES = r"""
+import json, sys, time
+t0 = time.perf_counter(); marks = []
+def mark(what): marks.append((what, time.perf_counter() - t0))
+from nb2pipe import cli
+from nb2pipe.runner import kernel
+K = kernel.KernelSession
+spawn, connect, run_cell = K.spawn, K.connect, K.run_cell
+def spawn_(self): mark("start-up: to the kernel's spawn"); r = spawn(self); mark("the spawn"); return r
+def connect_(self):
+    r = connect(self); mark("the kernel's boot (meanwhile: planning, mirror, nbclient, contracts)"); return r
+def run_cell_(self, source, **k):
+    r = run_cell(self, source, **k); mark("cell " + source.split()[0][:24]); return r
+K.spawn, K.connect, K.run_cell = spawn_, connect_, run_cell_
+sys.argv = ["nb2pipe", "check", "chain.ipynb", "--sample", "1000"]
+try:
+    cli.main()
+finally:
+    mark("after the steps: judging, report")
+    print(json.dumps(marks), file=sys.stderr)
+"""
+
+
+def _phases(proj: str, env: dict) -> dict:
+    import subprocess
+    shutil.rmtree(os.path.join(proj, ".nb2pipe", "sample"), ignore_errors=True)
+    t = time.perf_counter()
+    p = subprocess.run([PY, "-c", PHASES], cwd=proj, env=env, capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t
+    marks = json.loads(p.stderr.strip().splitlines()[-1])
+    out, last = {}, 0.0
+    for what, at in marks:             # each mark ends the phase it names
+        out[what] = round(out.get(what, 0.0) + at - last, 3)
+        last = at
+    out["interpreter start-up and exit (wall less the marks)"] = round(wall - last, 3)
+    return out
 
 
 def _check(proj: str, env: dict):
@@ -116,8 +189,7 @@ def bench_schema(tmp: str, n: int) -> dict:
     t = time.perf_counter()
     check = schemacheck.run(fresh)
     inproc = time.perf_counter() - t
-    cli, out = timed([PY, "-m", "nb2pipe", "check", "sql.ipynb", "--schema"], cwd=proj,
-                     env=isolated_env(tmp))
+    cli, out = timed([PY, "-m", "nb2pipe", "check", "sql.ipynb", "--schema"], cwd=proj, env=_env(tmp))
     # step n/2 now makes `v` a double: it and every step below are planned again, each a break
     half = n // 2
     cells[1 + half] = f"%%step q{half:04d} --sql\nSELECT id, v + 0.5 AS v FROM q{half - 1:04d}"
