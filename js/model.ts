@@ -3,7 +3,19 @@
  * plus a small observable wrapper.  No JupyterLab imports (unit-tested under node).
  */
 import { IPreview, withPreview } from './preview';
-import { ICheckMsg, IEdge, IHistoryMsg, IPlanMsg, IPreviewMsg, IStepStatus, KernelMessage } from './protocol';
+import {
+  ICheckMsg,
+  IEdge,
+  IGraphMsg,
+  IHistoryMsg,
+  IPatchMsg,
+  IPlanMsg,
+  IPreviewMsg,
+  IReplyMsg,
+  IStateMsg,
+  IStepStatus,
+  KernelMessage
+} from './protocol';
 
 /** Where the connection to the kernel's engine stands. */
 export type Connection =
@@ -90,119 +102,131 @@ function sameStructure(a: IPipelineState, steps: string[], edges: IEdge[]): bool
   return true;
 }
 
-/** Apply one kernel message.  Returns the same object when nothing changed. */
-export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineState {
-  const next = (patch: Partial<IPipelineState>): IPipelineState => ({
-    ...state,
-    ...patch,
-    revision: state.revision + 1
-  });
-  switch (msg.type) {
-    case 'graph': {
-      const steps = new Map<string, IStepStatus>();
-      for (const s of msg.steps) {
-        steps.set(s.step, s);
-      }
-      const order = msg.steps.map(s => s.step);
-      const same = sameStructure(state, order, msg.edges);
-      return next({
-        connection: 'connected',
-        steps,
-        order,
-        edges: msg.edges,
-        problems: msg.problems ?? [],
-        store: msg.store ?? '',
-        error: null,
-        structure: same ? state.structure : state.structure + 1
-      });
-    }
-    case 'patch': {
-      const known = msg.steps.filter(s => state.steps.has(s.step));
-      if (!known.length) {
-        return state;
-      }
-      const steps = new Map(state.steps);
-      for (const s of known) {
-        steps.set(s.step, s);
-      }
-      return next({ steps, connection: 'connected' });
-    }
-    case 'state': {
-      const old = state.steps.get(msg.step);
-      if (!old) {
-        return state;
-      }
-      const updated: IStepStatus = { ...old, state: msg.state };
-      if (msg.state === 'failed') {
-        updated.error = msg.error ?? old.error;
-      } else if (msg.state === 'fresh') {
-        updated.error = null;
-        updated.reasons = [];
-        if (typeof msg.duration === 'number') {
-          updated.duration = msg.duration;
-          updated.finished = Date.now() / 1000;
-        }
-      }
-      const steps = new Map(state.steps);
-      steps.set(msg.step, updated);
-      const run = state.run && msg.state === 'running' ? { ...state.run, current: msg.step } : state.run;
-      if (msg.state !== 'fresh') {
-        return next({ steps, run });
-      }
-      const lastRun = new Map(state.lastRun);
-      lastRun.set(msg.step, msg.cached ? 'cache hit' : 'ran');
-      return next({ steps, run, lastRun });
-    }
-    case 'plan':
-      return next({ plan: msg });
-    case 'check':
-      return next({ check: msg, checking: false });
-    case 'history':
-      return next({ history: msg });
-    case 'preview':
-      return next({ preview: msg });
-    case 'run_start':
-      return next({ run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } });
-    case 'progress':
-      return next({
-        run: {
-          steps: state.run?.steps ?? [],
-          done: msg.done,
-          total: msg.total,
-          current: state.run?.current ?? null
-        }
-      });
-    case 'run_end':
-      return next({ run: null });
-    case 'reply': {
-      // export answers go to whoever asked (a notification), not to the panel
-      if (msg.request === 'export') {
-        return state;
-      }
-      const patch: Partial<IPipelineState> = {};
-      if (msg.request === 'run' || msg.request === 'sync') {
-        const cellProblems = new Map<string, string>();
-        for (const p of msg.problems) {
-          if (p.cell_id) {
-            cellProblems.set(p.cell_id, p.message);
-          }
-        }
-        if (cellProblems.size || state.cellProblems.size) {
-          patch.cellProblems = cellProblems;
-        }
-      }
-      if (!msg.ok) {
-        patch.error = msg.message;
-        patch.run = null;
-      }
-      if (msg.request === 'check') {
-        patch.checking = false;
-      }
-      return Object.keys(patch).length ? next(patch) : state;
-    }
-    default:
-      return state;
+/** A new state: `state` with `patch` applied, one revision on. */
+function bump(state: IPipelineState, patch: Partial<IPipelineState>): IPipelineState {
+  return { ...state, ...patch, revision: state.revision + 1 };
+}
+
+type Handler<K extends KernelMessage['type']> = (
+  state: IPipelineState,
+  msg: Extract<KernelMessage, { type: K }>
+) => IPipelineState;
+
+/** A whole graph: the steps and edges replace the old ones. */
+function onGraph(state: IPipelineState, msg: IGraphMsg): IPipelineState {
+  const steps = new Map<string, IStepStatus>();
+  for (const s of msg.steps) {
+    steps.set(s.step, s);
   }
+  const order = msg.steps.map(s => s.step);
+  const same = sameStructure(state, order, msg.edges);
+  return bump(state, {
+    connection: 'connected',
+    steps,
+    order,
+    edges: msg.edges,
+    problems: msg.problems ?? [],
+    store: msg.store ?? '',
+    error: null,
+    structure: same ? state.structure : state.structure + 1
+  });
+}
+
+/** New statuses of known steps (unknown ones wait for the next graph). */
+function onPatch(state: IPipelineState, msg: IPatchMsg): IPipelineState {
+  const known = msg.steps.filter(s => state.steps.has(s.step));
+  if (!known.length) {
+    return state;
+  }
+  const steps = new Map(state.steps);
+  for (const s of known) {
+    steps.set(s.step, s);
+  }
+  return bump(state, { steps, connection: 'connected' });
+}
+
+/** One step changed state during a run. */
+function onState(state: IPipelineState, msg: IStateMsg): IPipelineState {
+  const old = state.steps.get(msg.step);
+  if (!old) {
+    return state;
+  }
+  const updated: IStepStatus = { ...old, state: msg.state };
+  if (msg.state === 'failed') {
+    updated.error = msg.error ?? old.error;
+  } else if (msg.state === 'fresh') {
+    updated.error = null;
+    updated.reasons = [];
+    if (typeof msg.duration === 'number') {
+      updated.duration = msg.duration;
+      updated.finished = Date.now() / 1000;
+    }
+  }
+  const steps = new Map(state.steps);
+  steps.set(msg.step, updated);
+  const run = state.run && msg.state === 'running' ? { ...state.run, current: msg.step } : state.run;
+  if (msg.state !== 'fresh') {
+    return bump(state, { steps, run });
+  }
+  const lastRun = new Map(state.lastRun);
+  lastRun.set(msg.step, msg.cached ? 'cache hit' : 'ran');
+  return bump(state, { steps, run, lastRun });
+}
+
+/** The problems of a run's or sync's cells, by cell id (unset when there were none before or now). */
+function cellProblemsPatch(state: IPipelineState, msg: IReplyMsg): Partial<IPipelineState> {
+  const cellProblems = new Map<string, string>();
+  for (const p of msg.problems) {
+    if (p.cell_id) {
+      cellProblems.set(p.cell_id, p.message);
+    }
+  }
+  return cellProblems.size || state.cellProblems.size ? { cellProblems } : {};
+}
+
+/** The answer to a request: cell problems, an error, the end of a check. */
+function onReply(state: IPipelineState, msg: IReplyMsg): IPipelineState {
+  // export answers go to whoever asked (a notification), not to the panel
+  if (msg.request === 'export') {
+    return state;
+  }
+  const patch: Partial<IPipelineState> =
+    msg.request === 'run' || msg.request === 'sync' ? cellProblemsPatch(state, msg) : {};
+  if (!msg.ok) {
+    patch.error = msg.message;
+    patch.run = null;
+  }
+  if (msg.request === 'check') {
+    patch.checking = false;
+  }
+  return Object.keys(patch).length ? bump(state, patch) : state;
+}
+
+/** One handler per kind of kernel message. */
+const HANDLERS: { [K in KernelMessage['type']]: Handler<K> } = {
+  graph: onGraph,
+  patch: onPatch,
+  state: onState,
+  reply: onReply,
+  plan: (state, msg) => bump(state, { plan: msg }),
+  check: (state, msg) => bump(state, { check: msg, checking: false }),
+  history: (state, msg) => bump(state, { history: msg }),
+  preview: (state, msg) => bump(state, { preview: msg }),
+  run_start: (state, msg) => bump(state, { run: { steps: msg.steps, done: 0, total: msg.steps.length, current: null } }),
+  progress: (state, msg) =>
+    bump(state, {
+      run: { steps: state.run?.steps ?? [], done: msg.done, total: msg.total, current: state.run?.current ?? null }
+    }),
+  run_end: state => bump(state, { run: null })
+};
+
+/** Apply one kernel message.  Returns the same object when nothing changed (or the kind is unknown). */
+export function reduce(state: IPipelineState, msg: KernelMessage): IPipelineState {
+  if (!Object.prototype.hasOwnProperty.call(HANDLERS, msg.type)) {
+    return state;
+  }
+  const handler = HANDLERS[msg.type] as (state: IPipelineState, msg: KernelMessage) => IPipelineState;
+  return handler(state, msg);
 }
 
 /** Set the connection state; keeps the last graph so a restart does not blank the panel. */
