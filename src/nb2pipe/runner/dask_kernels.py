@@ -113,11 +113,12 @@ class WarmKernels(WorkerPlugin):
 
 
 def execute(km, kc, code: str, timeout: float | None,
-            on_output: Callable[[dict], None] = lambda data: None) -> tuple[str, str]:
+            on_output: Callable[[dict, float], None] = lambda data, when: None) -> tuple[str, str]:
     """Run ``code``: (status, its error).  Status is the kernel's (ok, error, aborted), or
     "died" (the kernel process is gone) or "timeout".  Each display-data bundle it publishes
-    goes to ``on_output`` as it comes: the wait is on the kernel's output channel, which
-    says when the cell is done (status idle), then its reply."""
+    goes to ``on_output`` as it comes, with when the kernel published it (epoch seconds): the
+    wait is on the kernel's output channel, which says when the cell is done (status idle),
+    then its reply."""
     err: list[str] = []
     msg_id = kc.execute(code, stop_on_error=False)
     end = None if timeout is None else time.monotonic() + timeout
@@ -134,12 +135,19 @@ def execute(km, kc, code: str, timeout: float | None,
             continue
         c, kind = msg["content"], msg["msg_type"]
         if kind == "display_data":
-            on_output(c.get("data", {}))
+            on_output(c.get("data", {}), _published(msg))
         elif kind == "error":
             err.append(f"{c['ename']}: {c['evalue']}")
         elif kind == "status" and c.get("execution_state") == "idle":
             break
     return _reply(km, kc, msg_id), "".join(err)
+
+
+def _published(msg: dict) -> float:
+    """When the kernel sent ``msg`` (its header's date), not when it arrived here: outputs
+    can arrive in bursts on a busy machine."""
+    date = msg.get("header", {}).get("date")
+    return date.timestamp() if hasattr(date, "timestamp") else time.time()
 
 
 def _reply(km, kc, msg_id: str) -> str:
@@ -198,11 +206,10 @@ def _run_steps(worker, plugin: WarmKernels, name: str, task: str, steps: list[st
     outcomes: list[dict] = []
     last = [time.time()]
 
-    def on_output(data: dict) -> None:
+    def on_output(data: dict, now: float) -> None:
         ev = data.get(EVENT_MIME)
         if not (isinstance(ev, dict) and ev.get("type") == EventType.PROGRESS.value and ev.get("step") in steps):
             return
-        now = time.time()
         out = {k: ev.get(k) for k in ("step", "status", "key", "duration", "saved", "error", "traceback")}
         out.update(start=last[0], end=now)
         last[0] = now
