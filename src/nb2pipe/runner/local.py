@@ -72,20 +72,13 @@ def prelude(nb: PipelineNotebook, engine: Engine, overrides: dict) -> list[str]:
 def step_cell(step: str, *, force: bool = False, retries: int = 0, reuse: Iterable[str] = ()) -> str:
     """The cell that runs one step and publishes its outcome.  ``reuse``: its upstream steps
     this kernel already ran in this run (they are not looked up again)."""
-    cmd = f"%dag run {step} --json"
-    if force:
-        cmd += f" --force-steps={step}"
-    if retries:
-        cmd += f" --retries={retries}"
-    reuse = list(reuse)
-    if reuse:
-        cmd += " --reuse=" + ",".join(reuse)
-    return cmd
+    return batch_cell([step], force=[step] if force else (), retries=retries, reuse=reuse)
 
 
 def batch_cell(steps: list[str], *, force: Iterable[str] = (), retries: int = 0, reuse: Iterable[str] = ()) -> str:
     """The cell that runs ``steps`` (in order) in one go and publishes each one's outcome as
-    it ends; ``force``: those of them to re-run even if cached."""
+    it ends; ``force``: those of them to re-run even if cached; ``reuse``: steps above them
+    this kernel already holds (they are not looked up again)."""
     cmd = f"%dag run {' '.join(steps)} --json"
     forced = [s for s in steps if s in set(force)]
     if forced:
