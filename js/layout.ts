@@ -177,11 +177,10 @@ function restoreOrder(lg: dagre.graphlib.Graph, previous: Places): void {
 
 const CLUSTER = 'cluster:'; // a step name never holds ':'
 
-export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: Places, grouping?: IGrouping): ILayout {
-  const clustered = [...(grouping?.clusters ?? [])].filter(([, ms]) => ms.some(m => state.steps.has(m)));
-  const g = new dagre.graphlib.Graph({ multigraph: false, compound: clustered.length > 0 });
-  g.setGraph({ rankdir: opts.direction, nodesep: 24, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
-  g.setDefaultEdgeLabel(() => ({}));
+type Graph = dagre.graphlib.Graph;
+
+/** The steps as dagre nodes sized to their (clipped) lines; returns the lines of each node added. */
+function addNodes(g: Graph, state: IPipelineState, opts: ILayoutOptions, grouping?: IGrouping): Map<string, string[]> {
   const lines = new Map<string, string[]>();
   for (const name of state.order) {
     const s = state.steps.get(name);
@@ -194,15 +193,23 @@ export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: P
     const width = Math.max(64, 22 + CHAR * Math.max(...ls.map(l => l.length)));
     g.setNode(name, { width, height: 12 + LINE * ls.length });
   }
+  return lines;
+}
+
+/** An expanded group is a dagre compound node, the parent of its steps on the canvas. */
+function addClusters(g: Graph, clustered: Array<[string, readonly string[]]>, has: (id: string) => boolean): void {
   for (const [group, members] of clustered) {
     g.setNode(CLUSTER + group, {});
-    for (const m of members.filter(x => lines.has(x))) {
+    for (const m of members.filter(has)) {
       g.setParent(m, CLUSTER + group);
     }
   }
-  const merged = mergedEdges(state);
-  for (const e of merged.values()) {
-    if (!lines.has(e.source) || !lines.has(e.target)) {
+}
+
+/** One edge per pair of steps on the canvas, labelled with its names and their sizes. */
+function addEdges(g: Graph, state: IPipelineState, has: (id: string) => boolean): void {
+  for (const e of mergedEdges(state).values()) {
+    if (!has(e.source) || !has(e.target)) {
       continue;
     }
     const label = e.labels.join(', ');
@@ -215,41 +222,62 @@ export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: P
       labelpos: 'c'
     });
   }
-  const constraints = keepOrder(previous, id => lines.has(id));
+}
+
+/** dagre's own ordering heuristic, steered by (and then held to) the previous layout's order. */
+function runDagre(g: Graph, previous: Places | undefined, has: (id: string) => boolean): void {
+  const constraints = keepOrder(previous, has);
   dagre.layout(g, {
     customOrder: (lg, order) => {
-      order(lg, { constraints } as any); // dagre's own heuristic, steered by the previous order
+      order(lg, { constraints } as any);
       if (previous) {
         restoreOrder(lg, previous);
       }
     }
   });
+}
+
+/** The nodes' boxes and their places (layer, order) for the next layout. */
+function readNodes(g: Graph, lines: Map<string, string[]>): { nodes: INodeBox[]; places: Places } {
   const nodes: INodeBox[] = [];
   const places = new Map<string, { rank: number; order: number }>();
-  for (const id of lines.keys()) {
+  for (const [id, ls] of lines) {
     const n = g.node(id) as { x: number; y: number; width: number; height: number; rank: number; order: number };
-    nodes.push({ id, x: n.x, y: n.y, width: n.width, height: n.height, lines: lines.get(id) as string[] });
+    nodes.push({ id, x: n.x, y: n.y, width: n.width, height: n.height, lines: ls });
     places.set(id, { rank: n.rank, order: n.order });
   }
-  const edges: IEdgePath[] = [];
-  for (const e of g.edges()) {
+  return { nodes, places };
+}
+
+/** The edges' polylines, with their label at dagre's label point (else the middle point). */
+function readEdges(g: Graph): IEdgePath[] {
+  return g.edges().map(e => {
     const d = g.edge(e) as { points: Array<{ x: number; y: number }>; x?: number; y?: number; label: string; count: string };
     const pts = d.points ?? [];
     const mid = pts[Math.floor(pts.length / 2)] ?? { x: 0, y: 0 };
-    edges.push({
-      source: e.v,
-      target: e.w,
-      label: d.label,
-      count: d.count,
-      points: pts,
-      labelX: d.x ?? mid.x,
-      labelY: d.y ?? mid.y
-    });
-  }
-  const clusters = clustered.map(([group, members]) => {
+    return { source: e.v, target: e.w, label: d.label, count: d.count, points: pts, labelX: d.x ?? mid.x, labelY: d.y ?? mid.y };
+  });
+}
+
+/** The boxes of the expanded groups (top-left corner, size). */
+function readClusters(g: Graph, clustered: Array<[string, readonly string[]]>): IClusterBox[] {
+  return clustered.map(([group, members]) => {
     const c = g.node(CLUSTER + group) as { x: number; y: number; width: number; height: number };
     return { group, members, x: c.x - c.width / 2, y: c.y - c.height / 2, width: c.width, height: c.height };
   });
+}
+
+export function layout(state: IPipelineState, opts: ILayoutOptions, previous?: Places, grouping?: IGrouping): ILayout {
+  const clustered = [...(grouping?.clusters ?? [])].filter(([, ms]) => ms.some(m => state.steps.has(m)));
+  const g = new dagre.graphlib.Graph({ multigraph: false, compound: clustered.length > 0 });
+  g.setGraph({ rankdir: opts.direction, nodesep: 24, ranksep: 44, edgesep: 12, marginx: 12, marginy: 12 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const lines = addNodes(g, state, opts, grouping);
+  const has = (id: string) => lines.has(id);
+  addClusters(g, clustered, has);
+  addEdges(g, state, has);
+  runDagre(g, previous, has);
+  const { nodes, places } = readNodes(g, lines);
   const gg = g.graph() as { width?: number; height?: number };
-  return { nodes, edges, clusters, width: gg.width ?? 0, height: gg.height ?? 0, places };
+  return { nodes, edges: readEdges(g), clusters: readClusters(g, clustered), width: gg.width ?? 0, height: gg.height ?? 0, places };
 }
