@@ -169,6 +169,79 @@ function table(s: IStepStatus, lastRun: string | undefined): HTMLElement {
   return t;
 }
 
+/** The step's name and its state chip. */
+function headSection(s: IStepStatus): HTMLElement {
+  const head = el('div', 'jp-nb2pipe-details-head');
+  head.append(el('span', 'jp-nb2pipe-details-name', s.step), el('span', 'jp-nb2pipe-chip ' + stateClass(s.state), s.state));
+  return head;
+}
+
+/** A failed step's error, with a button to the line that raised when it is known. */
+function errorSection(s: IStepStatus, button: MakeButton, errorLine: ErrorLine): HTMLElement[] {
+  if (s.state !== 'failed' || !s.error) {
+    return [];
+  }
+  const out: HTMLElement[] = [el('div', 'jp-nb2pipe-subhead', 'Error'), el('pre', 'jp-nb2pipe-error', s.error)];
+  const line = errorLine(s);
+  if (line !== null) {
+    const go = button(`Go to line ${line} of its cell`, CommandIDs.goToCell, 'Put the cursor on the line that raised', {
+      step: s.step,
+      line
+    });
+    go.classList.add('jp-nb2pipe-error-line');
+    out.push(go);
+  }
+  return out;
+}
+
+/** Why a step that is neither fresh nor failed is not fresh. */
+function reasonsSection(s: IStepStatus): HTMLElement[] {
+  if (s.state === 'fresh' || s.state === 'failed' || !s.reasons.length) {
+    return [];
+  }
+  const why = isConsequence(s) ? 'Why stale (only because of a step above it)' : s.state === 'stale' ? 'Why stale' : 'Why';
+  const ul = el('ul', 'jp-nb2pipe-reasons');
+  for (const r of s.reasons) {
+    ul.append(el('li', '', reword(r)));
+  }
+  return [el('div', 'jp-nb2pipe-subhead', why), ul];
+}
+
+/** The step's outputs (marked when from an earlier run), each with its preview or a Preview button. */
+function outputsSection(s: IStepStatus, preview: IPreviewMsg | null, button: MakeButton): HTMLElement[] {
+  if (!s.outputs.length || (s.state as string) === NOT_RUN) {
+    return [];
+  }
+  const old = s.state === 'failed' || s.state === 'stale' || s.state === 'blocked';
+  const box = el('div', old ? 'jp-nb2pipe-outputs jp-mod-outdated' : 'jp-nb2pipe-outputs');
+  box.append(el('div', 'jp-nb2pipe-subhead', outputsHeading(s)));
+  for (const o of s.outputs) {
+    const ob = outputBox(o, s.summaries[o]);
+    if (preview && preview.step === s.step && preview.output === o) {
+      ob.append(previewTable(preview));
+    } else {
+      const b = button('Preview', CommandIDs.preview, 'Its first rows, read from the store (nothing runs)', { step: s.step, output: o });
+      b.classList.add('jp-nb2pipe-preview-button');
+      ob.append(b);
+    }
+    box.append(ob);
+  }
+  return [box];
+}
+
+/** The buttons acting on the step. */
+function actionsSection(s: IStepStatus, button: MakeButton): HTMLElement {
+  const actions = el('div', 'jp-nb2pipe-actions');
+  actions.append(
+    button('Run', CommandIDs.runStep, 'Run this step (and its stale upstream)', { step: s.step }),
+    button('Run + downstream', CommandIDs.runDownstream, 'Run this step and everything downstream', { step: s.step }),
+    button('Force', CommandIDs.forceRun, 'Re-run this step even if cached', { step: s.step }),
+    button('Go to cell', CommandIDs.goToCell, 'Scroll to the cell of this step', { step: s.step }),
+    button('History', CommandIDs.history, 'Its last runs (run records) and the diff of its code since its cached run', { step: s.step })
+  );
+  return actions;
+}
+
 /** Fill `d` with the details of step `name` (or a hint when none is selected). */
 export function renderDetails(
   d: HTMLElement,
@@ -185,62 +258,15 @@ export function renderDetails(
     }
     return;
   }
-  const notRun = (s.state as string) === NOT_RUN;
-  const head = el('div', 'jp-nb2pipe-details-head');
-  head.append(el('span', 'jp-nb2pipe-details-name', s.step), el('span', 'jp-nb2pipe-chip ' + stateClass(s.state), s.state));
-  d.append(head);
-  if (s.state === 'failed' && s.error) {
-    d.append(el('div', 'jp-nb2pipe-subhead', 'Error'), el('pre', 'jp-nb2pipe-error', s.error));
-    const line = errorLine(s);
-    if (line !== null) {
-      const go = button(`Go to line ${line} of its cell`, CommandIDs.goToCell, 'Put the cursor on the line that raised', {
-        step: s.step,
-        line
-      });
-      go.classList.add('jp-nb2pipe-error-line');
-      d.append(go);
-    }
-  }
-  d.append(table(s, state.lastRun.get(s.step)));
-  if (s.state !== 'fresh' && s.state !== 'failed' && s.reasons.length) {
-    const why = isConsequence(s) ? 'Why stale (only because of a step above it)' : s.state === 'stale' ? 'Why stale' : 'Why';
-    d.append(el('div', 'jp-nb2pipe-subhead', why));
-    const ul = el('ul', 'jp-nb2pipe-reasons');
-    for (const r of s.reasons) {
-      ul.append(el('li', '', reword(r)));
-    }
-    d.append(ul);
-  }
-  const shown = s.outputs;
-  if (shown.length && !notRun) {
-    const old = s.state === 'failed' || s.state === 'stale' || s.state === 'blocked';
-    const box = el('div', old ? 'jp-nb2pipe-outputs jp-mod-outdated' : 'jp-nb2pipe-outputs');
-    box.append(el('div', 'jp-nb2pipe-subhead', outputsHeading(s)));
-    for (const o of shown) {
-      const ob = outputBox(o, s.summaries[o]);
-      const p = state.preview;
-      if (p && p.step === s.step && p.output === o) {
-        ob.append(previewTable(p));
-      } else {
-        const b = button('Preview', CommandIDs.preview, 'Its first rows, read from the store (nothing runs)', { step: s.step, output: o });
-        b.classList.add('jp-nb2pipe-preview-button');
-        ob.append(b);
-      }
-      box.append(ob);
-    }
-    d.append(box);
-  }
-  const history = state.history?.step === s.step ? state.history : null;
-  if (history) {
-    d.append(historyBox(history));
-  }
-  const actions = el('div', 'jp-nb2pipe-actions');
-  actions.append(
-    button('Run', CommandIDs.runStep, 'Run this step (and its stale upstream)', { step: s.step }),
-    button('Run + downstream', CommandIDs.runDownstream, 'Run this step and everything downstream', { step: s.step }),
-    button('Force', CommandIDs.forceRun, 'Re-run this step even if cached', { step: s.step }),
-    button('Go to cell', CommandIDs.goToCell, 'Scroll to the cell of this step', { step: s.step }),
-    button('History', CommandIDs.history, 'Its last runs (run records) and the diff of its code since its cached run', { step: s.step })
+  d.append(
+    headSection(s),
+    ...errorSection(s, button, errorLine),
+    table(s, state.lastRun.get(s.step)),
+    ...reasonsSection(s),
+    ...outputsSection(s, state.preview, button)
   );
-  d.append(actions);
+  if (state.history?.step === s.step) {
+    d.append(historyBox(state.history));
+  }
+  d.append(actionsSection(s, button));
 }
