@@ -64,6 +64,7 @@ test('a --group collapses into one node with its name and size, edges kept, and 
       .sort();
   });
   expect(inside).toEqual(['evens', 'squares', 'total']);
+  await page.sidebar.setWidth(420, 'left');
   await page.locator(PANEL).screenshot({ path: path.resolve(__dirname, '..', '..', 'docs', 'sidebar-groups.png') });
 
   // collapse: one node with the group's name and member count; the edges in and out kept
