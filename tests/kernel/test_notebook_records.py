@@ -1,6 +1,7 @@
 """Runs in the kernel leave run records (issue 12, the sidebar's History): each step cell that
-executes writes one (who, where = notebook), a cell the store serves writes none, and after
-`%dag run --force STEP` the panel's graph says when that new run finished (real kernel)."""
+executes writes one (who, where = notebook), so does a panel run that executes a step, a cell
+the store serves writes none, and after `%dag run --force STEP` the panel's graph says when that
+new run finished (real kernel)."""
 import os
 
 from kernelharness import Kernel
@@ -79,6 +80,16 @@ def test_a_forced_dag_run_is_the_finished_time_the_graph_shows(tmp_path):
         assert after["state"] == "fresh"
         assert before < after["finished"] <= runs[0]["finished"]
         assert after["finished"] > runs[1]["finished"]
+        # the panel's forced run (a comm `run`) is one more; a panel run with nothing to do, none
+        written = _records(tmp_path)
+        k.comm_send({"type": "run", "id": "r1", "targets": ["use"], "force": False})
+        k.comm_messages(timeout=3)
+        assert _records(tmp_path) == written
+        k.comm_send({"type": "run", "id": "r2", "targets": ["make"], "force": True})
+        k.comm_messages(timeout=3)
+        runs = _history(k, "make", "h2")
+        assert [(r["where"], r["status"]) for r in runs] == [("notebook", "ran")] * 3
+        assert _graph(k)["make"]["finished"] <= runs[0]["finished"]
     finally:
         k.shutdown()
 
