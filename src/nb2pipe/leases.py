@@ -3,7 +3,8 @@
 Before computing a key that has no entry yet, a run creates ``leases/<key>.json`` in the
 store atomically (a hard link locally; on other fsspec filesystems a write that is read
 back, so the last writer wins and the others see it).  The file holds the holder's pid,
-host and an expiry, renewed by a background thread while the step runs.  Another run that
+host and an expiry, renewed while the step runs by the store's :class:`Renewer` (one daemon
+thread per store for all the leases it holds, not one per step).  Another run that
 needs the same key waits for the holder's entry and serves it.  A lease whose holder died
 (same host: its pid is gone) or whose expiry passed (holder on another host, renewals
 stopped) is taken over.  A lease is only a way to avoid duplicate work: entries are
@@ -54,13 +55,15 @@ def _read(backend, key: str) -> dict | None:
 
 
 class Lease:
-    """A lease this process holds on ``key``; renewed until :meth:`release`."""
+    """A lease this process holds on ``key``; renewed by ``renewer`` until :meth:`release`."""
 
-    def __init__(self, backend, key: str):
+    def __init__(self, backend, key: str, renewer: "Renewer | None" = None):
         self.backend, self.key = backend, key
+        self.renewer = renewer
         self.token = uuid.uuid4().hex
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()      # a renewal and the release never interleave
+        self._released = False
+        self._own_renewer = False          # started one for itself (a store without one)
 
     def _body(self) -> bytes:
         return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": self.token,
@@ -69,29 +72,93 @@ class Lease:
     def _try_create(self) -> bool:
         if not self.backend.create_exclusive(_rel(self.key), self._body()):
             return False
+        if getattr(self.backend, "atomic_create", False):
+            return True                # a hard link: nobody else's write can have replaced it
         return (_read(self.backend, self.key) or {}).get("token") == self.token
 
-    def _renew(self) -> None:
-        while not self._stop.wait(RENEW):
-            if (_read(self.backend, self.key) or {}).get("token") != self.token:
-                return             # taken over (we looked dead): stop claiming it
+    def renew(self) -> bool:
+        """Push the expiry on; False once released or taken over (we looked dead)."""
+        with self._lock:
+            if self._released or (_read(self.backend, self.key) or {}).get("token") != self.token:
+                return False
             try:
                 self.backend.write_bytes(_rel(self.key), self._body())
             except OSError:
                 pass               # the next renewal tries again
+            return True
 
     def start(self) -> "Lease":
-        self._thread = threading.Thread(target=self._renew, name=f"nb2pipe-lease-{self.key[:8]}",
-                                        daemon=True)
-        self._thread.start()
+        self._own_renewer = self.renewer is None
+        if self.renewer is None:
+            self.renewer = Renewer(self.backend)
+        self.renewer.add(self)
         return self
 
     def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if (_read(self.backend, self.key) or {}).get("token") == self.token:
-            self.backend.remove(_rel(self.key))
+        if self.renewer is not None:
+            self.renewer.discard(self)
+            if self._own_renewer:
+                self.renewer.stop()
+        with self._lock:               # waits for a renewal under way: none writes after this
+            self._released = True
+            if (_read(self.backend, self.key) or {}).get("token") == self.token:
+                self.backend.remove(_rel(self.key))
+
+
+class Renewer:
+    """Renews every lease one store holds, every ``RENEW`` seconds, from one daemon thread.
+
+    Owned by its :class:`~nb2pipe.store.Store` (no module state).  The thread starts with the
+    first lease held, and ends after ``TTL`` seconds with none (or at :meth:`stop`); the next
+    lease starts it again.  Holding and releasing a lease costs a dict update, not a thread."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self._held: dict[str, Lease] = {}          # token -> lease
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def add(self, lease: Lease) -> None:
+        with self._cond:
+            self._held[lease.token] = lease
+            self._stopping = False
+            if self._thread is None or not self._thread.is_alive():    # none yet (or forked)
+                self._thread = threading.Thread(target=self._loop, name="nb2pipe-lease-renewer",
+                                                daemon=True)
+                self._thread.start()
+
+    def discard(self, lease: Lease) -> None:
+        with self._cond:
+            self._held.pop(lease.token, None)
+
+    def held(self) -> list[Lease]:
+        with self._cond:
+            return list(self._held.values())
+
+    def stop(self) -> None:
+        """End the thread now (leases still held stop being renewed)."""
+        with self._cond:
+            self._stopping = True
+            thread = self._thread
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        idle = 0.0
+        while True:
+            with self._cond:
+                if not self._stopping:
+                    self._cond.wait(RENEW)
+                due = list(self._held.values())
+                idle = 0.0 if due else idle + RENEW
+                if self._stopping or idle >= TTL:
+                    self._thread = None
+                    return
+            for lease in due:
+                if not lease.renew():
+                    self.discard(lease)
 
 
 def _take_over(backend, key: str, stale: dict) -> None:
@@ -104,21 +171,25 @@ def _take_over(backend, key: str, stale: dict) -> None:
 def claim(store, key: str, has_entry: Callable[[], bool],
           notify: Callable[[str], None] = lambda msg: None, what: str = "") -> Lease | None:
     """Hold the lease on ``key`` (returned; release it when done), or wait while another
-    live process holds it and return None once its entry exists.  Read-only stores and
-    stores that cannot hold leases give a lease-less run (a Lease is not needed to be right)."""
+    live process holds it and return None once its entry exists.  The lease is renewed by
+    ``store.lease_renewer`` (a store without one: by a renewer of the lease's own).  Read-only
+    stores and stores that cannot hold leases give a lease-less run (a Lease is not needed to
+    be right)."""
     if getattr(store, "read_only", False):
         return None
     waiting: list[str] = []
     try:
-        return _claim(store.backend, key, has_entry, notify, what, waiting)
+        return _claim(store.backend, key, has_entry, notify, what, waiting,
+                      getattr(store, "lease_renewer", None))
     finally:
         for rel in waiting:
             store.backend.remove(rel)
 
 
-def _claim(backend, key: str, has_entry, notify, what: str, waiting: list[str]) -> Lease | None:
+def _claim(backend, key: str, has_entry, notify, what: str, waiting: list[str],
+           renewer: Renewer | None) -> Lease | None:
     while True:
-        lease = Lease(backend, key)
+        lease = Lease(backend, key, renewer)
         try:
             if lease._try_create():
                 if has_entry():            # finished between our look and our lease
