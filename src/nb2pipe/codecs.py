@@ -51,15 +51,24 @@ def type_tag(value: Any) -> str:
 
 # ---------------------------------------------------------------- Arrow
 
+SMALL_CELLS = 1_000_000     # a frame up to this many cells converts on the calling thread
+
+
+def _threads(frame) -> int | None:
+    """Convert a small frame on this thread: pyarrow would start (and join) a thread pool
+    per frame of more than 100 cells per core, which costs more than it saves there."""
+    return 1 if frame.size < SMALL_CELLS else None
+
+
 def to_arrow(value: Any, tag: str):
     import pyarrow as pa
     if tag == "pandas.DataFrame":
         cols = list(value.columns)
         if len(set(map(str, cols))) != len(cols):
             raise TypeError("duplicate column names")
-        return pa.Table.from_pandas(value)
+        return pa.Table.from_pandas(value, nthreads=_threads(value))
     if tag == "pandas.Series":
-        return pa.Table.from_pandas(value.to_frame(name=_SERIES_COL))
+        return pa.Table.from_pandas(value.to_frame(name=_SERIES_COL), nthreads=_threads(value))
     if tag == "pyarrow.Table":
         return value
     if tag == "pyarrow.RecordBatch":

@@ -12,10 +12,10 @@ PUT straight to their final key (object stores, where a PUT lands whole).  An
 entry is written only after all its objects exist, so readers never see a
 half-written result.  An object is hashed when first read, and again whenever its file
 changed since any process last hashed it OK (a verification stamp of size, mtime, inode
-and ctime is kept under ``verified/``): a torn, truncated or edited file is reported as
-:class:`CorruptObjectError`, moved aside, and treated as a miss.  Pickles are signed with a
-key kept outside the store (:mod:`nb2pipe.signing`); ``pickle="refuse"`` neither writes nor
-loads them.
+and ctime is kept under ``verified/`` for objects of 256 KiB and more; smaller ones are
+hashed): a torn, truncated or edited file is reported as :class:`CorruptObjectError`,
+moved aside, and treated as a miss.  Pickles are signed with a key kept outside the store
+(:mod:`nb2pipe.signing`); ``pickle="refuse"`` neither writes nor loads them.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import os
 import uuid
 from typing import Any
 
-from . import codecs
+from . import codecs, leases
 from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
                       content_hash, file_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
@@ -33,6 +33,11 @@ from .entryindex import EntryIndex
 from .metadata import MetadataFiles
 from .signing import ENV_VAR, PICKLE_VAR, load_key, pickle_mode, signer_id
 from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: F401
+
+
+# objects smaller than this get no stamp file under verified/: reading and hashing them
+# costs about what opening a stamp file does, and writing one cost each step a file
+STAMP_MIN_BYTES = 256 << 10
 
 
 class Store(MetadataFiles):
@@ -69,6 +74,7 @@ class Store(MetadataFiles):
         self._index = EntryIndex(self.backend)       # the entries notebooks' last plans used
         self._checked: dict[str, dict] = {}          # key -> stamps its entry was checked at
         self._index_stale = 0                        # entries read from their own files
+        self.lease_renewer = leases.Renewer(self.backend)   # renews the leases this store holds
 
     def _writable(self) -> None:
         if self.read_only:
@@ -127,7 +133,7 @@ class Store(MetadataFiles):
             if codec == "pickle":
                 meta = {**meta, "signer": self.signer}
             size = os.path.getsize(tmp)
-            oid = file_hash(tmp)
+            oid = file_hash(tmp, chunk=max(1, min(size, 8 << 20)))   # no 8 MB buffer for 8 kB
             rel = self._object_rel(oid, codec)
             stamp = self.backend.stamp(rel)
             if stamp is not None and stamp[0] == size or stamp is None and self.backend.exists(rel):
@@ -199,7 +205,7 @@ class Store(MetadataFiles):
         if stamp is None:
             return
         self._verified[rel] = stamp
-        if not self.read_only:
+        if not self.read_only and stamp[0] >= STAMP_MIN_BYTES:
             try:
                 self.backend.write_bytes(self._stamp_rel(rel), json.dumps(list(stamp)).encode())
             except OSError:
@@ -214,6 +220,8 @@ class Store(MetadataFiles):
         if self._verified.get(rel) == stamp or self._index.claims.get(rel) == stamp:
             self._verified[rel] = stamp
             return True
+        if stamp[0] < STAMP_MIN_BYTES:
+            return False                   # no stamp file: hashing it costs less than one
         known = self.backend.read_bytes(self._stamp_rel(rel))
         try:
             if known is None or tuple(json.loads(known)) != stamp:
@@ -331,6 +339,7 @@ class LayeredStore:
         self.url = own.url
         self.read_only = False
         self.backend = own.backend
+        self.lease_renewer = own.lease_renewer
 
     def __repr__(self) -> str:
         return f"LayeredStore({self.own.url!r} over {[s.url for s in self.layers[1:]]})"

@@ -11,6 +11,7 @@ TMP_MAX_AGE = 3600.0
 
 
 class _LocalBackend:
+    atomic_create = True          # create_exclusive is a hard link: exactly one creator wins
     def __init__(self, root: str, create: bool = True):
         self.root = os.path.abspath(root)
         self.url = self.root
@@ -25,8 +26,11 @@ class _LocalBackend:
 
     def publish(self, tmp: str, rel: str) -> None:
         dst = self.path(rel)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.replace(tmp, dst)
+        try:
+            os.replace(tmp, dst)
+        except FileNotFoundError:      # its folder is not there yet (a makedirs per write cost more)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.replace(tmp, dst)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         tmp = self.tmp_path()
@@ -97,14 +101,26 @@ class _LocalBackend:
         with open(tmp, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o600)
-        os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
         try:
-            os.link(tmp, self.path(rel))
+            return self._link(tmp, self.path(rel))
+        finally:
+            os.remove(tmp)
+
+    @staticmethod
+    def _link(tmp: str, dst: str) -> bool:
+        """Hard-link ``tmp`` at ``dst`` unless something is there (its folder made if needed)."""
+        try:
+            os.link(tmp, dst)
             return True
         except FileExistsError:
             return False
-        finally:
-            os.remove(tmp)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+        try:
+            os.link(tmp, dst)
+            return True
+        except FileExistsError:
+            return False
 
     def sweep_tmp(self) -> None:
         d = os.path.join(self.root, "tmp")

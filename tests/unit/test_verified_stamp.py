@@ -30,11 +30,23 @@ def _path(store, ref):
 
 @pytest.mark.parametrize("read", ["get", "get_arrow"])
 def test_a_new_process_trusts_the_stamp_of_an_unchanged_object(tmp_path, hashes, read):
-    ref = Store(tmp_path / "s").put(pd.DataFrame({"a": range(1000)}))
+    ref = Store(tmp_path / "s").put(pd.DataFrame({"a": range(50_000)}))     # 400 kB: stamped
     later = Store(tmp_path / "s")                  # another process: nothing in memory
     back = getattr(later, read)(ref)
-    assert len(back) == 1000
+    assert len(back) == 50_000
     assert hashes == []                            # the stamp the writer left was enough
+
+
+def test_a_small_object_gets_no_stamp_file_and_a_new_process_hashes_it(tmp_path, hashes):
+    """Below STAMP_MIN_BYTES a stamp file costs each step a write and saves no more than
+    hashing the object costs (issue 16): the next process hashes it instead."""
+    ref = Store(tmp_path / "s").put(pd.DataFrame({"a": range(1000)}))
+    assert ref.nbytes < store_module.STAMP_MIN_BYTES
+    assert not (tmp_path / "s" / "verified").exists()
+    later = Store(tmp_path / "s")
+    assert len(later.get(ref)) == 1000
+    assert hashes == [ref.nbytes]
+    assert later.check(ref) is None and hashes == [ref.nbytes]     # then trusted in memory
 
 
 @pytest.mark.parametrize("keep_mtime", [False, True])
