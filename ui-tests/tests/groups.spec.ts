@@ -2,7 +2,8 @@
  * `%%step NAME --group G` on the canvas (issue 12): a group is a box around its steps
  * with a toggle; collapsed, it is one node (its name and size, the worst state of its
  * steps, the edges to and from them re-routed to it); a click on it expands it back.
- * Search and focus mode find a collapsed group's steps.  A real kernel, in Debian's Chromium.
+ * Search and focus mode find a collapsed group's steps; `%dag show` boxes it the same way.
+ * A real kernel, in Debian's Chromium.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import * as path from 'path';
@@ -20,7 +21,8 @@ const CELLS = [
   '%%step squares --group prep\nsquares = [n * n for n in evens]',
   '%%step total --group prep\ntotal = sum(squares)',
   '%%step side\nodds = [n for n in nums if n % 2]',
-  '%%step report\nline = f"{total} from {len(nums)} numbers"'
+  '%%step report\nline = f"{total} from {len(nums)} numbers"',
+  '%dag show'
 ];
 const STEPS = ['load', 'evens', 'squares', 'total', 'side', 'report'];
 
@@ -64,6 +66,12 @@ test('a --group collapses into one node with its name and size, edges kept, and 
       .sort();
   });
   expect(inside).toEqual(['evens', 'squares', 'total']);
+  // %dag show draws the same box, and its toggle collapses the group there too
+  const shown = page.locator('.jp-Notebook .jp-nb2pipe-dag-output');
+  await expect(shown.locator('.jp-nb2pipe-group[data-group="prep"]')).toHaveCount(1);
+  await shown.locator('.jp-nb2pipe-group-toggle').click();
+  await expect(shown.locator('.jp-nb2pipe-node')).toHaveCount(4);
+  await expect(shown.locator('.jp-nb2pipe-group-node[data-group="prep"]')).toContainText('3 steps');
   await page.sidebar.setWidth(420, 'left');
   await page.locator(PANEL).screenshot({ path: path.resolve(__dirname, '..', '..', 'docs', 'sidebar-groups.png') });
 
