@@ -11,8 +11,8 @@ import { NotebookActions, Notebook } from '@jupyterlab/notebook';
 
 import { PipelineClient } from './client';
 import { cellsToRun, IRunTargets, IStepCell } from './runplan';
+import { stepOfSource } from './stepline';
 
-const STEP_LINE = /^\s*%%step\s+([A-Za-z_][A-Za-z0-9_-]*)/;
 const SETUP_OR_PARAMS = /^\s*%%(setup|params)(\s|$)/;
 
 type CellWidget = Notebook['widgets'][number];
@@ -122,9 +122,9 @@ export class CellRunner {
   private _stepCells(): IStepCell[] {
     const out: IStepCell[] = [];
     for (const w of this._client.panel.content.widgets) {
-      const m = w.model.type === 'code' ? STEP_LINE.exec(source(w)) : null;
-      if (m) {
-        out.push({ cell_id: w.model.id, step: m[1] });
+      const step = w.model.type === 'code' ? stepOfSource(source(w)) : null;
+      if (step) {
+        out.push({ cell_id: w.model.id, step });
       }
     }
     return out;

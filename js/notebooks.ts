@@ -8,15 +8,9 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { CellBadges } from './badges';
 import { PipelineClient } from './client';
+import { stepOfSource } from './stepline';
 import { PipelineSidebar } from './widget';
 
-const STEP_LINE = /^\s*%%step\s+([A-Za-z_][A-Za-z0-9_-]*)/;
-
-/** The step a cell's source defines, when it is a %%step cell. */
-export function stepOfSource(source: string): string | null {
-  const m = STEP_LINE.exec(source);
-  return m ? m[1] : null;
-}
 
 export class NotebookClients {
   /** One client per open notebook (with its cell badges), made when the notebook opens. */

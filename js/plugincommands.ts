@@ -9,7 +9,8 @@ import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { PipelineClient, Request } from './client';
 import { CommandIDs } from './commands';
 import { exportPipeline } from './exporting';
-import { NotebookClients, stepOfSource } from './notebooks';
+import { NotebookClients } from './notebooks';
+import { stepOfSource } from './stepline';
 import { PipelineSidebar } from './widget';
 
 /** The commands in the palette, in this order. */

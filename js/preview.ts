@@ -8,6 +8,7 @@
  */
 import { IPipelineState } from './model';
 import { IEdge, IStepStatus, StepState } from './protocol';
+import { stepHeader } from './stepline';
 
 /** The state of a step cell the kernel has not defined yet (and no plan says more). */
 export const NOT_RUN = 'not run yet';
@@ -33,7 +34,6 @@ export interface IPreview {
   edges: IEdge[];
 }
 
-const STEP_LINE = /^\s*%%step\s+([A-Za-z_][A-Za-z0-9_-]*)(.*)$/;
 const NAME = /[A-Za-z_][A-Za-z0-9_]*/g;
 const ASSIGN = /^([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)\s*(?:\[[^\]]*\]\s*)?(?:[-+*/|&%@]|\/\/|\*\*)?=(?!=)/;
 
@@ -81,30 +81,26 @@ export function parsePreview(cells: ICellText[]): IPreview {
   const edges: IEdge[] = [];
   const writer = new Map<string, string>();
   for (const c of cells) {
-    const text = c.source.replace(/^\n+/, '');
-    const nl = text.indexOf('\n');
-    const first = nl < 0 ? text : text.slice(0, nl);
-    const m = STEP_LINE.exec(first);
-    if (!m) {
+    const h = stepHeader(c.source);
+    if (!h) {
       continue;
     }
-    const body = nl < 0 ? '' : text.slice(nl + 1);
-    const code = codeOnly(body);
-    const declared = flagNames(m[2], 'in');
+    const code = codeOnly(h.body);
+    const declared = flagNames(h.rest, 'in');
     const used = new Set(code.match(NAME) ?? []);
     const inputs = [...new Set([...declared, ...[...used].filter(n => writer.has(n))])];
-    const outputs = [...new Set([...flagNames(m[2], 'out'), ...written(code)])];
+    const outputs = [...new Set([...flagNames(h.rest, 'out'), ...written(code)])];
     for (const n of inputs) {
       const src = writer.get(n);
-      if (src && src !== m[1]) {
-        edges.push({ source: src, target: m[1], data: n });
+      if (src && src !== h.name) {
+        edges.push({ source: src, target: h.name, data: n });
       }
     }
     for (const n of outputs) {
-      writer.set(n, m[1]);
+      writer.set(n, h.name);
     }
-    const group = flagNames(m[2], 'group')[0];
-    steps.push({ step: m[1], cell_id: c.cell_id, inputs, outputs, ...(group ? { group } : {}) });
+    const group = flagNames(h.rest, 'group')[0];
+    steps.push({ step: h.name, cell_id: c.cell_id, inputs, outputs, ...(group ? { group } : {}) });
   }
   return { steps, edges };
 }
