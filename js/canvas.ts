@@ -3,29 +3,18 @@
  * on resize (until the user zooms or pans), with wheel/pinch zoom, drag and
  * keyboard pan, arrow keys that walk the graph, and a filter by step or output name.
  */
+import { svg, stateClass } from './dom';
 import { decorateGroupNode, drawClusters } from './groupview';
 import { groupOfNode } from './groups';
 import { ILayout, INodeBox } from './layout';
 import { IPipelineState } from './model';
 import { IStepStatus } from './protocol';
 import { Minimap, MINIMAP_AT } from './minimap';
+import { ARROWS, nearest } from './nearest';
 import { isConsequence, reword } from './reasons';
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
 const MAX_FIT_SCALE = 1.25;
 const PAD = 8;
-
-export function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}): SVGElementTagNameMap[K] {
-  const e = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    e.setAttribute(k, String(v));
-  }
-  return e;
-}
-
-export function stateClass(state: string): string {
-  return 'jp-nb2pipe-state-' + state.replace(/\s+/g, '-');
-}
 
 export interface ICanvasHandlers {
   /** Click or Enter on a node: select it and go to its cell (a collapsed group's node: expand it). */
@@ -35,30 +24,6 @@ export interface ICanvasHandlers {
   /** Arrow keys reached a node: select it (no jump). */
   walk(step: string): void;
   hover(step: string | null): void;
-}
-
-type Dir = 'up' | 'down' | 'left' | 'right';
-const ARROWS: Record<string, Dir> = { ArrowUp: 'up', ArrowDown: 'down', ArrowLeft: 'left', ArrowRight: 'right' };
-
-/** The nearest node from `from` in a direction (screen geometry, any layout direction). */
-export function nearest(boxes: readonly INodeBox[], from: INodeBox, dir: Dir): INodeBox | null {
-  let best: INodeBox | null = null;
-  let bestScore = Infinity;
-  for (const b of boxes) {
-    const dx = b.x - from.x;
-    const dy = b.y - from.y;
-    const along = dir === 'up' ? -dy : dir === 'down' ? dy : dir === 'left' ? -dx : dx;
-    const across = dir === 'up' || dir === 'down' ? Math.abs(dx) : Math.abs(dy);
-    if (b === from || along <= 1) {
-      continue;
-    }
-    const score = along + 2 * across;
-    if (score < bestScore) {
-      bestScore = score;
-      best = b;
-    }
-  }
-  return best;
 }
 
 export class DagCanvas {

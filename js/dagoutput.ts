@@ -8,7 +8,8 @@
 import type { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { DagCanvas, stateClass } from './canvas';
+import { DagCanvas } from './canvas';
+import { stateClass } from './dom';
 import { el } from './dom';
 import { collapse, groupOfNode } from './groups';
 import { Direction, layout } from './layout';

@@ -3,7 +3,7 @@
  * ran, why it is not fresh, its outputs -- marked when they are from an earlier
  * run -- and the actions on it.  A failed step leads with its error.
  */
-import { stateClass } from './canvas';
+import { stateClass } from './dom';
 import { CommandIDs } from './commands';
 import { el } from './dom';
 import { formatSeconds } from './layout';

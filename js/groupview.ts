@@ -3,7 +3,7 @@
  * click collapses it), a collapsed group's node (a click expands it), and the
  * details of a collapsed group (its steps and their states).
  */
-import { svg, stateClass } from './canvas';
+import { svg, stateClass } from './dom';
 import { el } from './dom';
 import { IClusterBox } from './layout';
 import { IStepStatus } from './protocol';

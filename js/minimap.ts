@@ -3,7 +3,7 @@
  * corner, each step in its state's colour, and the view's rectangle; a click or
  * drag there centres the view on that point.
  */
-import { svg, stateClass } from './canvas';
+import { svg, stateClass } from './dom';
 import { ILayout } from './layout';
 import { IPipelineState } from './model';
 

@@ -6,7 +6,8 @@ import { CommandRegistry } from '@lumino/commands';
 import { NotebookActions } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
-import { DagCanvas, stateClass } from './canvas';
+import { DagCanvas } from './canvas';
+import { stateClass } from './dom';
 import { renderCheck } from './checkview';
 import { CommandIDs } from './commands';
 import { lineInError, renderDetails } from './details';
@@ -19,7 +20,7 @@ import { counts, IPipelineState, lineage } from './model';
 import { FRESH_IN_STORE, NOT_RUN } from './preview';
 import { IEdge, IStepStatus, STEP_STATES } from './protocol';
 
-export { stateClass } from './canvas';
+export { stateClass } from './dom';
 
 export { CommandIDs } from './commands';
 
