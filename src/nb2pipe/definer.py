@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any, Iterable
 
+from . import readcheck
 from .analysis import analyze
 from .errors import Nb2pipeError
 from .executor import _offset_tree, _register_source
@@ -90,7 +91,7 @@ class Definer:
         step = make_step(spec, code, cell_id=cell_id, where=where, line_offset=line_offset,
                          cell_text=cell_text, analysis=self.analysis_cache)
         if validate:                      # else: check_all_reads() once all steps are defined
-            self.defs.check_reads(step, self._provenance)
+            readcheck.check_reads(self.defs, step, self._provenance)
         learned = self._learned_for(step.code_hash) if step.sql is None else []
         if learned:
             self.defs.set_learned(spec.name, step.code_hash, learned)
@@ -106,7 +107,7 @@ class Definer:
                 self.forget(gone, emit=False)
             self.defs.steps = steps
         self._hoist_definitions(step)
-        for name in self.defs.unread_declared(step):
+        for name in readcheck.unread_declared(step):
             self._warn(f"nb2pipe: step `{step.name}` declares --in {name} but never reads it")
         if not step.spec.srcs and (step.name, step.code_hash) not in self._told:
             self._told.add((step.name, step.code_hash))
@@ -140,7 +141,7 @@ class Definer:
     def check_all_reads(self) -> None:
         """What define() checks per step, for every step at once (after define(validate=False))."""
         for step in self.defs.steps.values():
-            self.defs.check_reads(step, self._provenance)
+            readcheck.check_reads(self.defs, step, self._provenance)
 
     def _learned_for(self, code_hash: str) -> list[str]:
         """learned/<hash>.json, read once per code hash (a cell re-run with the same code, or

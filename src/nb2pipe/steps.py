@@ -10,7 +10,7 @@ import operator
 from typing import Any, Callable, Iterable, Mapping
 
 from . import filerefs
-from .errors import AnalysisError, GraphError, UntrackedNameError, did_you_mean
+from .errors import GraphError, did_you_mean
 from .graph import Graph, Node
 from .stepdef import ALWAYS_AVAILABLE, SetupCell, StepDef, make_step  # noqa: F401 - re-exported
 
@@ -254,51 +254,6 @@ class Definitions:
             return out
         return self._memo("writers", build)
 
-    def check_reads(self, step: StepDef, provenance: Callable[[str], str | None]) -> None:
-        """Declared inputs against the code; untracked names (exploration cells)."""
-        reads = step.external_reads()
-        writers = self.writers()
-        known = {}                   # read -> the last other step that writes it
-        for r in reads:
-            others = [w for w in writers.get(r, ()) if w != step.name]
-            if others:
-                known[r] = others[-1]
-        label = f"step `{step.name}`" + (f", {step.where}" if step.where else "")
-        untracked = []
-        for r in reads:
-            if r in self.setup_owner or r in self.params or r in known:
-                continue
-            if step.spec.inputs is not None and r in step.spec.inputs:
-                continue
-            origin = provenance(r)
-            if origin is not None:
-                untracked.append((r, origin))
-        if untracked:
-            r, origin = untracked[0]
-            more = "" if len(untracked) == 1 else f" (and {', '.join(f'`{n}`' for n, _ in untracked[1:])})"
-            raise UntrackedNameError(
-                f"step `{step.name}` reads `{r}`{more}, defined only in {origin}, an exploration"
-                " cell that production will not run",
-                where=label,
-                fix=f"move `{r}` into a %%params cell (a setting) or a %%setup cell (an import or"
-                    f" helper), or make it the --out of a step")
-        if step.spec.inputs is not None:
-            undeclared = [r for r in reads if r in known and r not in step.spec.inputs
-                          and not filerefs.is_file(r)]     # files come without --in
-            if undeclared:
-                raise AnalysisError(
-                    f"step `{step.name}` reads {', '.join(f'`{u}`' for u in undeclared)} (output of"
-                    f" step `{known[undeclared[0]]}`) but --in lists only"
-                    f" {', '.join(step.spec.inputs) or 'nothing'}",
-                    where=label,
-                    fix=f"add {' '.join(undeclared)} to --in, or drop --in to infer inputs")
-
-    def unread_declared(self, step: StepDef) -> list[str]:
-        if step.spec.inputs is None:
-            return []
-        return [i for i in step.spec.inputs if i not in step.info.reads]
-
-    # -- graph
     def graph(self, steps: dict[str, StepDef] | None = None, *, allow_missing: bool = True) -> Graph:
         """The DAG of ``steps`` (default: the current ones), built once per version of the
         definitions; other ``steps`` are built each time."""
