@@ -11,14 +11,14 @@ order (steps follow it) and which cells are tagged ``parameters``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 from . import protocol as P
 from . import records
 from .engine import Engine
+from .commreplies import check_message, edges_with_sizes, export_notebook, plan_message, with_groups
 from .errors import Nb2pipeError
+from .notebook import classify
 from .spec import parse_params_line, parse_step_line
 
 PROTOCOL_VERSION = P.PROTOCOL_VERSION
@@ -36,26 +36,6 @@ def graph_message(engine: Engine) -> dict:
         statuses, edges, problems = [], [], getattr(e, "problems", [e.what])
     return P.GraphMsg(steps=statuses, edges=edges, problems=problems, store=engine.store.url,
                       env=engine.env_name).to_json()
-
-
-def with_groups(planner, statuses) -> list[P.StepStatus]:
-    """The statuses, each with its step's ``--group`` (the panel collapses a group into one node)."""
-    out = list(statuses)
-    for s in out:
-        step = planner.defs.steps.get(s.step)
-        s.group = step.spec.group if step is not None else None
-    return out
-
-
-def edges_with_sizes(graph, statuses) -> list[P.Edge]:
-    """The graph's edges, a table's rows x columns on each (its producer's stored summary:
-    entry metadata, no object read)."""
-    summaries = {s.step: s.summaries for s in statuses}
-    edges = []
-    for a, b, d in graph.edges():
-        summary = (summaries.get(a) or {}).get(d) or {}      # the planner's: a dict per output
-        edges.append(P.Edge(a, b, d, rows=summary.get("rows"), columns=summary.get("columns")))
-    return edges
 
 
 class CommServer:
@@ -256,17 +236,6 @@ def _shell():
         return None
 
 
-def _split_magic(source: str) -> tuple[str, str, str]:
-    """``("%%step", "clean --in raw", body)`` for a cell; ``("", "", source)`` for plain."""
-    text = source.lstrip("\n")
-    first, _, body = text.partition("\n")
-    head = first.strip()
-    for magic in ("%%step", "%%setup", "%%params"):
-        if head == magic or head.startswith(magic + " "):
-            return magic, head[len(magic):].strip(), body
-    return "", "", source
-
-
 def sync_cells(engine: Engine, cells: list[P.CellSource], *, execute: bool) -> list[P.CellProblem]:
     """Bring the engine's definitions in line with the notebook's current cells
     (in notebook order), so a run from the sidebar
@@ -282,9 +251,9 @@ def sync_cells(engine: Engine, cells: list[P.CellSource], *, execute: bool) -> l
     by_cell = {s.cell_id: s for s in engine.defs.steps.values() if s.cell_id}
     for cell in cells:
         cid, source = cell.cell_id, cell.source or ""
-        magic, line, body = _split_magic(source)
+        kind, line, body = classify(source, [])
         try:
-            if magic == "%%step":
+            if kind == "step":
                 spec = parse_step_line(line)
                 current = by_cell.get(cid) or engine.defs.steps.get(spec.name)
                 if current is None and not execute:
@@ -295,12 +264,12 @@ def sync_cells(engine: Engine, cells: list[P.CellSource], *, execute: bool) -> l
                 where = current.where if current is not None else "cell (not run yet)"
                 engine.define(spec, transform(body) if body.strip() else "", cell_id=cid,
                               where=where, line_offset=1, cell_text=text)
-            elif magic == "%%setup" and execute:
+            elif kind == "setup" and execute:
                 code = transform(body) if body.strip() else ""
                 old = engine.defs.setup.get(cid)
                 if old is None or old.code != code:
                     engine.run_setup(code, cell_id=cid, where="cell (from the Pipeline panel)")
-            elif magic == "%%params" and execute:
+            elif kind == "params" and execute:
                 ps = parse_params_line(line)
                 overrides = (shell.user_ns.get("__nb2pipe_overrides__") if shell is not None else None) or {}
                 engine.set_params(transform(body) if body.strip() else "", overrides=overrides,
@@ -310,97 +279,3 @@ def sync_cells(engine: Engine, cells: list[P.CellSource], *, execute: bool) -> l
         except Exception as e:  # noqa: BLE001 - user code in a setup/params cell
             problems.append(P.CellProblem(cid, f"{type(e).__name__}: {e}"))
     return problems
-
-
-def plan_message(engine: Engine, req: P.PlanRequest) -> dict:
-    """The notebook's steps as ``nb2pipe status`` plans them -- definitions only, nothing
-    executed, keys looked up in this kernel's store -- for the panel before the cells run
-    (or after a restart).  The live engine is not touched."""
-    import dataclasses
-    import json
-
-    from . import notebook as nbmod
-    from .runner import plan
-    name = os.path.basename(req.name or "notebook.ipynb")
-    if not isinstance(req.notebook, dict):
-        return P.PlanMsg(steps=[], edges=[], problems=["plan: the request carries no notebook"]).to_json()
-    tmp = tempfile.mkdtemp(prefix="nb2pipe-plan-")
-    try:
-        path = os.path.join(tmp, name)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(req.notebook, f)
-        # planned as if it were where the kernel runs (relative `--src` paths, local modules)
-        nb = dataclasses.replace(nbmod.read(path), path=os.path.join(os.getcwd(), name))
-        planner = plan.engine_for(nb, engine.store)
-        graph = planner.graph()
-        steps = with_groups(planner, planner.plan(graph).values())
-        edges = edges_with_sizes(graph, steps)
-        return P.PlanMsg(steps=steps, edges=edges, problems=[]).to_json()
-    except Nb2pipeError as e:
-        return P.PlanMsg(steps=[], edges=[], problems=getattr(e, "problems", None) or [e.what]).to_json()
-    finally:
-        import shutil
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def check_message(engine: Engine, rows: int) -> dict:
-    """The answer to ``check``: ``%dag check --sample ROWS`` (the notebook as last saved, on
-    samples, in a separate kernel), as data for the sidebar.  Blocks this kernel while it runs,
-    as the magic does; an error that is not nb2pipe's is one line, never a traceback."""
-    from . import samplecheck
-    try:
-        check, saved = samplecheck.of_saved_notebook(engine, engine.param_overrides, rows)
-    except Nb2pipeError:
-        raise
-    except Exception as e:  # noqa: BLE001 - the sample kernel could not start, ...
-        raise Nb2pipeError(f"the sample check could not run: {type(e).__name__}: {e}",
-                           fix="run `%dag check --sample` in a cell to see the whole error") from e
-    breaks = [P.CheckBreak(step=b.step, output=b.output, column=b.column, expected=b.want, got=b.got,
-                           made_by=o.step, line=o.line, message=samplecheck.describe(b, o))
-              for b, o in zip(check.breaks, check.made_by)]
-    msg = P.CheckMsg(ok=check.ok, rows=check.rows, breaks=breaks, sampled=check.sampled, full=check.full,
-                     unsampled_steps=check.unsampled_steps, failed=check.failed, skipped=check.skipped,
-                     not_checked=check.not_checked, no_contract=check.no_contract,
-                     durations=check.durations, wall=check.wall,
-                     report=samplecheck.render(check, saved.graph()))
-    return saved.redactor().scrub(msg.to_json())
-
-
-def export_notebook(req: P.ExportRequest, engine) -> dict:
-    """Export the notebook as ``nb2pipe export NOTEBOOK -o DIR`` does (the same function,
-    called in the kernel on the kernel's store and parameters, with the same lines as the
-    answer).
-
-    ``name`` is the notebook's file name; when a file of that name is in the kernel's
-    working directory (a local kernel) it is exported as saved, otherwise (a remote
-    kernel) ``notebook`` (its JSON) is written to a temporary directory first."""
-    output = req.output or ""
-    name = os.path.basename(req.name or "notebook.ipynb")
-    if not output:
-        return {"ok": False, "message": "no output folder given"}
-    path, tmp = os.path.abspath(name), None
-    if not os.path.exists(path) and req.notebook is not None:
-        import json
-        tmp = tempfile.mkdtemp(prefix="nb2pipe-export-")
-        path = os.path.join(tmp, name)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(req.notebook, f)
-
-    def as_known(text: str) -> str:       # the notebook as the user knows it, not our copy
-        return text.replace(os.path.join(tmp, ""), "") if tmp else text
-    try:
-        from . import notebook
-        from .export.summary import export_described
-        from .runner import plan
-        nb = notebook.read(path)
-        saved = plan.engine_for(nb, engine.store, engine.param_overrides)
-        _, lines = export_described(nb, saved, output, overwrite=req.overwrite)
-    except Nb2pipeError as e:
-        return {"ok": False, "message": as_known(f"nb2pipe: {e}")}
-    except Exception as e:  # noqa: BLE001 - report, never break the kernel
-        return {"ok": False, "message": as_known(f"export failed: {type(e).__name__}: {e}")}
-    finally:
-        if tmp:
-            import shutil
-            shutil.rmtree(tmp, ignore_errors=True)
-    return {"ok": True, "message": as_known("\n".join(lines)), "output": output}

@@ -153,7 +153,7 @@ def show(session, ns) -> None:
     from IPython.display import Markdown, display
 
     from . import render
-    from .comm import with_groups
+    from .commreplies import with_groups
     engine = session.engine
     graph = engine.graph()
     steps = [s.to_json() for s in with_groups(engine, engine.plan(graph).values())]   # the frontend boxes groups
