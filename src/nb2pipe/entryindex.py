@@ -29,6 +29,9 @@ class EntryIndex:
         self.records: dict[str, dict] = {}          # key -> record
         self.claims: dict[str, tuple] = {}          # object rel -> stamp it was verified at
         self.loaded: set[str] = set()
+        # object rel -> stamp its file had when entry() checked it, during one plan only
+        # (None: no plan under way); Store.check takes it instead of a second stat
+        self.confirmed: dict[str, tuple] | None = None
 
     @staticmethod
     def rel(name: str) -> str:
@@ -56,15 +59,22 @@ class EntryIndex:
         rec = self.records.get(key)
         if rec is None:
             return None
+        stamp = self.backend.stamp
         try:
-            if _stamp_json(self.backend.stamp(f"entries/{key[:2]}/{key}.json")) != rec["stamp"]:
+            if _stamp_json(stamp(f"entries/{key[:2]}/{key}.json")) != rec["stamp"]:
                 return None
-            for rel, stamp in rec["objects"].items():
-                if _stamp_json(self.backend.stamp(rel)) != stamp:
-                    return None
-        except (KeyError, TypeError):
+            now = [(rel, stamp(rel), recorded) for rel, recorded in rec["objects"].items()]
+        except (KeyError, TypeError, AttributeError):
             return None
+        if any(_stamp_json(st) != recorded for _, st, recorded in now):
+            return None
+        if self.confirmed is not None:
+            self.confirmed.update((rel, st) for rel, st, _ in now if st is not None)
         return rec["entry"]
+
+    def confirmed_stamp(self, rel: str) -> tuple | None:
+        """The stamp entry() found ``rel`` at in the plan under way (taken once), else None."""
+        return None if self.confirmed is None else self.confirmed.pop(rel, None)
 
     def save(self, name: str, entries: dict[str, dict], verified: dict[str, tuple],
              checked: dict[str, dict]) -> None:

@@ -61,14 +61,18 @@ class MetadataFiles:
 
     # -- the index of the entries a notebook's last plan used (see :mod:`nb2pipe.entryindex`)
     def load_index(self, name: str) -> None:
+        """Read ``name``'s index and open a plan: until :meth:`save_index`, an object's stamp
+        taken to trust an indexed entry serves its check too (one stat, not two)."""
         self._index.load(name)
+        self._index.confirmed = {}
 
     def save_index(self, name: str, keys) -> None:
         """Write ``name``'s index of ``keys`` when more than 1 in 20 of them were read from
         their own files since it was last written (or it has none yet): a session re-running
         a few steps does not rewrite the whole index at each plan."""
+        self._index.confirmed = None       # the plan is over: checks stat again
         keys = list(keys)
-        if self.read_only or not self._index_stale or (
+        if self.read_only or not keys or not self._index_stale or (
                 self._index_stale * 20 <= len(keys) and self._index.records):
             return
         self._index_stale = 0

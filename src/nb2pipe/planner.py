@@ -207,9 +207,12 @@ class Planner:
         self.plan_count += 1                     # plans made by this engine (an honest counter)
         graph = graph or self.graph()
         self._learned_listed = None              # definitions after a plan list learned/ again
-        self.store.load_index(self.pipeline)
-        states = self._states(graph, names)
-        self.store.save_index(self.pipeline, [s[2] for s in states.values() if s[2]])
+        self.store.load_index(self.pipeline)     # opens the plan: an object is stat'ed once
+        states: dict[str, tuple] = {}
+        try:
+            states = self._states(graph, names)
+        finally:                                 # closes it, even when planning failed
+            self.store.save_index(self.pipeline, [s[2] for s in states.values() if s[2]])
         out: dict[str, StepStatus] = {}
         for name, (state, reasons, key, res) in states.items():
             step = self.defs.steps[name]

@@ -238,7 +238,7 @@ class Store(MetadataFiles):
             rel = self._object_rel(ref.oid, ref.codec)
         except CorruptObjectError as e:
             return e.what
-        stamp = self.backend.stamp(rel)
+        stamp = self._index.confirmed_stamp(rel) or self.backend.stamp(rel)
         if stamp is None and not self.backend.exists(rel):
             return "is missing from the store"
         refused = self._pickle_problem(ref)

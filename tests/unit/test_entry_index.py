@@ -7,6 +7,7 @@ import os
 import pytest
 
 from nb2pipe.engine import Engine
+from nb2pipe.entries import ObjectRef
 from nb2pipe.spec import parse_step_line
 from nb2pipe.store import Store
 
@@ -134,3 +135,24 @@ def test_a_few_steps_run_again_do_not_rewrite_the_index_at_each_plan(tmp_path):
     eng.plan()
     assert (index.stat().st_mtime_ns, index.stat().st_ino) != written
     assert {s.state for s in session(tmp_path, cells=cells).plan().values()} == {"fresh"}
+
+
+def test_a_first_plan_stats_each_object_file_once(tmp_path, planned):
+    eng = session(tmp_path)
+    stats: list[str] = []
+    real = eng.store.backend.stamp
+    eng.store.backend.stamp = lambda rel: stats.append(rel) or real(rel)
+    assert {s.state for s in eng.plan().values()} == {"fresh"}
+    objects = [r for r in stats if r.startswith("objects/")]
+    assert len(objects) == len(CELLS) and len(set(objects)) == len(CELLS)
+
+
+def test_a_stamp_taken_in_a_plan_does_not_outlive_it(tmp_path, planned):
+    eng = session(tmp_path)
+    key = planned.plan()["b"].key
+    eng.store.load_index("nb.ipynb")                 # a plan opens: the entry read via the index
+    entry = eng.store.get_entry(key)
+    eng.store.save_index("nb.ipynb", [key])          # ... and closes without checking its object
+    remove_object(planned)
+    ref = ObjectRef.from_json(entry["outputs"]["b"])
+    assert eng.store.check(ref) == "is missing from the store"
