@@ -61,6 +61,16 @@ def execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str
     return _in_one_cell(nb, engine, todo, kw, meanwhile, session)
 
 
+def prelude(nb, engine, overrides: dict) -> list[str]:
+    """The definitions' cells of :func:`runner.local.prelude`, its first three (the kernel's
+    folder and path; nb2pipe, define-only and the store; the parameters and the pipeline's
+    name: a few milliseconds of work each) sent as one cell, one round trip.  The other
+    executors keep them apart (a warm kernel tells a change of parameters by its cell)."""
+    from .runner import local
+    cells = local.prelude(nb, engine, overrides)
+    return ["\n".join(cells[:3])] + cells[3:]
+
+
 def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile, session=None):
     """Every step of ``todo`` in one cell of one fresh kernel (``%dag run A B ... --json``; the
     engine there skips what is below a failure): a sample's steps take milliseconds, a cell
@@ -81,7 +91,7 @@ def _in_one_cell(nb, engine, todo: list[str], kw: dict, meanwhile, session=None)
     try:
         meanwhile()
         s.connect()
-        local.define(s, local.prelude(nb, engine, kw["overrides"]), mask, Deadline.of(engine, None))
+        local.define(s, prelude(nb, engine, kw["overrides"]), mask, Deadline.of(engine, None))
         for i, n in enumerate(todo):
             kw["on_event"]("start", local.StepReport(n, "running"), i + 1, len(todo))
         outputs = s.run_cell(f"%dag run {' '.join(todo)} --json", timeout=None, keep_going=True).outputs
