@@ -10,12 +10,17 @@ import { Notification } from '@jupyterlab/apputils';
 import { NotebookActions, Notebook } from '@jupyterlab/notebook';
 
 import { PipelineClient } from './client';
+import { Request } from './connection';
+import { IReplyMsg } from './protocol';
 import { cellsToRun, IRunTargets, IStepCell } from './runplan';
 import { stepOfSource } from './stepline';
 
 const SETUP_OR_PARAMS = /^\s*%%(setup|params)(\s|$)/;
 
 type CellWidget = Notebook['widgets'][number];
+
+/** Replies of a request the comm dropped (it was closed, or not open yet). */
+const LOST = new Set(['the connection to the kernel was lost', 'not connected to the kernel']);
 
 export interface IPanelRun extends IRunTargets {
   /** Re-run the targets even when cached (through the engine; their cells then replay that run). */
@@ -67,9 +72,9 @@ export class CellRunner {
       return false;
     }
     // 2. the kernel's definitions follow the editors (typed edits not synced yet), so its states are current
-    const synced = await client.request({ type: 'sync', cells: client.cells(true) });
+    const synced = await this._request(() => ({ type: 'sync', cells: client.cells(true) }));
     if (!synced.ok) {
-      return false;
+      return this._stopped(synced);
     }
     // 3. the step cells that need to run, in notebook order
     const plan = cellsToRun(client.model.view, client.model.state, this._stepCells(), request);
@@ -88,15 +93,15 @@ export class CellRunner {
       if (first > 0 && !(await this._execute(widgets.slice(0, first)))) {
         return false;
       }
-      const forced = await client.request({
+      const forced = await this._request(() => ({
         type: 'run',
         targets: request.targets,
         force: true,
         downstream: false,
         cells: client.cells()
-      });
+      }));
       if (!forced.ok) {
-        return false;
+        return this._stopped(forced);
       }
       rest = widgets.slice(Math.max(first, 0));
     }
@@ -116,6 +121,52 @@ export class CellRunner {
       }
     }
     return true;
+  }
+
+  /**
+   * A request of the run.  The comm can be re-opened under it (the run's own `%load_ext`
+   * cell, or a kernel slow to send its first graph): then, once connected again, it is sent
+   * once more instead of the run stopping without a word.
+   */
+  private async _request(make: () => Request): Promise<IReplyMsg> {
+    let reply = await this._client.request(make());
+    if (!reply.ok && LOST.has(reply.message ?? '') && (await this._connected())) {
+      reply = await this._client.request(make());
+    }
+    return reply;
+  }
+
+  /** Resolves true once the comm is connected, false when the kernel is gone or it takes over a minute. */
+  private _connected(): Promise<boolean> {
+    const model = this._client.model;
+    return new Promise<boolean>(resolve => {
+      let timer = 0;
+      const check = (): boolean => {
+        const c = model.state.connection;
+        if (c === 'connected' || c === 'no-kernel' || c === 'not-loaded' || c === 'no-notebook') {
+          window.clearTimeout(timer);
+          unsubscribe();
+          resolve(c === 'connected');
+          return true;
+        }
+        return false;
+      };
+      const unsubscribe = model.subscribe(() => void check());
+      if (!check()) {
+        timer = window.setTimeout(() => {
+          unsubscribe();
+          resolve(false);
+        }, 60000);
+      }
+    });
+  }
+
+  /** A run that cannot go on says why. */
+  private _stopped(reply: IReplyMsg): false {
+    Notification.error(`The run from the Pipeline panel stopped: ${reply.message || 'the kernel did not answer'}`, {
+      autoClose: false
+    });
+    return false;
   }
 
   /** Every step cell of the notebook, in order, with its step's name. */

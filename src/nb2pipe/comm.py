@@ -135,11 +135,16 @@ class CommServer:
             reply = self._handle(comm, req)
         except Nb2pipeError as e:
             reply = P.ReplyMsg(id=req.id, request=req.type.value, ok=False, message=str(e))
+        except Exception as e:  # noqa: BLE001 - the panel waits for this reply: never leave it hanging
+            reply = P.ReplyMsg(id=req.id, request=req.type.value, ok=False,
+                               message=f"nb2pipe could not answer `{req.type.value}`: {type(e).__name__}: {e}")
         finally:
             self._holding -= 1
-        if not self._holding:
-            self._push_due()               # the graph the request changed, then its reply
-        self._send(comm, reply.to_json())
+        try:
+            if not self._holding:
+                self._push_due()           # the graph the request changed, then its reply
+        finally:
+            self._send(comm, reply.to_json())
 
     def _send(self, comm, data: dict) -> None:
         """Every message leaves through here, with secret values masked."""

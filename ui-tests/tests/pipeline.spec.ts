@@ -183,6 +183,8 @@ test('run a step and downstream from the panel; failures show the error', async 
   await expectStates(page, expectedAfterEdit('by_region', down));
   const before = await prompts(page);
   await node(page, 'by_region').click();
+  // the details pane shows the clicked step before its button is pressed
+  await expect(page.locator(`${PANEL} .jp-nb2pipe-details-name`)).toHaveText('by_region');
   await page.locator(`${PANEL} .jp-nb2pipe-actions button`, { hasText: 'Run + downstream' }).click();
   await expect.poll(async () => (await states(page)).by_region, { timeout: 60000 }).toBe('failed');
   await expect(page.locator(`${PANEL} .jp-nb2pipe-details .jp-nb2pipe-error`)).toContainText('regionn');
