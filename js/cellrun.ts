@@ -10,7 +10,7 @@ import { Notification } from '@jupyterlab/apputils';
 import { NotebookActions, Notebook } from '@jupyterlab/notebook';
 
 import { PipelineClient } from './client';
-import { Request } from './connection';
+import { CONNECTION_LOST, NOT_CONNECTED, Request } from './connection';
 import { IReplyMsg } from './protocol';
 import { cellsToRun, IRunTargets, IStepCell } from './runplan';
 import { stepOfSource } from './stepline';
@@ -20,7 +20,7 @@ const SETUP_OR_PARAMS = /^\s*%%(setup|params)(\s|$)/;
 type CellWidget = Notebook['widgets'][number];
 
 /** Replies of a request the comm dropped (it was closed, or not open yet). */
-const LOST = new Set(['the connection to the kernel was lost', 'not connected to the kernel']);
+const LOST = new Set([CONNECTION_LOST, NOT_CONNECTED]);
 
 export interface IPanelRun extends IRunTargets {
   /** Re-run the targets even when cached (through the engine; their cells then replay that run). */

@@ -12,6 +12,10 @@ import { COMM_TARGET, FrontendMessage, IReplyMsg, KernelMessage, PROTOCOL_VERSIO
 
 /** A request before the connection gives it its id. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** The failed replies of a request the comm never sent, or dropped when it closed. */
+export const NOT_CONNECTED = 'not connected to the kernel';
+export const CONNECTION_LOST = 'the connection to the kernel was lost';
+
 export type Request = DistributiveOmit<FrontendMessage, 'id' | 'v'>;
 
 export interface IConnectionHooks {
@@ -93,7 +97,7 @@ export class KernelConnection {
         id: null,
         request: msg.type,
         ok: false,
-        message: 'not connected to the kernel',
+        message: NOT_CONNECTED,
         problems: []
       });
     }
@@ -239,7 +243,7 @@ export class KernelConnection {
     const waiters = [...this._waiters.entries()];
     this._waiters.clear();
     for (const [id, resolve] of waiters) {
-      resolve({ type: 'reply', id, request: '', ok: false, message: 'the connection to the kernel was lost', problems: [] });
+      resolve({ type: 'reply', id, request: '', ok: false, message: CONNECTION_LOST, problems: [] });
     }
   }
 
