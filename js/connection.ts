@@ -50,7 +50,6 @@ export class KernelConnection {
   dispose(): void {
     this._disposed = true;
     this._gen++;
-    window.clearTimeout(this._watchdog);
     this._closeComm();
   }
 
@@ -110,7 +109,6 @@ export class KernelConnection {
     }
     const gen = ++this._gen;
     this._closeComm();
-    window.clearTimeout(this._watchdog);
     const kernel = this._ctx.session?.kernel;
     if (!kernel || kernel.status === 'dead') {
       this._model.setConnection('no-kernel');
@@ -130,13 +128,11 @@ export class KernelConnection {
     if (gen !== this._gen || this._disposed || kernel !== this._ctx.session?.kernel) {
       return;
     }
-    if (this._open(kernel)) {
-      this._startWatchdog(kernel, gen, attempt);
-    }
+    this._open(kernel, gen, attempt);
   }
 
   /** Open the comm on `kernel` and route its messages; false when it cannot be opened. */
-  private _open(kernel: Kernel.IKernelConnection): boolean {
+  private _open(kernel: Kernel.IKernelConnection, gen: number, attempt: number): boolean {
     let comm: Kernel.IComm;
     try {
       comm = kernel.createComm(COMM_TARGET);
@@ -170,26 +166,29 @@ export class KernelConnection {
       // closed at once: the kernel has no `nb2pipe` target (extension not loaded)
       this._model.setConnection(status === 'restarting' || status === 'autorestarting' ? 'restarting' : 'not-loaded');
     };
-    comm.open({ v: PROTOCOL_VERSION, features: ['patch'] });
+    const future = comm.open({ v: PROTOCOL_VERSION, features: ['patch'] });
     this._hooks.opened();
-    this._openedAt = Date.now();
+    // the kernel has handled the open once it is idle with the open as parent; by then its
+    // answer (a graph, or a close when nb2pipe is not loaded) has arrived, iopub being ordered
+    future.done.then(
+      () => this._handled(comm, gen, attempt),
+      () => undefined // the kernel restarted or went away: the status handlers take over
+    );
     return true;
   }
 
   /**
-   * An idle kernel answers a comm_open at once (graph or close).  No answer while
-   * idle means the open was lost (e.g. in a reconnect): open again, a few times.
+   * The kernel handled the comm_open without answering it: the open was lost (e.g. sent
+   * during a reconnect).  Open again, a few times.  No timer: a busy or slow kernel is
+   * waited for, however long it takes, and a live comm is never re-opened under its requests.
    */
-  private _startWatchdog(kernel: Kernel.IKernelConnection, gen: number, attempt: number): void {
-    this._watchdog = window.setTimeout(() => {
-      if (gen !== this._gen || this._model.state.connection !== 'connecting') {
-        return;
-      }
-      // a busy kernel answers when it is done; `_onStatus` retries at the next idle
-      if (kernel.status !== 'busy' && attempt < 10) {
-        void this._connect(attempt + 1);
-      }
-    }, 3000);
+  private _handled(comm: Kernel.IComm, gen: number, attempt: number): void {
+    if (gen !== this._gen || comm !== this._comm || this._model.state.connection !== 'connecting') {
+      return;
+    }
+    if (attempt < 3) {
+      void this._connect(attempt + 1);
+    }
   }
 
   private _onKernelChanged(): void {
@@ -200,21 +199,20 @@ export class KernelConnection {
   private _onStatus(_: ISessionContext, status: Kernel.Status): void {
     if (status === 'restarting' || status === 'autorestarting') {
       this._gen++;
-      window.clearTimeout(this._watchdog);
       this._closeComm();
       this._model.setConnection('restarting');
     } else if (status === 'dead') {
       this._closeComm();
       this._model.setConnection('no-kernel');
-    } else if (
-      status === 'idle' &&
-      (this._model.state.connection === 'restarting' ||
-        this._reconnectOnIdle ||
-        (this._model.state.connection === 'connecting' && Date.now() - this._openedAt > 3000))
-    ) {
-      // a restarted kernel starts without the extension: try, the kernel says if not
+    } else if (status === 'idle') {
+      const c = this._model.state.connection;
+      const loaded = this._reconnectOnIdle;
       this._reconnectOnIdle = false;
-      this.connect();
+      // a restarted kernel starts without the extension: try, the kernel says if not.
+      // After a `%load_ext nb2pipe` cell, open again unless a comm got through meanwhile
+      if (c === 'restarting' || (loaded && c !== 'connected' && c !== 'connecting')) {
+        this.connect();
+      }
     }
   }
 
@@ -262,8 +260,6 @@ export class KernelConnection {
 
   private _comm: Kernel.IComm | null = null;
   private _gen = 0;
-  private _openedAt = 0;
-  private _watchdog = 0;
   private _disposed = false;
   private _reconnectOnIdle = false;
   private _watched: Kernel.IKernelConnection | null = null;

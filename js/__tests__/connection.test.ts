@@ -35,8 +35,11 @@ class FakeComm {
   isDisposed = false;
   onMsg: (msg: any) => void = () => undefined;
   onClose: (msg: any) => void = () => undefined;
-  open(data: unknown): void {
+  /** Resolves the open's future: the kernel is idle with the comm_open as parent. */
+  handled: () => void = () => undefined;
+  open(data: unknown): { done: Promise<void> } {
     this.opened = data;
+    return { done: new Promise<void>(resolve => (this.handled = resolve)) };
   }
   send(data: unknown): void {
     this.sent.push(data);
@@ -185,4 +188,54 @@ test('a new kernel resets the model and gets its own comm; dispose closes it for
   ctx.status('idle');
   await settle();
   assert.equal(other.comms.length, 1);
+});
+
+test('a slow kernel keeps its comm: idles and time passing never re-open it under a waiting request', async () => {
+  const { kernel, ctx, model, conn } = await connected();
+  const waiting = conn.request({ type: 'plan', name: 'a.ipynb', notebook: {} } as any);
+  const realNow = Date.now;
+  try {
+    Date.now = () => realNow() + 60_000;              // a minute later, under load
+    for (let i = 0; i < 5; i++) {
+      ctx.status('busy');
+      ctx.status('idle');                             // idles between the queued cells
+      await settle();
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(kernel.comms.length, 1);
+  assert.equal(kernel.comm.closed, false);
+  assert.equal(model.state.connection, 'connecting');
+  kernel.comm.receive(GRAPH);                         // the kernel gets to the open at last
+  const id = kernel.comm.sent[0].id;
+  kernel.comm.receive({ type: 'reply', id, request: 'plan', ok: true, message: '', problems: [] });
+  assert.equal((await waiting).ok, true);
+  assert.equal(model.state.connection, 'connected');
+  conn.dispose();
+});
+
+test('an open the kernel handled without answering was lost: opened again, at most three times', async () => {
+  const { kernel, model, conn } = await connected();
+  kernel.comm.handled();                              // idle with the open as parent, no graph, no close
+  await settle();
+  assert.equal(kernel.comms.length, 2);
+  assert.equal(kernel.comms[0].closed, true);
+  for (let i = 0; i < 5; i++) {
+    kernel.comm.handled();
+    await settle();
+  }
+  assert.equal(kernel.comms.length, 4);
+  assert.equal(model.state.connection, 'connecting');
+  conn.dispose();
+});
+
+test('an answered open is not opened again when the kernel reports it handled', async () => {
+  const { kernel, model, conn } = await connected();
+  kernel.comm.receive(GRAPH);
+  kernel.comm.handled();
+  await settle();
+  assert.equal(kernel.comms.length, 1);
+  assert.equal(model.state.connection, 'connected');
+  conn.dispose();
 });
