@@ -258,9 +258,16 @@ class Definitions:
         """The DAG of ``steps`` (default: the current ones), built once per version of the
         definitions; other ``steps`` are built each time."""
         if steps is None or steps is self._steps or self._same_code(steps, self._steps):
-            if not allow_missing:
-                return self._memo("graph strict", lambda: self._build_graph(self._steps, False))
-            return self._memo("graph", lambda: self._build_graph(self._steps, True))
+            loose = lambda: self._memo("graph", lambda: self._build_graph(self._steps, True))  # noqa: E731
+            if allow_missing:
+                return loose()
+            try:                       # with nothing missing, the strict graph is the same graph
+                g = loose()
+                if not g.missing:
+                    return g
+            except GraphError:
+                pass                   # the strict build lists every problem
+            return self._memo("graph strict", lambda: self._build_graph(self._steps, False))
         return self._build_graph(steps, allow_missing)
 
     def check(self, steps: dict[str, StepDef], appended: StepDef | None = None) -> None:

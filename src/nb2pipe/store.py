@@ -38,6 +38,8 @@ from .store_backends import TMP_MAX_AGE, _FsspecBackend, _LocalBackend  # noqa: 
 # objects smaller than this get no stamp file under verified/: reading and hashing them
 # costs about what opening a stamp file does, and writing one cost each step a file
 STAMP_MIN_BYTES = 256 << 10
+# objects smaller than this are checked from a plain read, not a memory map
+SMALL_READ_BYTES = 1 << 20
 
 
 class Store(MetadataFiles):
@@ -205,6 +207,8 @@ class Store(MetadataFiles):
         if stamp is None:
             return
         self._verified[rel] = stamp
+        if self._index.claims.get(rel) != stamp:
+            self._index_stale += 1         # the index can say so: the next session stats, not hashes
         if not self.read_only and stamp[0] >= STAMP_MIN_BYTES:
             try:
                 self.backend.write_bytes(self._stamp_rel(rel), json.dumps(list(stamp)).encode())
@@ -248,8 +252,8 @@ class Store(MetadataFiles):
             return f"is damaged ({stamp[0]} bytes, expected {ref.nbytes})"
         if self._stamped(rel, stamp):
             return None
-        try:
-            self._verified_buffer(ref)
+        try:   # a small object is read as bytes: no memory map (nor pyarrow) for a few bytes
+            self._verified_buffer(ref, whole=ref.nbytes < SMALL_READ_BYTES)
         except CorruptObjectError as e:
             return f"cannot be served: {e.what}"
         return None

@@ -156,3 +156,24 @@ def test_a_stamp_taken_in_a_plan_does_not_outlive_it(tmp_path, planned):
     remove_object(planned)
     ref = ObjectRef.from_json(entry["outputs"]["b"])
     assert eng.store.check(ref) == "is missing from the store"
+
+
+def test_objects_a_plan_hashed_are_stamped_in_the_index_so_the_next_session_only_stats(
+        tmp_path, planned, monkeypatch):
+    import nb2pipe.store as store_mod
+    keys = [s.key for s in planned.plan().values()]
+    os.remove(planned.store.backend.path("index/nb.json"))
+    # what `nb2pipe run` does after a headless run: index the entries the kernel wrote,
+    # read from their files, without hashing their objects
+    indexer = Store(tmp_path / "store")
+    for k in keys:
+        indexer.get_entry(k)
+    indexer.save_index("nb.ipynb", keys)
+    hashed: list[int] = []
+    real = store_mod.content_hash
+    monkeypatch.setattr(store_mod, "content_hash", lambda buf: hashed.append(len(buf)) or real(buf))
+    assert {s.state for s in session(tmp_path).plan().values()} == {"fresh"}
+    assert len(hashed) == 3                        # the first plan to check them hashes each once
+    hashed.clear()
+    assert {s.state for s in session(tmp_path).plan().values()} == {"fresh"}
+    assert hashed == []                            # the next one trusts the stamps it left
