@@ -40,6 +40,13 @@ class _Tee(io.TextIOBase):
     def flush(self) -> None:
         self._target.flush()
 
+    def close(self) -> None:
+        """A tee does not own its target: closing it (as the garbage collector does when the
+        step ends) neither closes nor flushes the target.  In a kernel each flush of its
+        stream waits for the kernel's output thread (~1 ms, two per step); what the step
+        printed still goes out in order, before the next display (which flushes the streams
+        first) or at the end of the cell."""
+
     def __getattr__(self, name: str) -> Any:     # encoding, isatty, fileno...
         return getattr(self._target, name)
 

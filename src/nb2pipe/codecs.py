@@ -95,11 +95,16 @@ def from_arrow(table, tag: str, meta: dict):
     raise CorruptObjectError(f"unknown table type {tag!r} in the store")
 
 
-def _write_arrow(value, tag: str, path: str) -> dict:
+def _write_arrow(value, tag: str, path: str, hashing=None) -> dict:
+    """``hashing``: an :class:`~nb2pipe.entries.HashingFile` to write through (the file is
+    hashed as it is written)."""
     import pyarrow as pa
     table = to_arrow(value, tag)
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+    sink = pa.OSFile(path, "wb") if hashing is None else pa.PythonFile(hashing.open(path), mode="w")
+    with sink, pa.ipc.new_file(sink, table.schema) as w:
         w.write_table(table)
+    if hashing is not None:
+        hashing.finish()
     # the data columns only: a pandas index stored as a column (``__index_level_0__``, or a
     # named index listed in the pandas metadata) is not one of the frame's columns
     index_cols = set()
@@ -252,13 +257,16 @@ ALLOWED_WITHOUT_PICKLE = ("a table (pandas DataFrame or Series, polars DataFrame
                           " int, finite float, bool, None)")
 
 
-def write_value(value: Any, path: str, secret, *, allow_pickle: bool = True) -> tuple[str, str, dict]:
+def write_value(value: Any, path: str, secret, *, allow_pickle: bool = True,
+                hashing=None) -> tuple[str, str, dict]:
     """Write ``value`` to ``path`` with the best codec.  Returns (codec, type tag, meta).
-    ``secret``: the signing key (or a function returning it, called only for a pickle)."""
+    ``secret``: the signing key (or a function returning it, called only for a pickle).
+    ``hashing``: a :class:`~nb2pipe.entries.HashingFile`; its ``digest`` is the file's hash
+    when the codec hashed it while writing (tables), else None."""
     tag = type_tag(value)
     attempts = []
     if tag in _TABLE_TYPES.values():
-        attempts.append(("arrow", _write_arrow))
+        attempts.append(("arrow", lambda v, t, p: _write_arrow(v, t, p, hashing)))
     elif tag == "numpy.ndarray":
         attempts.append(("npy", _write_npy))
     elif tag == "builtins.bytes":

@@ -26,8 +26,8 @@ import uuid
 from typing import Any
 
 from . import codecs, leases
-from .entries import (KEY_RE, OID_RE, ObjectRef, _dumps, _warn_once, check_entry,  # noqa: F401
-                      content_hash, file_hash, object_rel, pipeline_slug, ref_problem)
+from .entries import (KEY_RE, OID_RE, HashingFile, ObjectRef, _dumps, _warn_once,  # noqa: F401
+                      check_entry, content_hash, file_hash, object_rel, pipeline_slug, ref_problem)
 from .errors import CorruptObjectError, StoreError
 from .entryindex import EntryIndex
 from .metadata import MetadataFiles
@@ -130,12 +130,12 @@ class Store(MetadataFiles):
         self._writable()
         tmp = self.backend.tmp_path()
         try:
-            codec, tag, meta = codecs.write_value(value, tmp, lambda: self.secret,
+            codec, tag, meta = codecs.write_value(value, tmp, lambda: self.secret, hashing=(hashing := HashingFile()),
                                                   allow_pickle=self.pickle != "refuse")
             if codec == "pickle":
                 meta = {**meta, "signer": self.signer}
             size = os.path.getsize(tmp)
-            oid = file_hash(tmp, chunk=max(1, min(size, 8 << 20)))   # no 8 MB buffer for 8 kB
+            oid = hashing.digest or file_hash(tmp, chunk=max(1, min(size, 8 << 20)))   # tables: hashed as written
             rel = self._object_rel(oid, codec)
             stamp = self.backend.stamp(rel)
             if stamp is not None and stamp[0] == size or stamp is None and self.backend.exists(rel):

@@ -1,0 +1,71 @@
+"""The per-step write path made cheaper for `run --watch` (issue 16), with nothing stored or
+shown differently: a table's object id is still the hash of its file (now taken while the
+file is written), and a step's captured streams no longer flush the kernel's streams when
+the step ends (each flush waits for the kernel's output thread)."""
+import io
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from nb2pipe.capture import StepIO
+from nb2pipe.entries import HashingFile, file_hash
+from nb2pipe.store import Store
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pd.DataFrame({"k": np.arange(100_000) % 97, "v": np.arange(100_000) * 0.5}),
+    lambda: pd.DataFrame({"s": ["a", "b", None], "n": [1.5, None, 3.0]}, index=["x", "y", "z"]),
+    lambda: pd.Series([1, 2, 3], name="n"),
+    lambda: pa.table({"a": [1, 2], "b": ["x", "y"]}),
+    lambda: pa.RecordBatch.from_pydict({"a": [1, 2]}),
+    lambda: pd.DataFrame({"mixed": [object(), 1]}),      # not Arrow: a pickle, hashed from its file
+    lambda: np.arange(12.0),
+    lambda: {"a": [1, 2]},
+])
+def test_an_object_id_is_the_hash_of_its_file(tmp_path, make):
+    store = Store(str(tmp_path / "store"))
+    ref = store.put(make())
+    path = os.path.join(store.backend.root, store._object_rel(ref.oid, ref.codec))
+    assert ref.oid == file_hash(path)
+    assert ref.nbytes == os.path.getsize(path)
+    assert store.check(ref) is None
+    assert store.put(make()).oid == ref.oid or ref.codec == "pickle"     # same content, same id
+
+
+def test_a_write_that_did_not_finish_gives_no_digest(tmp_path):
+    h = HashingFile()
+    h.open(str(tmp_path / "a")).write(b"first")
+    h.finish()
+    assert h.digest == file_hash(str(tmp_path / "a"))
+    h.open(str(tmp_path / "b")).write(b"part")
+    h.close()                  # a codec that fails half-way closes its file but never finishes
+    assert h.digest is None and h.closed
+
+
+class _Stream(io.StringIO):
+    def __init__(self):
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self):
+        self.flushes += 1
+        super().flush()
+
+
+def test_a_step_ending_does_not_flush_the_streams_it_captured(monkeypatch):
+    out, err = _Stream(), _Stream()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    with StepIO().capture() as shown:
+        print("said")
+    import gc
+    gc.collect()
+    assert out.getvalue() == "said\n"
+    assert shown == [{"output_type": "stream", "name": "stdout", "text": "said\n"}]
+    assert (out.flushes, err.flushes) == (0, 0)
+    with StepIO().capture():
+        print("again", flush=True)          # a flush the step asks for goes through
+    assert out.flushes == 1
