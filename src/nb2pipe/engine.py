@@ -60,7 +60,10 @@ class Engine(Definer, Planner, Executor):
         self._parts: dict[str, tuple] = {}           # step -> (its definition, context, key parts)
         self._keys: dict[str, tuple[dict, str]] = {}   # step -> (last components, their key)
         self._entry_results: dict[str, tuple] = {}   # key -> (entry, Result parsed from it)
-        self._all_fresh: dict[str, tuple] = {}       # step -> why all its upstream was fresh
+        self._fresh_seen: dict[str, tuple] = {}      # step -> why it was fresh (planner.Fresh)
+        self._fresh_token: tuple | None = None       # what every Fresh there also held under
+        self._all_fresh: dict[str, tuple] = {}       # step -> when all its upstream was fresh
+        self.entry_writes = 0                        # entries this engine wrote
         self._learned_listed: set[str] | None = None  # code hashes with learned changes, if listed
         self._listeners: list[Listener] = []
         self._publish = publish or (lambda mapping: None)

@@ -180,6 +180,7 @@ class Executor:
         if shown:
             entry["display"] = self.store.put(self.redactor().scrub(capture.trim(shown))).to_json()
         self.store.put_entry(key, entry)
+        self.entry_writes += 1             # what a step was fresh on may have changed (a forced run)
         last = {"key": key, "finished": now, "duration": duration}
         self.store.put_last(name, last, self.pipeline)
         old = self.results.get(name)

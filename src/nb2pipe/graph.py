@@ -92,6 +92,38 @@ class Graph:
         self.missing = missing
         self.below = below
 
+    def with_last(self, node: Node) -> "Graph":
+        """This graph with ``node`` below every step, its reads resolved against the writers
+        above it (all of them): in the time of its edges and a copy of the maps, not a walk
+        of every node.  Only for a node whose outputs no step here reads before a step
+        writes them (else those reads' sources change: build the graph anew)."""
+        if node.name in self._nodes:
+            raise GraphError([f"two steps are named `{node.name}` ({self._nodes[node.name].where or 'earlier'}"
+                              f" and {node.where or 'later'}); rename one"],
+                             fix="fix the steps named above; all problems are listed at once")
+        g = Graph.__new__(Graph)
+        g._nodes = {**self._nodes, node.name: node}
+        g._sources = dict(self._sources)
+        g.missing = dict(self.missing)
+        g.below = dict(self.below)
+        parents: list[str] = []
+        for i in node.inputs:
+            p = self.producer.get(i)
+            if p is None:                      # no writer above it, and none below: the last
+                g.missing[node.name] = g.missing.get(node.name, ()) + (i,)
+                continue
+            g._sources[(node.name, i)] = p
+            if p not in parents:
+                parents.append(p)
+        g._parents = {**self._parents, node.name: tuple(parents)}
+        g._children = dict(self._children)
+        for p in parents:
+            g._children[p] = g._children[p] + (node.name,)
+        g._children[node.name] = ()
+        g.producer = {**self.producer, **{o: node.name for o in node.outputs}}
+        g._order = self._order + (node.name,)
+        return g
+
     # -- structure
     def __contains__(self, name: str) -> bool:
         return name in self._nodes

@@ -7,7 +7,7 @@ versions its inputs have in the versions of their producers (notebook order).
 from __future__ import annotations
 
 import os
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from . import filerefs, keys
 from .errors import Nb2pipeError
@@ -27,6 +27,15 @@ class KeyParts(NamedTuple):
     inputs: tuple[str, ...]            # names taken from steps above
     own: tuple[str, ...]               # --src paths and the files a query reads
     opened: tuple[tuple[str, str], ...]   # (path, full path): files the code opens, if they exist
+
+
+class Fresh(NamedTuple):
+    """Why a step was fresh when :meth:`Planner.stale_upstream` last looked."""
+    step: StepDef                      # its definition then (the same object now)
+    key: str
+    entry: dict                        # the store's entry of ``key`` then (the same object now)
+    inputs: dict                       # input -> the version its key was made from
+    files: dict | None                 # its module and source files' parts, if it has any
 
 
 class Planner:
@@ -228,11 +237,18 @@ class Planner:
                 error=fail[1] if fail else None)
         return out
 
-    def _states(self, graph: Graph, names: Iterable[str] | None = None) -> dict[str, tuple]:
-        """name -> (state, reasons, key, cached result or None), in order."""
+    def _states(self, graph: Graph, names: Iterable[str] | None = None,
+                known: "Callable[[str], tuple | None] | None" = None) -> dict[str, tuple]:
+        """name -> (state, reasons, key, cached result or None), in order.  ``known``: a
+        step's state when it is known without a lookup (fresh), else None."""
         out: dict[str, tuple] = {}
         resolved: dict[str, Result] = {}
         for name in (graph.order if names is None else names):
+            hit = known(name) if known is not None else None
+            if hit is not None:
+                out[name] = hit
+                resolved[name] = hit[3]
+                continue
             state, reasons, key, res = self._state(name, graph, resolved, out)
             if res is not None:
                 resolved[name] = res
@@ -269,28 +285,71 @@ class Planner:
         return "stale", ["--no-cache"] if entry else keys.explain(last.components, comps), key, None
 
     def stale_upstream(self, graph: Graph, name: str) -> list[str]:
-        """The ancestors of ``name`` that are not fresh, in order.  That all of them are fresh
-        is remembered while nothing it was derived from changes: the definitions (their
-        version), failures and running steps, parameter values, and the module and source
-        files the ancestors' keys hold (looked at again each time)."""
+        """The ancestors of ``name`` that are not fresh, in order (a cell's note).  A step
+        found fresh is remembered (:class:`Fresh`) while nothing its state was derived from
+        changes: the key-part context, the store, failures and running steps and parameter
+        values for all; per step its definition, the entry of its key as the store holds it
+        now, the versions of its inputs in its producers' entries, and its module and source
+        files (looked at again).  When every ancestor's memory holds, no key is made and no
+        entry looked up: a new cell below a fresh pipeline costs its ancestors' count in
+        dictionary reads, not a plan of them."""
         try:
-            token = (self.defs.version, tuple(self.failures.items()), frozenset(self.running),
+            token = (self.defs.context, id(self.store), tuple(self.failures.items()),
+                     frozenset(self.running),
                      tuple((p, self._param_fingerprint(self.defs.steps[name], p))
                            for p in sorted(self.defs.params) if p not in self.defs.credential_params))
         except Nb2pipeError:
             token = None                  # a parameter with no fingerprint: nothing is kept
+        if token is None or token != self._fresh_token:
+            self._fresh_seen, self._fresh_token, self._all_fresh = {}, token, {}
+        # the same cell run again with nothing changed: what it found is still so
+        when = (self.defs.version, self.entry_writes)
         hit = self._all_fresh.get(name)
-        if hit is not None and hit[0] == token and all(
+        if hit is not None and hit[0] == when and all(
                 self._file_parts(self.defs.steps[p]) == files for p, files in hit[1]):
             return []
         up = graph.upto(*graph.parents(name))
-        states = self._states(graph, up)
+        seen = self._fresh_seen
+        held: set[str] = set()
+
+        def known(p: str) -> tuple | None:
+            if not self._still_fresh(p, graph, seen):
+                seen.pop(p, None)         # its dependents below are not known fresh either
+                return None
+            held.add(p)
+            return "fresh", [], seen[p].key, self._result(seen[p].entry)
+        states = self._states(graph, up, known)
         stale = [p for p in up if states[p][0] != "fresh"]
-        if not stale and token is not None:
-            with_files = [(p, self._file_parts(self.defs.steps[p])) for p in up]
-            self._all_fresh[name] = (token, [(p, f) for p, f in with_files if f["modules"] or f["srcs"]
-                                             or self.defs.steps[p].info.files.paths])
+        for p in up:
+            if p in held:
+                continue
+            state, _, key, res = states[p]
+            last = self._keys.get(p)
+            if token is None or state != "fresh" or res is None or last is None or last[1] != key:
+                seen.pop(p, None)
+                continue
+            step = self.defs.steps[p]
+            files = self._file_parts(step)
+            seen[p] = Fresh(step, key, self.store.get_entry(key), dict(last[0]["inputs"]),
+                            files if files["modules"] or files["srcs"] or step.info.files.paths else None)
+        if not stale and token is not None and all(p in seen for p in up):
+            self._all_fresh[name] = (when, [(p, seen[p].files) for p in up if seen[p].files is not None])
         return stale
+
+    def _still_fresh(self, name: str, graph: Graph, seen: dict) -> bool:
+        """Does what made ``name`` fresh (its :class:`Fresh`) still hold?  Its producers are
+        asked first (``up`` is in order), so their entries are the ones checked here."""
+        hit = seen.get(name)
+        if hit is None or hit.step is not self.defs.steps.get(name):
+            return False
+        if self.store.get_entry(hit.key) is not hit.entry:   # written again (a forced run), or gone
+            return False
+        for i, version in hit.inputs.items():
+            producer = seen.get(graph.source(name, i))
+            ref = self._result(producer.entry).outputs.get(i) if producer is not None else None
+            if ref is None or ref.version != version:
+                return False
+        return hit.files is None or self._file_parts(hit.step) == hit.files
 
     def status(self) -> list[StepStatus]:
         return list(self.plan().values())

@@ -51,16 +51,20 @@ class Definitions:
 
     @steps.setter
     def steps(self, steps: dict[str, StepDef]) -> None:
-        old, self._steps = self._steps, steps
+        old = self._steps
         if self._same_code(steps, old):
+            self._steps = steps
             return                     # the same definitions: nothing derived changes
-        if list(old) != list(steps) or any(
-                s is not old[n] and s.outputs != old[n].outputs for n, s in steps.items()):
+        added = next(reversed(steps.values())) if self._appended(old, steps) else None
+        reaches = added is None or self._reaches_above(added)      # asked of the old steps
+        self._steps = steps
+        if reaches and (list(old) != list(steps) or any(
+                s is not old[n] and s.outputs != old[n].outputs for n, s in steps.items())):
             self.context += 1          # the order or the written names changed
         version, derived = self._derived
         self.version += 1
-        if version == self.version - 1 and self._appended(old, steps):
-            self._derived = (self.version, self._extended(derived, next(reversed(steps.values()))))
+        if version == self.version - 1 and added is not None:
+            self._derived = (self.version, self._extended(derived, added, reaches))
 
     def append(self, steps: dict[str, StepDef]) -> None:
         """Make ``steps`` the steps when it is the current ones and one new step at the end
@@ -68,12 +72,26 @@ class Definitions:
         already there, and the derived maps that only grow are extended: adding a step costs
         the step, not the steps."""
         step = next(reversed(steps.values()))
+        reaches = self._reaches_above(step)
         self._steps = steps
-        self.context += 1              # the order and the written names changed
+        if reaches:
+            self.context += 1          # the names the steps above take from steps changed
         version, derived = self._derived
         self.version += 1
         if version == self.version - 1:
-            self._derived = (self.version, self._extended(derived, step))
+            self._derived = (self.version, self._extended(derived, step, reaches))
+
+    def _reaches_above(self, step: StepDef) -> bool:
+        """Can ``step``, added below the current steps, change what one of them takes from
+        the others (so its node and key parts)?  Only by writing a name none of them writes
+        that one of them reads: that read becomes an input (from below: a problem).  Adding
+        any other step leaves every step above as it was, so their key parts are kept."""
+        new = set(step.outputs) - self._written(self._steps)
+        return bool(new) and not new.isdisjoint(self._reads())
+
+    def _reads(self) -> set[str]:
+        """Every name a current step reads (builtins too)."""
+        return self._memo("reads", lambda: {r for s in self._steps.values() for r in s.info.reads})
 
     def replace(self, step: StepDef) -> None:
         """Put ``step`` in the place of the step of its name (the same cell run again)."""
@@ -92,10 +110,18 @@ class Definitions:
                 and list(old) == list(steps)[:-1]
                 and all(map(operator.is_, old.values(), steps.values())))
 
-    def _extended(self, derived: dict, step: StepDef) -> dict:
+    def _extended(self, derived: dict, step: StepDef, reaches: bool = True) -> dict:
         """The derived maps that only grow when a step is added at the end, with it added;
-        the others (inputs, graph) are derived again when asked for."""
+        the others (graph) are derived again when asked for.  The steps' inputs and nodes are
+        kept when the step does not reach above (:meth:`_reaches_above`)."""
         out = {k: derived[k] for k in ("positions", "definers") if k in derived}
+        if not reaches:
+            out.update((k, derived[k]) for k in ("inputs", "nodes") if k in derived)
+            if "graph" in derived:
+                out["graph above"] = derived["graph"]     # extended by the step when asked for
+        if "reads" in derived:             # only ever read by _reaches_above: grown in place
+            out["reads"] = derived["reads"]
+            out["reads"].update(step.info.reads)
         if "cell ids" in derived:
             out["cell ids"] = derived["cell ids"] | {step.cell_id}
         if "problems" in derived:
@@ -258,7 +284,7 @@ class Definitions:
         """The DAG of ``steps`` (default: the current ones), built once per version of the
         definitions; other ``steps`` are built each time."""
         if steps is None or steps is self._steps or self._same_code(steps, self._steps):
-            loose = lambda: self._memo("graph", lambda: self._build_graph(self._steps, True))  # noqa: E731
+            loose = lambda: self._memo("graph", self._loose_graph)  # noqa: E731
             if allow_missing:
                 return loose()
             try:                       # with nothing missing, the strict graph is the same graph
@@ -298,8 +324,7 @@ class Definitions:
 
     def _build_graph(self, steps: dict[str, StepDef], allow_missing: bool) -> Graph:
         problems = self._problems(steps)
-        nodes = [Node(s.name, self.inputs_of(s, steps), self.outputs_of(s, steps), s.where)
-                 for s in steps.values()]
+        nodes = [self._node_of(s, steps) for s in steps.values()]
         try:
             g = Graph(nodes, allow_missing=allow_missing)
         except GraphError as e:
@@ -308,6 +333,29 @@ class Definitions:
         if problems:
             raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
         return g
+
+    def _loose_graph(self) -> Graph:
+        """The graph of the current steps, missing reads allowed: the last one's graph with
+        the step added since, when it was added below without reaching above."""
+        above = self._derived[1].get("graph above")
+        if above is not None and len(above) == len(self._steps) - 1:
+            last = next(reversed(self._steps.values()))
+            problems = self._problems({last.name: last})
+            if not problems:
+                return above.with_last(self._node_of(last, self._steps))
+        return self._build_graph(self._steps, True)
+
+    def _node_of(self, step: StepDef, steps: dict[str, StepDef]) -> Node:
+        """The step's node in the graph of ``steps``: kept per version for the current steps
+        (and across a step added below that does not reach above)."""
+        if steps is not self._steps:
+            return Node(step.name, self.inputs_of(step, steps), self.outputs_of(step, steps), step.where)
+        memo = self._memo("nodes", dict)
+        hit = memo.get(step.name)
+        if hit is None or hit[0] is not step:
+            hit = memo[step.name] = (step, Node(step.name, self.inputs_of(step), self.outputs_of(step),
+                                                step.where))
+        return hit[1]
 
     def did_you_mean(self, name: str) -> str:
         return did_you_mean(name, self.steps)
