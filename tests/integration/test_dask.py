@@ -224,3 +224,57 @@ def test_a_chain_stopped_by_the_run_s_time_limit(tmp_path):
     assert steps["a"]["worker"] == steps["b"]["worker"]
     # nothing could run beside the chain: one kernel, no other worker started one
     assert [k["worker"] for k in rep["startup"]["kernels"]] == [steps["a"]["worker"]]
+
+
+def test_short_independent_steps_share_kernel_cells_with_the_same_keys_and_outcomes(tmp_path):
+    # root, then 12 independent short steps (one of them failing, with a dependant): once the
+    # root's duration shows the steps are short, several share one %dag run cell (a task);
+    # each keeps its own outcome, the same key as a local run's, and a failing one stops
+    # only its own dependant, not its batch mates
+    body = ("import os\nopen('cell-STEP', 'w').write(f'{os.getpid()}-{get_ipython().execution_count}')\n")
+    cells = ["%load_ext nb2pipe", "%%step root --out r\nr = 1"]
+    names = [f"w{i}" for i in range(12)]
+    for i, n in enumerate(names):
+        cells.append(f"%%step {n} --in r --out y{i}\n{body.replace('STEP', n)}y{i} = r {'/ 0' if i == 5 else f'+ {i}'}")
+    cells.append("%%step after_bad --in y5 --out z5\nz5 = y5")
+    cells.append("%%step after_good --in y6 --out z6\nz6 = y6")
+    nb = write_nb(tmp_path / "wide.ipynb", cells)
+    code, rep, err = run_dask(tmp_path, nb, "--store", "dask-store")
+    assert code == 1, err
+    st = {s["step"]: s for s in rep["steps"]}
+    assert {n: s["status"] for n, s in st.items()} == {
+        "root": "ran", **{n: "failed" if n == "w5" else "ran" for n in names},
+        "after_bad": "skipped", "after_good": "ran"}
+    assert "ZeroDivisionError" in st["w5"]["error"]
+    assert all(st[n]["start"] <= st[n]["end"] for n in names)
+    shared = [(tmp_path / f"cell-{n}").read_text() for n in names]
+    assert len(set(shared)) < len(names), f"every step had a cell of its own: {shared}"
+    # the same keys as the local executor's, and the store serves them: nothing left to run
+    code, out, err = nb2pipe("run", nb.name, "--store", "local-store", "--json", cwd=tmp_path)
+    local = {s["step"]: s for s in json.loads(out)["steps"]}
+    assert {n: s["key"] for n, s in st.items() if s["status"] == "ran"} == {
+        n: s["key"] for n, s in local.items() if s["status"] == "ran"}
+    code, out, err = nb2pipe("run", nb.name, "--store", "dask-store", "--json", cwd=tmp_path)
+    again = {s["step"]: s["status"] for s in json.loads(out)["steps"]}
+    assert not any(v == "ran" for n, v in again.items() if n not in ("w5", "after_bad")), again
+
+
+def test_steps_sharing_a_task_with_one_the_run_s_limit_stops_are_not_skipped(tmp_path):
+    # 40 short steps, w9 sleeping: the first few leave one to a task (nothing known yet), then
+    # nine to a task, w9 among w4..w14 (not last); the run's limit stops w9, and its batch mates
+    # after it, which do not depend on it, are reported as not started (timed out), not skipped
+    cells = ["%load_ext nb2pipe", "%%step root --out r\nr = 1"]
+    cells += [f"%%step w{i} --in r --out y{i}\n" + ("import time\ntime.sleep(600)\n" if i == 9 else "")
+              + f"y{i} = r + {i}" for i in range(40)]
+    nb = write_nb(tmp_path / "p.ipynb", cells)
+    code, rep, err = run_dask(tmp_path, nb, "--timeout", "15s")
+    assert code == 1, err
+    st = {s["step"]: s for s in rep["steps"]}
+    assert (st["w9"]["status"], st["w9"]["timed_out"]) == ("failed", True)
+    assert st["w9"]["error"] == "step `w9` stopped: the run timed out after 15s (--timeout)"
+    others = {n: (s["status"], s.get("error")) for n, s in st.items() if n not in ("root", "w9")}
+    not_started = [n for n, (status, error) in others.items()
+                   if (status, error) == ("failed", "not started: the run timed out after 15s (--timeout)")]
+    assert "w10" in not_started, others
+    assert all(st[n]["timed_out"] for n in not_started)
+    assert all(status == "ran" for n, (status, _) in others.items() if n not in not_started), others

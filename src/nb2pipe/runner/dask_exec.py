@@ -8,7 +8,9 @@ independent branches onto one worker.  A chain of steps (each one the only consu
 the run of the one before) is one task: one ``%dag run`` cell in one kernel, whose
 values stay in memory between its steps.  Each step's outcome reaches the client as the
 kernel publishes it (an event topic), so its dependants start without waiting for the
-rest of the task.
+rest of the task.  Ready chains leave at most two tasks per worker thread at a time;
+short ones share a task once the steps that ended show they are short (``dask_batches``),
+which pays a task's cost (scheduler round trips, a kernel cell) once for all of them.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Callable
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
+from .dask_batches import ReadyPool
 from .dask_kernels import KERNEL_DIED, WarmKernels, plugin_name, run_steps, topic
 from .deadline import Deadline
 from .local import RunReport, StepReport, prelude
@@ -82,8 +85,10 @@ def execute_dask(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overr
     startup["connect_s"] = time.time() - began - startup["cluster_s"]
     report = None
     try:
-        _check_resources(engine, todo, client.scheduler_info()["workers"])
+        workers = client.scheduler_info()["workers"]
+        _check_resources(engine, todo, workers)
         run = _Run(client, engine, todo, name, force=force, retries=retries,
+                   slots=sum(w.get("nthreads", 1) for w in workers.values()),
                    deadline=Deadline.of(engine, timeout), on_event=on_event)
         client.subscribe_topic(topic(name), run.on_log)
         t = time.time()
@@ -127,7 +132,7 @@ class _Run:
     without a limit."""
 
     def __init__(self, client, engine: Engine, todo: list[str], name: str, *, force: set[str],
-                 retries: int, deadline: Deadline, on_event: Callable) -> None:
+                 retries: int, deadline: Deadline, on_event: Callable, slots: int = 1) -> None:
         self.client, self.engine, self.todo, self.name = client, engine, todo, name
         self.force, self.retries, self.deadline, self.on_event = force, retries, deadline, on_event
         graph = engine.graph()
@@ -135,6 +140,7 @@ class _Run:
         self.parents = {s: [p for p in graph.parents(s) if p in in_run] for s in todo}
         self.children = {s: [c for c in graph.children(s) if c in in_run] for s in todo}
         self.waiting = {s: len(self.parents[s]) for s in todo}    # parents not finished well
+        self.order = {s: i for i, s in enumerate(todo)}
         self.report = RunReport(kernel_started=True)
         self.finished: set[str] = set()
         self.started: set[str] = set()
@@ -142,6 +148,7 @@ class _Run:
         self.events: queue.Queue = queue.Queue()     # outcomes and finished tasks, in arrival order
         self.kernels: dict[tuple, dict] = {}
         self.first_task: float | None = None
+        self.pool = ReadyPool(slots)                 # ready chains not submitted yet
 
     # -- what runs next
     def width(self) -> int:
@@ -173,9 +180,26 @@ class _Run:
         return chain
 
     def submit_ready(self, steps) -> None:
-        for s in steps:
-            if s not in self.started and s not in self.finished:
-                self.submit(self.chain_from(s))
+        """The chains that start at ``steps`` (ready now): one with a time limit of its own
+        or asking for resources leaves at once, alone; the others wait in the pool."""
+        for s in dict.fromkeys(steps):
+            if s in self.started or s in self.finished:
+                continue
+            chain = self.chain_from(s)
+            if s in self.deadline.step_timeouts or _resources(self.engine, s):
+                self.submit(chain)
+            else:
+                self.started.update(chain)
+                self.pool.add(chain)
+        self.refill()
+
+    def refill(self) -> None:
+        """Submit tasks from the pool while fewer than two per worker thread are out."""
+        while True:
+            steps = self.pool.take(len(self.tasks), alone=self.deadline.expired())
+            if steps is None:
+                return
+            self.submit(steps)
 
     def submit(self, steps: list[str], attempt: int = 1) -> None:
         if attempt == 1:
@@ -203,7 +227,7 @@ class _Run:
 
     def finish(self, rep: StepReport) -> None:
         """Report ``rep``; its dependants are submitted when ready, or skipped (with theirs)."""
-        todo = [rep]
+        todo, ready = [rep], []
         while todo:
             rep = todo.pop()
             self.report.steps.append(rep)
@@ -214,10 +238,11 @@ class _Run:
                 if ok:
                     self.waiting[c] -= 1
                     if self.waiting[c] == 0:
-                        self.submit_ready([c])
+                        ready.append(c)
                 elif c not in self.started and c not in self.finished:
                     self.finished.add(c)          # once, whichever failed parent comes first
                     todo.append(StepReport(c, "skipped", error=f"upstream `{rep.step}` failed"))
+        self.submit_ready(sorted(ready, key=self.order.__getitem__))     # in run order
 
     def outcome(self, task: _Task, out: dict, worker: str | None) -> None:
         if out.get("step") not in task.left:
@@ -226,6 +251,8 @@ class _Run:
         rep = StepReport(out["step"], out["status"], out.get("duration") or 0.0, out.get("saved") or 0.0,
                          out.get("key"), out.get("error"), out.get("traceback") or "", task.attempt)
         rep.start, rep.end, rep.worker = out.get("start"), out.get("end"), worker
+        if rep.status == "ran":
+            self.pool.ended(rep.duration)
         self.finish(rep)
         if task.left:
             self.on_event("start", StepReport(task.left[0], "running"), len(self.report.steps) + 1,
@@ -235,6 +262,8 @@ class _Run:
         task = self.tasks.pop(key, None)
         if task is None:
             return                                   # given up as stuck
+        if not task.left and task.future.status == "finished":
+            return          # every outcome came on the topic (kernel starts too): no fetch
         try:
             r = task.future.result(timeout=60)
         except Exception as e:  # noqa: BLE001 - a task that died on every worker
@@ -254,7 +283,8 @@ class _Run:
         if status == "died" and task.attempt <= allowed:
             self.submit(task.left, task.attempt + 1)      # a new kernel on whichever worker is free
             return
-        self.started.difference_update(task.left[1:])    # skipped once the first one is failed
+        rest = task.left[1:]
+        self.started.difference_update(rest)    # its descendants are skipped once it is failed
         if status == "died":
             rep = StepReport(first, "failed", error=KERNEL_DIED, attempts=task.attempt)
         elif status == "timeout":
@@ -264,6 +294,7 @@ class _Run:
             rep = StepReport(first, "failed", error=r.get("error") or "no outcome reported", attempts=task.attempt)
         rep.worker = r.get("worker")
         self.finish(rep)
+        self.submit_ready([s for s in rest if self.waiting[s] == 0])   # batch mates it does not feed
 
     def give_up_stuck(self) -> None:
         """A task far past its time limit: its worker does not answer; report, stop waiting."""
@@ -272,15 +303,20 @@ class _Run:
             if task.stuck is not None and now > task.stuck:
                 del self.tasks[key]
                 task.future.cancel()
-                self.started.difference_update(task.left[1:])
+                rest = task.left[1:]
+                self.started.difference_update(rest)
                 first = task.left[0]
                 why = task.reason if first == task.steps[0] else self.deadline.reason(first)
                 self.finish(StepReport(first, "failed", error=why + " (its worker did not answer)",
                                        attempts=task.attempt, timed_out=True))
+                self.submit_ready([s for s in rest if self.waiting[s] == 0])
 
     def loop(self) -> RunReport:
         self.submit_ready([s for s in self.todo if self.waiting[s] == 0])
-        while self.tasks:
+        while True:
+            self.refill()          # a task ended, or a chain became ready: the pool's next ones
+            if not self.tasks:     # (with none out, the pool is empty after a refill)
+                break
             try:
                 kind, what = self.events.get(timeout=5)
             except queue.Empty:

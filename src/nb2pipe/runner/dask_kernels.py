@@ -189,9 +189,10 @@ def chain_cell(steps: list[str], force: list[str], retries: int, reuse: set[str]
 
 def run_steps(name: str, task: str, steps: list[str], force: list[str], retries: int = 0,
               timeout: float | None = None) -> dict:
-    """The Dask task: run ``steps`` (a chain: each one's only consumer in the run is the
-    next) in this worker's warm kernel.  Each outcome goes to the client as it comes (event
-    topic of the run); the result repeats them all."""
+    """The Dask task: run ``steps`` (a chain, each one's only consumer in the run the next,
+    or several independent short chains one after the other) in this worker's warm kernel.
+    Each outcome goes to the client as it comes (event topic of the run); the result
+    repeats them all."""
     from distributed import get_worker
     worker = get_worker()
     plugin: WarmKernels = worker.plugins[name]
