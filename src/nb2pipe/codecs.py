@@ -277,7 +277,8 @@ def write_value(value: Any, path: str, secret, *, allow_pickle: bool = True,
         try:
             return codec, tag, fn(value, tag, path)
         except (TypeError, ValueError, ImportError) + _arrow_errors():
-            pass  # fall through to pickle, which keeps the value exactly
+            if hashing is not None:     # it may have finished the file before failing: the
+                hashing.digest = None   # file is written again below, and hashed from itself
     if not allow_pickle:
         raise StoreError(f"a value of type {tag} can only be stored as a pickle, and this environment"
                          ' refuses pickles (pickle = "refuse")',
