@@ -73,7 +73,12 @@ export class KernelConnection {
     if (reply.content.status !== 'ok') {
       throw new Error('`%load_ext nb2pipe` failed in the kernel: is nb2pipe installed where the kernel runs?');
     }
-    this.connect();
+    // the kernel's idle after it has usually opened the comm already (`_onStatus`): a second
+    // open would close that one, and whatever was sent on it, under the user's first click
+    const c = this._model.state.connection;
+    if (c !== 'connected' && c !== 'connecting') {
+      this.connect();
+    }
   }
 
   /** Send a request; returns its id (the kernel's reply echoes it), or null when not connected. */

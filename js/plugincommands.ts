@@ -32,9 +32,14 @@ export function addToPalette(palette: ICommandPalette): void {
   }
 }
 
-/** True (and a warning) when `c` is not connected to a kernel with nb2pipe loaded. */
-function notConnected(c: PipelineClient | null): boolean {
-  if (c && c.model.state.connection === 'connected') {
+/**
+ * True (and a warning) when `c` is not connected to a kernel with nb2pipe loaded.  A run
+ * (`opening`) also goes ahead while the comm is being opened (after Load nb2pipe, or a
+ * kernel that has not answered yet): its requests wait for the comm, they are not lost.
+ */
+function notConnected(c: PipelineClient | null, opening = false): boolean {
+  const state = c?.model.state.connection;
+  if (state === 'connected' || (opening && state === 'connecting')) {
     return false;
   }
   Notification.warning('nb2pipe is not connected: open a notebook and run `%load_ext nb2pipe`.', {
@@ -55,7 +60,7 @@ function registerRunCommands(app: JupyterFrontEnd, nbs: NotebookClients): void {
   const run = (args: any, opts: { force?: boolean; downstream?: boolean }) => {
     const c = nbs.current();
     const step = nbs.targetStep(args);
-    if (notConnected(c) || !step) {
+    if (notConnected(c, true) || !step) {
       return;
     }
     void c!.run([step], opts);
@@ -65,7 +70,7 @@ function registerRunCommands(app: JupyterFrontEnd, nbs: NotebookClients): void {
     caption: 'Run every stale step with the current cell contents',
     execute: () => {
       const c = nbs.current();
-      if (!notConnected(c)) {
+      if (!notConnected(c, true)) {
         void c!.run([]);
       }
     }

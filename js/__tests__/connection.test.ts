@@ -67,6 +67,11 @@ class FakeKernel {
   get comm(): FakeComm {
     return this.comms[this.comms.length - 1];
   }
+  /** Resolves the last execute request's future (its reply and idle both in). */
+  executed: (status: string) => void = () => undefined;
+  requestExecute(_content: unknown): { done: Promise<{ content: { status: string } }> } {
+    return { done: new Promise(resolve => (this.executed = status => resolve({ content: { status } }))) };
+  }
 }
 
 class FakeSession {
@@ -237,5 +242,39 @@ test('an answered open is not opened again when the kernel reports it handled', 
   await settle();
   assert.equal(kernel.comms.length, 1);
   assert.equal(model.state.connection, 'connected');
+  conn.dispose();
+});
+
+test('Load nb2pipe opens one comm: the one the kernel idle after `%load_ext` opened is kept', async () => {
+  const { kernel, ctx, model, conn } = await connected();
+  kernel.comm.onClose({});                            // not loaded
+  const loading = conn.loadExtension();
+  kernel.iopubMessage.emit({ header: { msg_type: 'execute_input' }, content: { code: '%load_ext nb2pipe' } });
+  ctx.status('idle');                                 // the idle comes in before the execute reply
+  await settle();
+  assert.equal(kernel.comms.length, 2);
+  const opened = kernel.comm;
+  opened.receive(GRAPH);
+  const waiting = conn.request({ type: 'plan', name: 'a.ipynb', notebook: {} } as any);
+  kernel.executed('ok');
+  await loading;
+  await settle();
+  assert.equal(kernel.comms.length, 2);               // no second open closing the first under its request
+  assert.equal(opened.closed, false);
+  assert.equal(model.state.connection, 'connected');
+  opened.receive({ type: 'reply', id: opened.sent[0].id, request: 'plan', ok: true, message: '', problems: [] });
+  assert.equal((await waiting).ok, true);
+  conn.dispose();
+});
+
+test('Load nb2pipe opens the comm itself when no idle did', async () => {
+  const { kernel, model, conn } = await connected();
+  kernel.comm.onClose({});
+  const loading = conn.loadExtension();
+  kernel.executed('ok');
+  await loading;
+  await settle();
+  assert.equal(kernel.comms.length, 2);
+  assert.equal(model.state.connection, 'connecting');
   conn.dispose();
 });
