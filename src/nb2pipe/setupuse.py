@@ -34,13 +34,15 @@ class SetupUse:
         side-effect statements of each setup cell it uses.  A name defined by several cells
         (``import numpy as np`` in many steps) is taken from the nearest one above the step,
         as the naming rule says; %%setup cells count as above every step."""
+        definers = self._definers()
+        todo = [r for r in step.external_reads() if r in definers]
+        if not todo:
+            return []                     # it reads no setup definition
         where = self._positions()
         here = self._step_index().get(step.name, len(self.steps))
-        definers = self._definers()
         hashes: set[str] = set()
         cells: set[str] = set()
         seen: set[str] = set()
-        todo = [r for r in step.external_reads() if r in definers]
         while todo:
             name = todo.pop()
             if name in seen:
