@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 
 def nb2pipe(*args, cwd, env=None):
@@ -17,3 +18,17 @@ def write_nb(path, cells, **meta):
                      "outputs": [], "execution_count": None} for i, s in enumerate(cells)]}
     path.write_text(json.dumps(nb))
     return path
+
+
+def gone(pid: int, within: float = 30.0) -> bool:
+    """The process has exited (a zombie left to a parent that does not reap counts as exited)."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from nbfiles import nb2pipe, write_nb
+from nbfiles import gone, nb2pipe, write_nb
 
 SETUP = "%%setup\nimport os\ndef mark(step):\n    open('log.txt', 'a').write(f'{step} {os.getpid()}\\n')"
 CELLS = ["%load_ext nb2pipe", SETUP,
@@ -31,20 +31,6 @@ def edit(path, index, source):
     tmp = path.with_name("." + path.name + ".tmp")
     tmp.write_text(json.dumps(nb))
     os.replace(tmp, path)
-
-
-def gone(pid: int, within: float = 30.0) -> bool:
-    """The process has exited (a zombie left to a parent that does not reap counts as exited)."""
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Watcher:

@@ -9,6 +9,7 @@ starts it with ``JPY_PARENT_PID``), so no kernel outlives the command.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Callable
 
 from . import jupyter_imports
@@ -127,11 +128,13 @@ class KernelSession:
         if km is None:
             return
         self.km = None
+        process = None
         try:
             if wait or self.remote or not run_sync(ensure_async)(km.is_alive()):
                 if run_sync(ensure_async)(km.is_alive()):
                     run_sync(ensure_async)(km.shutdown_kernel(now=False))
             else:
+                process = getattr(getattr(km, "provisioner", None), "process", None)
                 run_sync(ensure_async)(km.request_shutdown())
         finally:
             run_sync(ensure_async)(km.cleanup_resources())
@@ -139,6 +142,21 @@ class KernelSession:
                 kc.stop_channels()
             if self.client is not None:
                 self.client.kc = self.client.km = None
+        if process is not None:
+            threading.Thread(target=_reap, args=(process,), name="nb2pipe-kernel-reaper", daemon=True).start()
+
+
+def _reap(process, grace: float = 10.0) -> None:
+    """A kernel sent its shutdown request exits by itself, and is reaped here.  The request
+    can be lost: jupyter_client closes the control socket 0.1 s after it (under load the
+    message may not have left), and the kernel would run on beside a long-lived process
+    (`run --watch` replacing its kernel).  Such a kernel is killed after ``grace``."""
+    import subprocess
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _client_class():
