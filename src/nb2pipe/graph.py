@@ -17,6 +17,13 @@ from typing import Iterable
 
 from .errors import GraphError, did_you_mean
 
+_FIX = "fix the steps named above; all problems are listed at once"
+
+
+def _two_named(first: "Node", second: "Node") -> str:
+    return (f"two steps are named `{second.name}` ({first.where or 'earlier'} and"
+            f" {second.where or 'later'}); rename one")
+
 
 @dataclass(frozen=True)
 class Node:
@@ -38,9 +45,7 @@ class Graph:
         seen: dict[str, Node] = {}
         for n in nodes:
             if n.name in seen:
-                problems.append(f"two steps are named `{n.name}`"
-                                f" ({seen[n.name].where or 'earlier'} and {n.where or 'later'});"
-                                " rename one")
+                problems.append(_two_named(seen[n.name], n))
             else:
                 seen[n.name] = n
         first_writer: dict[str, Node] = {}
@@ -78,7 +83,7 @@ class Graph:
             for o in n.outputs:
                 latest[o] = n.name
         if problems:
-            raise GraphError(problems, fix="fix the steps named above; all problems are listed at once")
+            raise GraphError(problems, fix=_FIX)
         children: dict[str, list[str]] = {n.name: [] for n in nodes}
         for name, ps in parents.items():
             for p in ps:
@@ -98,9 +103,7 @@ class Graph:
         of every node.  Only for a node whose outputs no step here reads before a step
         writes them (else those reads' sources change: build the graph anew)."""
         if node.name in self._nodes:
-            raise GraphError([f"two steps are named `{node.name}` ({self._nodes[node.name].where or 'earlier'}"
-                              f" and {node.where or 'later'}); rename one"],
-                             fix="fix the steps named above; all problems are listed at once")
+            raise GraphError([_two_named(self._nodes[node.name], node)], fix=_FIX)
         g = Graph.__new__(Graph)
         g._nodes = {**self._nodes, node.name: node}
         g._sources = dict(self._sources)
