@@ -1,6 +1,6 @@
 """Issue 16's side-by-side: nb2pipe beside the anchors on the same generated chains.
 
-    .venv/bin/python bench/anchors.py [--quick] [--sizes 10 40] [--reps 3] [--out FILE]
+    .venv/bin/python bench/anchors.py [--quick] [--sizes 10 40 200] [--reps 3] [--out FILE]
 
 (``bench/run.py --only anchors`` runs it and puts the result in results.json.)
 
@@ -164,11 +164,16 @@ def ratios(res: dict) -> dict:
         out[n] = r
     sizes = sorted(int(k) for k in res["sizes"])
     if len(sizes) > 1:
-        lo, hi = str(sizes[0]), str(sizes[-1])
-        a, b = res["sizes"][lo]["seconds"], res["sizes"][hi]["seconds"]
-        out["slope_ms_per_step"] = {k: round(1e3 * (b[k]["median"] - a[k]["median"]) / (int(hi) - int(lo)), 2)
-                                    for k in a if k in b}
+        out["slope_ms_per_step"] = _slope(res, sizes[0], sizes[-1])
+        # one slope per adjacent pair of sizes: "10-40", "40-200"
+        out["slopes_ms_per_step"] = {f"{lo}-{hi}": _slope(res, lo, hi) for lo, hi in zip(sizes, sizes[1:])}
     return out
+
+
+def _slope(res: dict, lo: int, hi: int) -> dict:
+    """ms per extra step between two sizes of the same run, for every way measured at both."""
+    a, b = res["sizes"][str(lo)]["seconds"], res["sizes"][str(hi)]["seconds"]
+    return {k: round(1e3 * (b[k]["median"] - a[k]["median"]) / (hi - lo), 2) for k in a if k in b}
 
 
 def targets(res: dict) -> list[dict]:
@@ -193,7 +198,7 @@ def targets(res: dict) -> list[dict]:
 
 
 def run(quick: bool, sizes=None, reps=None, papermill=True, only=None) -> dict:
-    sizes = sizes or ([10] if quick else [10, 40])
+    sizes = sizes or ([10] if quick else [10, 40, 200])
     reps = reps or (1 if quick else 3)
     pys: dict = {"lab": PY}
     envinfo = {"lab": {"python": "the project's .venv", "versions": env_versions(PY)}}
@@ -234,17 +239,20 @@ ROWS_SHOWN = [("nbclient, lean venv", "nbclient_lean"), ("nbclient, lab venv", "
 def markdown(res: dict) -> str:
     """The table bench/README.md shows (bench/run.py writes it there)."""
     sizes = sorted(res["sizes"], key=int)
-    slope = res["ratios"].get("slope_ms_per_step", {})
+    slopes = res["ratios"].get("slopes_ms_per_step") or {}
+    if not slopes and "slope_ms_per_step" in res["ratios"]:
+        slopes = {f"{sizes[0]}-{sizes[-1]}": res["ratios"]["slope_ms_per_step"]}
     m = res["machine"]
     lines = [f"Run of {m['date']} (commit {str(m['git_commit'])[:7]}, load {m['load_avg_at_start'][0]}"
              f" → {res['load_avg_at_end'][0]}), medians of {res['config']['reps']} rounds (papermill 1), seconds:",
-             "", "| way | " + " | ".join(f"N={n}" for n in sizes) + " | slope ms/step |",
-             "|---|" + "---:|" * (len(sizes) + 1)]
+             "", "| way | " + " | ".join(f"N={n}" for n in sizes)
+             + "".join(f" | ms/step {p.replace('-', '→')}" for p in slopes) + " |",
+             "|---|" + "---:|" * (len(sizes) + len(slopes))]
     for label, key in ROWS_SHOWN:
         cells = [res["sizes"][n]["seconds"].get(key, {}).get("median") for n in sizes]
         if any(c is not None for c in cells):
             lines.append(f"| {label} | " + " | ".join("–" if c is None else f"{c:.3g}" for c in cells)
-                         + f" | {slope.get(key, '–')} |")
+                         + "".join(f" | {s.get(key, '–')}" for s in slopes.values()) + " |")
     lines += ["", "| target (issue 16) | measured | verdict |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['value']} {t['unit']} | {'met' if t['met'] else '**not met**'} |"
               for t in res["targets"]]
