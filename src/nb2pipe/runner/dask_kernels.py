@@ -90,12 +90,20 @@ class WarmKernels(WorkerPlugin):
             return self.current
 
     def _start(self, requested: float) -> None:
-        from jupyter_client.manager import start_new_kernel
+        from jupyter_client.manager import KernelManager
+        from jupyter_core.utils import run_sync
+
+        from .kernel import ready_client
         t0 = time.time()
-        km, kc = start_new_kernel(kernel_name=self.kernel_name, cwd=self.cwd, startup_timeout=120,
-                                  extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                                  env={**os.environ, "NB2PIPE_PROGRESS": "text",
-                                       **({"NB2PIPE_STORE": self.store_url} if self.store_url else {})})
+        km = KernelManager(kernel_name=self.kernel_name)
+        km.start_kernel(cwd=self.cwd, extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                        env={**os.environ, "NB2PIPE_PROGRESS": "text",
+                             **({"NB2PIPE_STORE": self.store_url} if self.store_url else {})})
+        try:
+            kc = run_sync(ready_client)(km, 120)
+        except BaseException:
+            km.shutdown_kernel(now=True)
+            raise
         self.current, self.ran = (km, kc), set()
         t1 = time.time()
         for code in self.cells:

@@ -79,7 +79,11 @@ class KernelSession:
         client = self._client()
         if client.kc is None:
             try:
-                client.start_new_kernel_client()
+                if self.remote:
+                    client.start_new_kernel_client()
+                else:
+                    from jupyter_core.utils import run_sync
+                    client.kc = run_sync(ready_client)(self.km, client.startup_timeout)
             except BaseException:
                 self.close(wait=True)
                 raise
@@ -144,6 +148,41 @@ class KernelSession:
                 self.client.kc = self.client.km = None
         if process is not None:
             threading.Thread(target=_reap, args=(process,), name="nb2pipe-kernel-reaper", daemon=True).start()
+
+
+async def ready_client(km, timeout: float):
+    """A started client of ``km``'s kernel, returned once the kernel answers on the shell
+    channel and IOPub delivers: what jupyter_client's ``wait_for_ready`` checks, without its
+    last step, a wait for 0.2 s of silence on IOPub to drop what is left there — a fixed
+    fifth of a second of every kernel start.  Dropping it is harmless: nbclient reads only
+    the IOPub messages whose parent is the request it sent."""
+    import time
+    from queue import Empty
+    from jupyter_core.utils import ensure_async
+    kc = km.client()
+    kc.start_channels()
+    deadline = time.monotonic() + timeout
+    while True:
+        kc.kernel_info()
+        try:
+            reply = await ensure_async(kc.shell_channel.get_msg(timeout=1))
+        except Empty:
+            reply = None
+        if reply is not None and reply["msg_type"] == "kernel_info_reply":
+            try:           # any IOPub message: the subscription is in place (else send again)
+                await ensure_async(kc.iopub_channel.get_msg(timeout=0.2))
+            except Empty:
+                pass
+            else:
+                kc._handle_kernel_info_reply(reply)
+                kc.allow_stdin = False
+                return kc
+        if not await ensure_async(km.is_alive()):
+            kc.stop_channels()
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if time.monotonic() > deadline:
+            kc.stop_channels()
+            raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
 
 def _reap(process, grace: float = 10.0) -> None:
