@@ -95,16 +95,28 @@ def from_arrow(table, tag: str, meta: dict):
     raise CorruptObjectError(f"unknown table type {tag!r} in the store")
 
 
+# a table up to this size is serialized in memory before its one write (a copy of it, briefly)
+IN_MEMORY_BYTES = 16 << 20
+
+
 def _write_arrow(value, tag: str, path: str, hashing=None) -> dict:
     """``hashing``: an :class:`~nb2pipe.entries.HashingFile` to write through (the file is
     hashed as it is written)."""
     import pyarrow as pa
     table = to_arrow(value, tag)
-    sink = pa.OSFile(path, "wb") if hashing is None else pa.PythonFile(hashing.open(path), mode="w")
-    with sink, pa.ipc.new_file(sink, table.schema) as w:
-        w.write_table(table)
-    if hashing is not None:
-        hashing.finish()
+    if hashing is not None and table.nbytes <= IN_MEMORY_BYTES:
+        # a small table: the file is made in memory and written (and hashed) in one call,
+        # not in the ~20 writes through Python that the writer makes per table (same bytes)
+        out = pa.BufferOutputStream()
+        with pa.ipc.new_file(out, table.schema) as w:
+            w.write_table(table)
+        hashing.write_all(path, out.getvalue())
+    else:
+        sink = pa.OSFile(path, "wb") if hashing is None else pa.PythonFile(hashing.open(path), mode="w")
+        with sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        if hashing is not None:
+            hashing.finish()
     # the data columns only: a pandas index stored as a column (``__index_level_0__``, or a
     # named index listed in the pandas metadata) is not one of the frame's columns
     index_cols = set()

@@ -138,13 +138,13 @@ def run(session, ns) -> None:
 
 def _run_headless(engine, ns, force) -> None:
     """The headless runner: each outcome as a typed event, apart from the steps' prints."""
-    from IPython.display import publish_display_data
+    from .kernel_io import publish_event
 
     targets = set(ns.steps)
 
     def emit(ev):      # the named steps' outcomes only: their upstream's are not read (N events each)
         if isinstance(ev, ProgressMsg) and (not targets or ev.step in targets):
-            publish_display_data({EVENT_MIME: ev.to_json(), "text/plain": outcome_line(_outcome(ev))})
+            publish_event({EVENT_MIME: ev.to_json(), "text/plain": outcome_line(_outcome(ev))})
     unsubscribe = engine.subscribe(emit)
     try:
         engine.run(ns.steps, force=force, downstream=ns.downstream, retries=ns.retries, reuse=ns.reuse)

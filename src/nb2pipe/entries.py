@@ -71,6 +71,15 @@ class HashingFile:
         self.close()
         self.digest = self._h.hexdigest()
 
+    def write_all(self, path: str, data) -> None:
+        """The whole file in one write (``data``: bytes or a buffer), hashed as it goes."""
+        self.open(path)
+        try:
+            self.write(data)
+        finally:
+            self.close()
+        self.finish()
+
 
 # what a reference read from an entry may hold: an object id is exactly a content hash
 # (so it can never name a path), a key is hex (so its entry file is inside the store)
@@ -189,6 +198,11 @@ def ref_problem(backend, ref: ObjectRef) -> str | None:
     if found is not None and ref.type not in found:
         return f"the object holds a {' or '.join(sorted(found))}, the entry says {ref.type}"
     return None
+
+
+def import_header_readers() -> None:
+    """Import what reading an object's header takes (a table's: pyarrow), ahead of the read."""
+    import pyarrow.ipc  # noqa: F401
 
 
 def _header_types(path: str, ref: ObjectRef) -> set[str] | None:

@@ -2,6 +2,8 @@
 output capture, in-place changes, storing outputs and --save files."""
 from __future__ import annotations
 
+import functools
+
 import linecache
 import os
 import time
@@ -208,13 +210,10 @@ class Executor:
 
     def _exec_python(self, step: StepDef, ns: dict, shown: list) -> None:
         """Run a step's code as a cell runs: the value of a last bare expression is shown."""
-        import ast
-        tree = _offset_tree(step.code, step.line_offset)
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        exec(compile(tree, step.filename, "exec"), ns)
+        body, last = _compiled(step.code, step.line_offset, step.filename)
+        exec(body, ns)
         if last is not None:
-            value = eval(compile(ast.Expression(last.value), step.filename, "eval"), ns)
-            self.io.result(value, shown)
+            self.io.result(eval(last, ns), shown)
 
     def _replay(self, name: str, entry: dict) -> None:
         """Show again what the step showed when it ran: prints, figures, last value."""
@@ -338,6 +337,18 @@ class Executor:
             raise Nb2pipeError(f"step `{name}` has no stored result yet", fix=f"run `{name}` first")
         return {o: self._load(r) for o, r in res.outputs.items()}
 
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(code: str, line_offset: int, filename: str):
+    """A step's code compiled as a cell runs it: (its statements, its last bare expression or
+    None).  Code objects are immutable: a step run again (``run --watch``, a re-run in the
+    notebook) reuses them instead of parsing and compiling again (~0.3 ms a step)."""
+    import ast
+    tree = _offset_tree(code, line_offset)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    return (compile(tree, filename, "exec"),
+            None if last is None else compile(ast.Expression(last.value), filename, "eval"))
 
 
 def _offset_tree(code: str, line_offset: int):

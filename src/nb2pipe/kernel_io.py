@@ -54,6 +54,27 @@ class KernelIO(StepIO):
         self.show(output)
 
 
+def publish_event(data: dict) -> None:
+    """Publish a display message (a headless run's step outcome).  IPython flushes stdout and
+    stderr before each one, so it comes after what was printed; with ipykernel each flush is
+    a round trip to its IO thread (twice per message, ~0.4 ms).  Here a stream is flushed only
+    when something was written to it since its last flush (ipykernel's OutStream says so in
+    ``_flush_pending``; any other stream is flushed as before)."""
+    import sys
+    from IPython.core.interactiveshell import InteractiveShell
+    pub = InteractiveShell.instance().display_pub
+    written = [s for s in (sys.stdout, sys.stderr)
+               if getattr(s, "_flush_pending", True) or getattr(s, "_subprocess_flush_pending", False)]
+    if len(written) == 2 or "_flush_streams" in pub.__dict__:
+        pub.publish(data=data, metadata={})
+        return
+    pub._flush_streams = lambda: [s.flush() for s in written]      # this message only
+    try:
+        pub.publish(data=data, metadata={})
+    finally:
+        del pub._flush_streams
+
+
 def _jsonable(d: dict) -> dict:
     """Mime bundles as JSON: bytes (e.g. a raw PNG) become base64 text, as nbformat stores them."""
     import base64

@@ -82,3 +82,27 @@ def test_a_step_ending_does_not_flush_the_streams_it_captured(monkeypatch):
     with StepIO().capture():
         print("again", flush=True)          # a flush the step asks for goes through
     assert out.flushes == 1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: pd.DataFrame({"k": np.arange(10_000) % 97, "s": [f"x{i}" for i in range(10_000)]}),
+    lambda: pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="ix")),
+    lambda: pd.DataFrame({"c": pd.Categorical(["u", "v", "u"])}),
+    lambda: pd.Series([1.5, None], name="n"),
+])
+def test_a_small_table_made_in_memory_has_the_bytes_and_id_of_one_streamed(tmp_path, monkeypatch, make):
+    # a small table's file is serialized in memory and written at once; a large one is streamed
+    # to its file: the same table must get the same file and id either way
+    from nb2pipe import codecs
+    value = make()
+    small = Store(str(tmp_path / "small")).put(value)
+    monkeypatch.setattr(codecs, "IN_MEMORY_BYTES", -1)          # every table streamed
+    big_store = Store(str(tmp_path / "streamed"))
+    streamed = big_store.put(value)
+    assert (small.oid, small.nbytes, small.codec) == (streamed.oid, streamed.nbytes, "arrow")
+    path = os.path.join(big_store.backend.root, big_store._object_rel(streamed.oid, "arrow"))
+    with open(path, "rb") as f:
+        streamed_bytes = f.read()
+    other = Store(str(tmp_path / "small"))
+    with open(os.path.join(other.backend.root, other._object_rel(small.oid, "arrow")), "rb") as f:
+        assert f.read() == streamed_bytes
