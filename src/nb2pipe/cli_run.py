@@ -111,11 +111,16 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
     timeout = parse_duration(args.timeout) if getattr(args, "timeout", None) else None
     from .runner import local
     gateway = None
+    local_kernel = warm is None and args.executor not in ("dask", "remote") and not args.gateway_url
+    # a local kernel is started first, without jupyter_client where it can be: it boots while
+    # the rest is imported and prepared (its spec found says the kernel is installed)
+    session = local.spawn(nb, engine, args.kernel, direct_only=True) if local_kernel and todo else None
     if args.gateway_url or (args.executor == "remote"):
         from .extras import require
         require("remote")
         gateway = (args.gateway_url, args.token)
-    elif todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo) or warm:
+    elif (todo and args.executor != "dask" or (args.executor == "dask" and not args.scheduler and todo)
+          or warm) and session is None:
         _check_kernel(args.kernel or nb.kernel_name)
     if not todo:
         report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
@@ -123,10 +128,12 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
             local.execute(nb, engine, [], overrides=overrides, force=set(), kernel_name=args.kernel, warm=warm)
             report.kernel_started = True       # not "no kernel started": one is kept warm
         return report
-    session = (local.spawn(nb, engine, args.kernel) if warm is None and gateway is None
-               and args.executor != "dask" else None)      # it boots while the run is prepared
+    if session is None and local_kernel:
+        session = local.spawn(nb, engine, args.kernel)      # it boots while the run is prepared
     from .runner.prefetch import EntryPrefetch
     entries = EntryPrefetch(engine.store)      # what the run record reads, read meanwhile
+    if session is not None:
+        session.on_ready = entries.warm
     try:
         engine.store.check_writable()      # no permission, no space, unreachable: say so now
         printer.event = entries.wrap(_with_lineage(engine, nb, printer.event))   # the executors call it

@@ -93,9 +93,10 @@ class WarmKernels(WorkerPlugin):
         from jupyter_client.manager import KernelManager
         from jupyter_core.utils import run_sync
 
-        from .kernel import ready_client
+        from .kernel import kernel_specs, ready_client
         t0 = time.time()
-        km = KernelManager(kernel_name=self.kernel_name)
+        # the specs' headless command: the worker's kernel starts without ipykernel's debugger
+        km = KernelManager(kernel_name=self.kernel_name, kernel_spec_manager=kernel_specs())
         km.start_kernel(cwd=self.cwd, extra_arguments=["--IPKernelApp.log_level=ERROR"],
                         env={**os.environ, "NB2PIPE_PROGRESS": "text",
                              **({"NB2PIPE_STORE": self.store_url} if self.store_url else {})})

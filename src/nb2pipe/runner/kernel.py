@@ -28,16 +28,32 @@ class KernelSession:
         self.prelude: list[str] = []         # what define() last sent: re-sent after a restart
         self.km: Any = None
         self.client: Any = None
+        self.launched: Any = None            # a process started without jupyter_client, until connect()
+        self.on_ready: Callable[[], None] | None = None    # called once, when the kernel first answers
 
-    def spawn(self) -> "KernelSession":
-        """Start the kernel process.  A local one is started with jupyter_client alone, so
-        that nbclient and nbformat are imported while the kernel boots."""
+    def spawn(self, direct_only: bool = False) -> "KernelSession | None":
+        """Start the kernel process.  A local one is started without jupyter_client where it
+        can be (:mod:`.launch`), else with jupyter_client alone, so that jupyter_client,
+        nbclient and nbformat are imported while the kernel boots.  ``direct_only``: return
+        None instead of starting it through jupyter_client."""
         if self.remote:
+            if direct_only:
+                return None
             client = self._client()
             client.km = client.create_kernel_manager()
             client.start_new_kernel(env=self.env, cwd=self.cwd)
             self.km = client.km
             return self
+        from . import launch
+        self.launched = launch.launch(self.kernel_name, self.env, self.cwd, EXTRA_ARGUMENTS, headless_argv)
+        if self.launched is not None:
+            return self
+        if direct_only:
+            return None
+        self._start()
+        return self
+
+    def _start(self) -> None:
         import subprocess
         from jupyter_client import AsyncKernelManager
         from jupyter_core.utils import run_sync
@@ -46,9 +62,22 @@ class KernelSession:
         # iopub) and must not hold ours open: a caller reading this command's output through
         # a pipe would otherwise wait for the kernel's exit, not this process's
         run_sync(self.km.start_kernel)(env=self.env, cwd=self.cwd, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, extra_arguments=[
-            "--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"])
-        return self
+                                       stderr=subprocess.DEVNULL, extra_arguments=EXTRA_ARGUMENTS)
+
+    def _adopt(self) -> None:
+        """The process started by :mod:`.launch`, handed to a jupyter_client kernel manager
+        (or, if jupyter_client would have started another command, replaced by its kernel)."""
+        from jupyter_core.utils import run_sync
+
+        from . import launch
+        launched, self.launched = self.launched, None
+        try:
+            self.km = run_sync(launch.adopt)(launched, self.kernel_name, kernel_specs())
+        except BaseException:
+            launched.discard()
+            raise
+        if self.km is None:
+            self._start()
 
     def _client(self):
         if self.client is None:
@@ -76,6 +105,12 @@ class KernelSession:
         return call
 
     def connect(self) -> "KernelSession":
+        if self.launched is not None:
+            try:
+                self._adopt()
+            except BaseException:
+                self.close(wait=True)
+                raise
         client = self._client()
         if client.kc is None:
             try:
@@ -87,10 +122,15 @@ class KernelSession:
             except BaseException:
                 self.close(wait=True)
                 raise
+            ready, self.on_ready = self.on_ready, None
+            if ready is not None:
+                ready()
         return self
 
     @property
     def pid(self) -> int | None:
+        if self.launched is not None:
+            return self.launched.process.pid
         return getattr(getattr(self.km, "provisioner", None), "pid", None) if self.km is not None else None
 
     def alive(self) -> bool:
@@ -121,12 +161,19 @@ class KernelSession:
         self.book.cells = []
 
     def restart(self) -> None:
+        """A new kernel process in place of this one; returns once it answers (a cell sent
+        before the client's sockets reconnected would lose its outputs)."""
         from jupyter_core.utils import run_sync
         run_sync(self.km.restart_kernel)(now=True)
+        if self.client is not None and self.client.kc is not None:
+            run_sync(answering)(self.client.kc, self.km, self.client.startup_timeout)
 
     def close(self, wait: bool = False) -> None:
         """Shut the kernel down.  ``wait=False`` (a local kernel that finished its work): send
         the shutdown request and return without waiting for the process to exit."""
+        if self.launched is not None:      # started, never connected
+            self.launched.discard()
+            self.launched = None
         from jupyter_core.utils import ensure_async, run_sync
         km, kc = self.km, self.client.kc if self.client is not None else None
         if km is None:
@@ -156,27 +203,40 @@ async def ready_client(km, timeout: float):
     last step, a wait for 0.2 s of silence on IOPub to drop what is left there — a fixed
     fifth of a second of every kernel start.  Dropping it is harmless: nbclient reads only
     the IOPub messages whose parent is the request it sent."""
+    kc = km.client()
+    kc.start_channels()
+    await answering(kc, km, timeout)
+    return kc
+
+
+async def answering(kc, km, timeout: float) -> None:
+    """Until the kernel answers a kernel_info request on the shell channel and IOPub brings
+    a message of that request (its subscription is in place, else a message would be lost):
+    after a start, and after a restart (the client's sockets reconnect meanwhile).  Messages
+    of earlier requests are passed over."""
     import time
     from queue import Empty
     from jupyter_core.utils import ensure_async
-    kc = km.client()
-    kc.start_channels()
     deadline = time.monotonic() + timeout
     while True:
-        kc.kernel_info()
+        asked = kc.kernel_info()
+        reply = None
         try:
-            reply = await ensure_async(kc.shell_channel.get_msg(timeout=1))
+            while reply is None or reply.get("parent_header", {}).get("msg_id") != asked:
+                reply = await ensure_async(kc.shell_channel.get_msg(timeout=1))
         except Empty:
             reply = None
-        if reply is not None and reply["msg_type"] == "kernel_info_reply":
-            try:           # any IOPub message: the subscription is in place (else send again)
-                await ensure_async(kc.iopub_channel.get_msg(timeout=0.2))
+        if reply is not None:
+            heard = time.monotonic() + 0.2
+            try:
+                while True:
+                    msg = await ensure_async(kc.iopub_channel.get_msg(timeout=max(0.01, heard - time.monotonic())))
+                    if msg.get("parent_header", {}).get("msg_id") == asked:
+                        kc._handle_kernel_info_reply(reply)
+                        kc.allow_stdin = False
+                        return
             except Empty:
-                pass
-            else:
-                kc._handle_kernel_info_reply(reply)
-                kc.allow_stdin = False
-                return kc
+                pass                   # not subscribed yet: ask again
         if not await ensure_async(km.is_alive()):
             kc.stop_channels()
             raise RuntimeError("Kernel died before replying to kernel_info")
@@ -247,6 +307,7 @@ def kernel_specs():
                 raise NoSuchKernel(kernel_name)
             if not KernelProvisionerFactory.instance(parent=self.parent).is_provisioner_available(spec):
                 raise NoSuchKernel(kernel_name)
+            spec.argv = headless_argv(spec.argv)
             return spec
 
     def _native_resources() -> str | None:
@@ -256,6 +317,27 @@ def kernel_specs():
     ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
     return Specs(ensure_native_kernel=False,
                  kernel_dirs=jupyter_path("kernels") + [os.path.join(ipython_dir, "kernels")])
+
+
+# ipykernel imports debugpy as it starts (~60 ms of its boot, measured in a profile of
+# IPKernelApp.initialize) to offer a debugger to a frontend; a headless run has none.  With
+# the module hidden the kernel starts without it and says so (kernel_info: debugger false).
+# Everything else is ipykernel_launcher's: the working directory leaves sys.path first.
+_NO_DEBUGGER = ("import sys, os; sys.path[:1] = [] if sys.path[:1] in ([''], [os.getcwd()]) else sys.path[:1]; "
+                "sys.modules['debugpy'] = None; from ipykernel.kernelapp import launch_new_instance; "
+                "launch_new_instance()")
+
+
+def headless_argv(argv: list[str]) -> list[str]:
+    """A kernel spec's command for a headless kernel: ipykernel's own launcher is started
+    without the debugger; any other command is left as it is."""
+    if len(argv) >= 3 and list(argv[1:3]) == ["-m", "ipykernel_launcher"]:
+        return [argv[0], "-c", _NO_DEBUGGER, *argv[3:]]
+    return list(argv)
+
+
+# what a headless kernel is started with: only critical log lines, history kept in memory
+EXTRA_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
 
 
 # nbclient's reply for a cell that reached its time limit (it interrupts the kernel, then

@@ -208,13 +208,15 @@ def execute(nb: PipelineNotebook, engine: Engine, todo: list[str], *, overrides:
 
 
 def spawn(nb: PipelineNotebook, engine: Engine, kernel_name: str | None = None,
-          kernel_manager_class=None) -> KernelSession:
-    """Start the kernel process for a run of ``nb`` and return at once (it boots meanwhile)."""
+          kernel_manager_class=None, direct_only: bool = False) -> KernelSession | None:
+    """Start the kernel process for a run of ``nb`` and return at once (it boots meanwhile).
+    ``direct_only``: None unless it could be started without jupyter_client."""
     env = local_env(engine.store.url)
     if kernel_manager_class is not None:
         from ..envforward import forwarded_env
         env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
-    return KernelSession(kernel_name or nb.kernel_name, nb.project_dir, env, kernel_manager_class).spawn()
+    return KernelSession(kernel_name or nb.kernel_name, nb.project_dir, env,
+                         kernel_manager_class).spawn(direct_only=direct_only)
 
 
 def _execute(nb, engine, todo, *, overrides, force, retries, kernel_name, on_event, timeout,

@@ -20,15 +20,30 @@ class EntryPrefetch:
         """``on_event`` that also reads the entry of each step reported with a result."""
         def event(kind, rep, n, total):
             on_event(kind, rep, n, total)
+            if kind == "start" and self.pool is None:
+                self.warm()
             if kind == "end" and rep is not None and rep.key and rep.status in ("ran", "cached"):
-                if self.pool is None:
-                    from concurrent.futures import ThreadPoolExecutor
-                    self.pool = ThreadPoolExecutor(1, thread_name_prefix="nb2pipe-entries")
-                self.pool.submit(self.store.get_entry, rep.key)
+                self._thread().submit(self.store.get_entry, rep.key)
         return event
+
+    def warm(self) -> None:
+        """Import what reading an entry imports (pyarrow: 60 ms or more) in the background,
+        while the kernel works (once it answers, or at the first step), not after the last step."""
+        self._thread().submit(_import_readers)
+
+    def _thread(self):
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="nb2pipe-entries")
+        return self.pool
 
     def wait(self) -> None:
         """Until every entry asked for is read (a failed read is read again by the record)."""
         if self.pool is not None:
             self.pool.shutdown(wait=True)
             self.pool = None
+
+
+def _import_readers() -> None:
+    from ..entries import import_header_readers
+    import_header_readers()
