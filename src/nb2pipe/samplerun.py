@@ -26,13 +26,8 @@ def start(nb, kernel_name: str | None):
 def discard(session) -> None:
     """Stop a kernel :func:`start` gave that has nothing to run (nothing changed, an error, or
     another executor): at once, not after its boot; a session already closed is left as is."""
-    if session is None or session.km is None:
-        return
-    from jupyter_core.utils import run_sync
-    try:
-        run_sync(session.km.shutdown_kernel)(now=True)
-    finally:
-        session.close()
+    if session is not None:
+        session.stop_now()
 
 
 def execute(nb, engine, todo: list[str], kw: dict, executor: str, scheduler: str | None,

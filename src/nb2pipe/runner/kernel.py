@@ -168,6 +168,18 @@ class KernelSession:
         if self.client is not None and self.client.kc is not None:
             run_sync(answering)(self.client.kc, self.km, self.client.startup_timeout)
 
+    def stop_now(self) -> None:
+        """Stop the kernel at once, booted or not (it has nothing to run); a session already
+        closed is left as it is."""
+        if self.km is not None:
+            from jupyter_core.utils import run_sync
+            try:
+                run_sync(self.km.shutdown_kernel)(now=True)
+            finally:
+                self.close()
+        else:
+            self.close()             # a process not handed over yet is killed there
+
     def close(self, wait: bool = False) -> None:
         """Shut the kernel down.  ``wait=False`` (a local kernel that finished its work): send
         the shutdown request and return without waiting for the process to exit."""
