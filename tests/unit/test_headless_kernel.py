@@ -21,3 +21,14 @@ def test_another_kernel_command_is_left_as_it_is():
                  ["R", "--slave", "-e", "IRkernel::main()", "--args", "{connection_file}"],
                  ["python", "-m", "ipykernel_launcher"][:2]):
         assert headless_argv(argv) == argv
+
+
+def test_a_temporary_folder_too_long_for_socket_paths_leaves_the_start_to_jupyter_client(tmp_path, monkeypatch):
+    import tempfile
+
+    from nb2pipe.runner import launch
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(deep))
+    assert launch.launch("python3", {}, str(tmp_path), [], headless_argv) is None
+    assert list(deep.iterdir()) == []          # nothing written, no process started

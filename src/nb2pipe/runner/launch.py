@@ -50,6 +50,7 @@ class Launched:
 
 
 PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+MAX_SOCKET_PATH = 100        # a unix socket's path holds 104-108 bytes, by system
 
 
 def find_spec(kernel_name: str) -> tuple[str, dict] | None:
@@ -104,6 +105,8 @@ def launch(kernel_name: str, env: dict[str, str], cwd: str, extra_arguments: lis
             or not isinstance(kernel_env, dict)):
         return None
     prefix = os.path.join(tempfile.gettempdir(), "nb2pipe-" + secrets.token_hex(6))
+    if len(os.fsencode(prefix)) + 3 > MAX_SOCKET_PATH:
+        return None                  # a socket path this long cannot be bound: TCP, through jupyter_client
     info = {**{p: i + 1 for i, p in enumerate(PORTS)}, "ip": prefix, "key": str(uuid.uuid4()),
             "transport": "ipc", "signature_scheme": "hmac-sha256", "kernel_name": kernel_name}
     connection_file = prefix + ".json"
