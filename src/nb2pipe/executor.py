@@ -3,7 +3,6 @@ output capture, in-place changes, storing outputs and --save files."""
 from __future__ import annotations
 
 import functools
-
 import linecache
 import os
 import time

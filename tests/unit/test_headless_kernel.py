@@ -3,7 +3,7 @@ ipykernel's own launcher is changed; a kernel spec with another command is used 
 import subprocess
 import sys
 
-from nb2pipe.runner.kernel import headless_argv
+from nb2pipe.runner.launch import headless_argv
 
 
 def test_ipykernels_launcher_starts_without_the_debugger():
@@ -30,5 +30,5 @@ def test_a_temporary_folder_too_long_for_socket_paths_leaves_the_start_to_jupyte
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     deep.mkdir(parents=True)
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(deep))
-    assert launch.launch("python3", {}, str(tmp_path), [], headless_argv) is None
+    assert launch.launch("python3", {}, str(tmp_path), []) is None
     assert list(deep.iterdir()) == []          # nothing written, no process started

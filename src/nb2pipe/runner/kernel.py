@@ -45,7 +45,7 @@ class KernelSession:
             self.km = client.km
             return self
         from . import launch
-        self.launched = launch.launch(self.kernel_name, self.env, self.cwd, EXTRA_ARGUMENTS, headless_argv)
+        self.launched = launch.launch(self.kernel_name, self.env, self.cwd, EXTRA_ARGUMENTS)
         if self.launched is not None:
             return self
         if direct_only:
@@ -292,29 +292,26 @@ def kernel_specs():
     """jupyter_client's KernelSpecManager without the imports it makes to find the
     built-in ``python3`` kernel: IPython (for ``~/.ipython/kernels``) and ipykernel, 0.2-0.3 s
     of a run's start-up spent before the kernel is started."""
-    import importlib.util
-    import sys
-    from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
     from jupyter_client.provisioning import KernelProvisionerFactory
-    from jupyter_core.paths import jupyter_path
+
+    from .launch import NATIVE_ARGV, NATIVE_NAME, headless_argv, kernel_dirs, native_resources
 
     class Specs(KernelSpecManager):
         def find_kernel_specs(self) -> dict[str, str]:
             found = super().find_kernel_specs()
-            if NATIVE_KERNEL_NAME not in found and _native_resources():
-                found[NATIVE_KERNEL_NAME] = _native_resources()
+            if NATIVE_NAME not in found and native_resources():
+                found[NATIVE_NAME] = native_resources()
             return found
 
         def get_kernel_spec(self, kernel_name: str):
             found = super().find_kernel_specs()
             if kernel_name.lower() in found:
                 spec = self.kernel_spec_class.from_resource_dir(found[kernel_name.lower()])
-            elif kernel_name == NATIVE_KERNEL_NAME and _native_resources():
-                # what ipykernel.kernelspec.get_kernel_dict() says
+            elif kernel_name == NATIVE_NAME and native_resources():
                 spec = self.kernel_spec_class(
-                    resource_dir=_native_resources(), display_name="Python 3 (ipykernel)", language="python",
-                    argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                    metadata={"debugger": True})
+                    resource_dir=native_resources(), display_name="Python 3 (ipykernel)", language="python",
+                    argv=list(NATIVE_ARGV), metadata={"debugger": True})
             else:
                 raise NoSuchKernel(kernel_name)
             if not KernelProvisionerFactory.instance(parent=self.parent).is_provisioner_available(spec):
@@ -322,30 +319,7 @@ def kernel_specs():
             spec.argv = headless_argv(spec.argv)
             return spec
 
-    def _native_resources() -> str | None:
-        found = importlib.util.find_spec("ipykernel")
-        return os.path.join(found.submodule_search_locations[0], "resources") if found else None
-
-    ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
-    return Specs(ensure_native_kernel=False,
-                 kernel_dirs=jupyter_path("kernels") + [os.path.join(ipython_dir, "kernels")])
-
-
-# ipykernel imports debugpy as it starts (~60 ms of its boot, measured in a profile of
-# IPKernelApp.initialize) to offer a debugger to a frontend; a headless run has none.  With
-# the module hidden the kernel starts without it and says so (kernel_info: debugger false).
-# Everything else is ipykernel_launcher's: the working directory leaves sys.path first.
-_NO_DEBUGGER = ("import sys, os; sys.path[:1] = [] if sys.path[:1] in ([''], [os.getcwd()]) else sys.path[:1]; "
-                "sys.modules['debugpy'] = None; from ipykernel.kernelapp import launch_new_instance; "
-                "launch_new_instance()")
-
-
-def headless_argv(argv: list[str]) -> list[str]:
-    """A kernel spec's command for a headless kernel: ipykernel's own launcher is started
-    without the debugger; any other command is left as it is."""
-    if len(argv) >= 3 and list(argv[1:3]) == ["-m", "ipykernel_launcher"]:
-        return [argv[0], "-c", _NO_DEBUGGER, *argv[3:]]
-    return list(argv)
+    return Specs(ensure_native_kernel=False, kernel_dirs=kernel_dirs())
 
 
 # what a headless kernel is started with: only critical log lines, history kept in memory

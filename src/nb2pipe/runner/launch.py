@@ -53,14 +53,33 @@ PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 MAX_SOCKET_PATH = 100        # a unix socket's path holds 104-108 bytes, by system
 
 
-def find_spec(kernel_name: str) -> tuple[str, dict] | None:
-    """(resource folder, kernel.json) of the kernel ``kernel_name``, looked up where
-    jupyter_client looks: Jupyter's data paths, then IPython's kernels, then ipykernel's own
-    ``python3``.  None when not found or unreadable."""
+def kernel_dirs() -> list[str]:
+    """Where kernel specs are looked for, in order: Jupyter's data paths, then IPython's
+    kernels (without importing IPython)."""
     from jupyter_core.paths import jupyter_path
     ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+    return jupyter_path("kernels") + [os.path.join(ipython_dir, "kernels")]
+
+
+# ipykernel's own ``python3`` when no spec of that name is installed (what
+# ipykernel.kernelspec.get_kernel_dict() says), found without importing ipykernel
+NATIVE_NAME = "python3"
+NATIVE_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def native_resources() -> str | None:
+    found = importlib.util.find_spec("ipykernel")
+    if found is None or not found.submodule_search_locations:
+        return None
+    return os.path.join(found.submodule_search_locations[0], "resources")
+
+
+def find_spec(kernel_name: str) -> tuple[str, dict] | None:
+    """(resource folder, kernel.json) of the kernel ``kernel_name``, looked up where
+    jupyter_client looks (:func:`kernel_dirs`), then ipykernel's own ``python3``.  None
+    when not found or unreadable."""
     want = kernel_name.lower()
-    for folder in jupyter_path("kernels") + [os.path.join(ipython_dir, "kernels")]:
+    for folder in kernel_dirs():
         try:
             names = sorted(os.listdir(folder))
         except OSError:
@@ -74,12 +93,27 @@ def find_spec(kernel_name: str) -> tuple[str, dict] | None:
                 except (OSError, ValueError):
                     return None
                 return (os.path.join(folder, name), spec) if isinstance(spec, dict) else None
-    found = importlib.util.find_spec("ipykernel") if want == "python3" else None
-    if found is None or not found.submodule_search_locations:
+    resources = native_resources() if want == NATIVE_NAME else None
+    if resources is None:
         return None
-    return (os.path.join(found.submodule_search_locations[0], "resources"),
-            {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-             "language": "python", "env": {}})
+    return resources, {"argv": list(NATIVE_ARGV), "language": "python", "env": {}}
+
+
+# ipykernel imports debugpy as it starts (~60 ms of its boot, measured in a profile of
+# IPKernelApp.initialize) to offer a debugger to a frontend; a headless run has none.  With
+# the module hidden the kernel starts without it and says so (kernel_info: debugger false).
+# Everything else is ipykernel_launcher's: the working directory leaves sys.path first.
+_NO_DEBUGGER = ("import sys, os; sys.path[:1] = [] if sys.path[:1] in ([''], [os.getcwd()]) else sys.path[:1]; "
+                "sys.modules['debugpy'] = None; from ipykernel.kernelapp import launch_new_instance; "
+                "launch_new_instance()")
+
+
+def headless_argv(argv: list[str]) -> list[str]:
+    """A kernel spec's command for a headless kernel: ipykernel's own launcher is started
+    without the debugger; any other command is left as it is."""
+    if len(argv) >= 3 and list(argv[1:3]) == ["-m", "ipykernel_launcher"]:
+        return [argv[0], "-c", _NO_DEBUGGER, *argv[3:]]
+    return list(argv)
 
 
 def command(spec_argv: list[str], connection_file: str, resource_dir: str) -> list[str]:
@@ -91,8 +125,7 @@ def command(spec_argv: list[str], connection_file: str, resource_dir: str) -> li
     return [re.sub(r"\{([A-Za-z0-9_]+)\}", lambda m: str(ns.get(m.group(1), m.group())), a) for a in cmd]
 
 
-def launch(kernel_name: str, env: dict[str, str], cwd: str, extra_arguments: list[str],
-           headless_argv) -> Launched | None:
+def launch(kernel_name: str, env: dict[str, str], cwd: str, extra_arguments: list[str]) -> Launched | None:
     """Start the kernel process; None when jupyter_client should start it instead."""
     if os.name != "posix":
         return None
