@@ -43,11 +43,12 @@ def _params(values: list[str], files: list[str]) -> dict:
     return out
 
 
-def _load(args):
+def _load(args, nb=None, store=None):
+    """The notebook and its planning engine (``nb`` and ``store``: already read and opened)."""
     from . import notebook
     from .runner import plan
-    nb = notebook.read(args.target)
-    store = plan.project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
+    nb = nb or notebook.read(args.target)
+    store = store or plan.project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
     engine = plan.engine_for(nb, store, _params(getattr(args, "param", []), getattr(args, "params", [])))
     return nb, engine
 

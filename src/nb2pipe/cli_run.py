@@ -45,9 +45,33 @@ def cmd_run(args) -> int:
 
 
 def _run_once(args, warm=None) -> int:
-    from .runner import plan
     t0 = time.perf_counter()
-    nb, engine = _load(args) if warm is None else _load_kept(args, warm)
+    if warm is not None:
+        nb, engine = _load_kept(args, warm)
+        return _plan_and_run(args, nb, engine, t0, warm)
+    from . import notebook
+    from .projectstore import project_store
+    from .runner import early
+    nb = notebook.read(args.target)
+    store = project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
+    sig = early.signature(args, nb.path)
+    session = early.start(args, nb, store, sig)      # it boots while the engine plans
+    try:
+        nb, engine = _load(args, nb, store)
+        code = _plan_and_run(args, nb, engine, t0, None, session)
+    except BaseException:
+        if session is not None:
+            session.stop_now()        # a plan that failed: the kernel started ahead is not needed
+        raise
+    if not args.dry_run:
+        early.remember(engine.store, nb.pipeline, sig, complete=code == 0)
+    return code
+
+
+def _plan_and_run(args, nb, engine, t0: float, warm, session=None) -> int:
+    """Plan the run, run what is stale (in ``session``'s kernel when one was started ahead),
+    report and record it."""
+    from .runner import plan
     _warn_lock_drift(nb)
     names, requested = plan.select(engine, only=args.only, start=getattr(args, "from"))
     states = engine.plan()
@@ -62,7 +86,7 @@ def _run_once(args, warm=None) -> int:
     blocked = [f"step `{n}`: {'; '.join(states[n].reasons)}" for n in names if states[n].state == "blocked"]
     if blocked:
         raise Nb2pipeError("cannot run: " + "; ".join(blocked), fix="fix the inputs named above")
-    report = _execute(args, nb, engine, names, states, todo, force, printer, warm)
+    report = _execute(args, nb, engine, names, states, todo, force, printer, warm, session)
     report.wall = time.perf_counter() - t0
     mask = engine.redactor()          # whichever executor ran it: no secret value is shown or kept
     for s in report.steps:
@@ -102,19 +126,25 @@ def _dry_run(names, states, todo, as_json: bool) -> int:
     return 0
 
 
-def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
+def _execute(args, nb, engine, names, states, todo, force, printer, warm=None, session=None):
     """Run ``todo`` on the chosen executor; the report lists every selected step.  ``warm``
     (run --watch, local executor): the kernel kept between runs; it is started even when
-    nothing is stale, so that the next edit finds it ready."""
+    nothing is stale, so that the next edit finds it ready.  ``session``: a local kernel
+    started before planning (:mod:`.runner.early`), stopped unused when nothing is stale."""
     overrides = engine.param_overrides      # -p, --params and the environment's, checked by engine_for
     from .durations import parse_duration
     timeout = parse_duration(args.timeout) if getattr(args, "timeout", None) else None
     from .runner import local
     gateway = None
     local_kernel = warm is None and args.executor not in ("dask", "remote") and not args.gateway_url
+    unused = session is not None and not todo
+    if unused:
+        session.stop_now()
+        session = None
     # a local kernel is started first, without jupyter_client where it can be: it boots while
     # the rest is imported and prepared (its spec found says the kernel is installed)
-    session = local.spawn(nb, engine, args.kernel, direct_only=True) if local_kernel and todo else None
+    if session is None and local_kernel and todo:
+        session = local.spawn(nb, engine, args.kernel, direct_only=True)
     if args.gateway_url or (args.executor == "remote"):
         from .extras import require
         require("remote")
@@ -123,7 +153,8 @@ def _execute(args, nb, engine, names, states, todo, force, printer, warm=None):
           or warm) and session is None:
         _check_kernel(args.kernel or nb.kernel_name)
     if not todo:
-        report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names])
+        report = local.RunReport(steps=[local.StepReport(n, "fresh", key=states[n].key) for n in names],
+                                 kernel_unused=unused)
         if warm is not None:
             local.execute(nb, engine, [], overrides=overrides, force=set(), kernel_name=args.kernel, warm=warm)
             report.kernel_started = True       # not "no kernel started": one is kept warm
@@ -269,7 +300,8 @@ def _summary(report) -> None:
     for s in report.steps:
         counts[s.status] = counts.get(s.status, 0) + 1
     parts = ", ".join(f"{v} {k}" for k, v in counts.items())
-    kernel = "" if report.kernel_started else " — nothing stale, no kernel started"
+    kernel = ("" if report.kernel_started else " — nothing stale; the kernel started ahead was stopped"
+              " unused" if report.kernel_unused else " — nothing stale, no kernel started")
     print(f"{len(report.steps)} steps: {parts} in {seconds(report.wall)}{kernel}")
     for s in report.steps:
         if s.status == "failed":

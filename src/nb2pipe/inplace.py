@@ -56,13 +56,15 @@ def token(value: Any) -> Any:
     if tag in ("pandas.DataFrame", "pandas.Series"):
         if not pandas_cow():
             return None
+        frame = tag == "pandas.DataFrame"
         try:
             arrays = tuple(value._mgr.arrays)           # the column buffers, by identity
+            # the columns' dtypes from the block manager: ``value.dtypes`` builds a Series
+            dtypes = tuple(value._mgr.get_dtypes()) if frame else value.dtype
         except AttributeError:
             return None
-        frame = tag == "pandas.DataFrame"
         return (_Same((value, value.index) + arrays), tuple(value.columns) if frame else (value.name,),
-                value.shape, tuple(map(str, value.dtypes)) if frame else str(value.dtype),
+                value.shape, dtypes,
                 tuple(value.index.names), tuple(value.columns.names) if frame else (),
                 repr(value.attrs) if value.attrs else "")
     return array_token(value)

@@ -42,6 +42,7 @@ class StepReport:
 class RunReport:
     steps: list[StepReport] = field(default_factory=list)
     kernel_started: bool = False
+    kernel_unused: bool = False     # one started ahead of the plan (runner.early), stopped unused
     wall: float = 0.0
     startup: dict = field(default_factory=dict)   # what came before the steps, by the executor (seconds)
 
