@@ -44,7 +44,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import anchors_ways as ways  # noqa: E402
 import chains  # noqa: E402
-from _common import PY, ROOT, isolated_env, log, machine, perf, stats  # noqa: E402
+from _common import PY, ROOT, compiled, isolated_env, log, machine, perf, stats  # noqa: E402
 
 VENVS = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".venvs")
 
@@ -101,7 +101,7 @@ def bench_size(n: int, reps: int, tmp: str, pys: dict, with_papermill: bool, onl
     paths.update(ways.generate_extra(d, n))
     env = isolated_env(os.path.join(tmp, f"env{n}"))
     # nb2pipe from this tree's src/ in both (the lab venv's own install may be another checkout)
-    src = {**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + os.path.join(ROOT, "src")}
+    src = {**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + compiled(os.path.join(ROOT, "src"))}
     envs = {"lab": src, "lean": src, "ploomber": env}
     times: dict[str, list[float]] = {}
     extra: dict[str, list[float]] = {}

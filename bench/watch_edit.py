@@ -212,6 +212,10 @@ def main() -> int:
         print(json.dumps(puts(a.rows, a.puts) if a.puts else child(a.sizes[0], a.rows, a.edits, a.profile, a.prof_out)))
         return 0
     srcs = dict(x.split("=", 1) if "=" in x else (x, x) for x in a.src)
+    sys.path.insert(0, HERE)
+    from _common import compiled
+    for d in srcs.values():
+        compiled(d)            # as pip leaves an installed package (see _common.compiled)
     res: dict = {"config": {"sizes": a.sizes, "rows": a.rows, "edits": a.edits, "rounds": a.rounds,
                             "src": list(srcs)}, "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
                  "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sizes": {}}
@@ -222,6 +226,7 @@ def main() -> int:
             for src in labels[r % len(labels):] + labels[:r % len(labels)]:      # rotating order
                 env = {**os.environ, "PYTHONPATH": srcs[src]}
                 env.pop("NB2PIPE_STORE", None)
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
                 cmd = [sys.executable, __file__, "--child", "--sizes", str(n), "--rows", str(a.rows),
                        "--edits", str(a.edits), "--prof-out", a.prof_out] + (
                            ["--profile", a.profile] if a.profile else []) + (["--puts", str(a.puts)] if a.puts else [])

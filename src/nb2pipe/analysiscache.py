@@ -102,7 +102,7 @@ class AnalysisCache:
         body = json.dumps(self.used, separators=(",", ":")).encode()
         head = json.dumps({"fingerprint": self.fingerprint, "body": hash_bytes(body)}).encode()
         try:
-            self.backend.write_bytes(self.rel, head + b"\n" + body)
+            self.backend.rewrite_bytes(self.rel, head + b"\n" + body)
         except OSError:
             pass
 

@@ -85,7 +85,7 @@ class EntryIndex:
         rels = {rel for rec in records.values() for rel in rec["objects"]}
         doc = {"v": INDEX_VERSION, "entries": records,
                "verified": {rel: list(s) for rel, s in verified.items() if rel in rels}}
-        self.backend.write_bytes(self.rel(name), _dumps(doc))
+        self.backend.rewrite_bytes(self.rel(name), _dumps(doc))   # a shortcut: missing is fine
         self.records.update(records)
 
     def stamp(self, rel: str) -> list | None:

@@ -14,7 +14,7 @@ class MetadataFiles:
     """Mixed into :class:`~nb2pipe.store.Store`; needs ``backend``, ``url``, ``read_only``,
     ``_entries`` (a cache of the entries read; an entry written again leaves it), ``_verified``
     (object rel -> stamp hashed OK), ``_index`` (an :class:`~nb2pipe.entryindex.EntryIndex`),
-    ``_checked`` (key -> the stamps its entry was checked at) and ``_write(rel, data)``."""
+    ``_checked`` (key -> the stamps its entry was checked at) and ``_write(rel, data, rewrite=False)``."""
 
     # -- entries (key -> outputs)
     @staticmethod
@@ -104,7 +104,9 @@ class MetadataFiles:
         return last if isinstance(last, dict) and isinstance(last.get("key"), str) else None
 
     def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
-        self._write(self._last_rel(pipeline, step), _dumps(info))
+        # replaced on every run of the step; a reader finding it missing for a moment takes
+        # the step as not run yet (it runs or is looked up by key, never served wrongly)
+        self._write(self._last_rel(pipeline, step), _dumps(info), rewrite=True)
 
     # -- what a step's code was seen doing that its text does not show (in-place changes):
     # keyed by the code's hash, so every notebook, kernel and headless run wires the same way

@@ -166,10 +166,12 @@ class Store(MetadataFiles):
         except OSError:
             pass
 
-    def _write(self, rel: str, data: bytes) -> None:
+    def _write(self, rel: str, data: bytes, rewrite: bool = False) -> None:
+        """Write ``rel`` whole (``rewrite``: a file readers may briefly find missing, see
+        ``rewrite_bytes``)."""
         self._writable()
         try:
-            self.backend.write_bytes(rel, data)
+            (self.backend.rewrite_bytes if rewrite else self.backend.write_bytes)(rel, data)
         except OSError as e:
             raise self._write_error(e) from None
 

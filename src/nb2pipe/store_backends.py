@@ -38,6 +38,17 @@ class _LocalBackend:
             f.write(data)
         self.publish(tmp, rel)
 
+    def rewrite_bytes(self, rel: str, data: bytes) -> None:
+        """Replace a file that readers may briefly find missing (a step's last result, an
+        index): the old copy is unlinked before the new one is renamed in.  On ext4 a rename
+        over an existing file makes the kernel write the new file's data out at once
+        (auto_da_alloc): ~0.1 ms a write here, against ~0.04 ms for a rename to a free name."""
+        try:
+            os.remove(self.path(rel))
+        except FileNotFoundError:
+            pass
+        self.write_bytes(rel, data)
+
     def read_bytes(self, rel: str) -> bytes | None:
         try:
             with open(self.path(rel), "rb") as f:
@@ -161,6 +172,8 @@ class _FsspecBackend:
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self.fs.pipe_file(self._p(rel), data)
+
+    rewrite_bytes = write_bytes
 
     def read_bytes(self, rel: str) -> bytes | None:
         try:

@@ -222,3 +222,18 @@ def test_polars_round_trip(store):
     assert ref.codec == "arrow" and ref.type == "polars.DataFrame"
     back = store.get(ref)
     assert isinstance(back, pl.DataFrame) and back.equals(df) and back.schema == df.schema
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_step_last_result_is_replaced_whole_each_run(tmp_path, where):
+    # put_last unlinks the old copy before renaming the new one in (rewrite_bytes): readers
+    # see the new record, never a mix, and no temporary file is left
+    store = Store(str(tmp_path / "store") if where == "local" else f"memory://last-{tmp_path.name}")
+    key1, key2 = "a" * 32, "b" * 32
+    store.put_last("load", {"key": key1, "finished": 1.0, "duration": 0.5}, "p.ipynb")
+    store.put_last("load", {"key": key2, "finished": 2.0, "duration": 0.25}, "p.ipynb")
+    assert store.get_last("load", "p.ipynb") == {"key": key2, "finished": 2.0, "duration": 0.25}
+    assert store.get_last("load", "q.ipynb") is None
+    if where == "local":
+        assert os.listdir(tmp_path / "store" / "tmp") == []
+        assert os.listdir(tmp_path / "store" / "steps" / "p") == ["load.json"]

@@ -61,7 +61,7 @@ def remember(store, pipeline: str, sig: str | None, complete: bool) -> None:
     if sig is None or getattr(store, "read_only", False) or not _local(store):
         return
     try:
-        store.backend.write_bytes(_rel(pipeline), (sig if complete else "").encode("utf-8"))
+        store.backend.rewrite_bytes(_rel(pipeline), (sig if complete else "").encode("utf-8"))
     except OSError:
         pass
 
