@@ -50,13 +50,16 @@ def _run_once(args, warm=None) -> int:
         nb, engine = _load_kept(args, warm)
         return _plan_and_run(args, nb, engine, t0, warm)
     from . import notebook
-    from .projectstore import project_store
     from .runner import early
     nb = notebook.read(args.target)
-    store = project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
     sig = early.signature(args, nb.path)
-    session = early.start(args, nb, store, sig)      # it boots while the engine plans
+    session = early.start(args, nb, early.local_store_root(args, nb), sig)   # boots while we plan
     try:
+        from .projectstore import project_store
+        store = project_store(nb, getattr(args, "store", None), getattr(args, "env", None))
+        if session is not None and not early.matches(session, store):
+            session.stop_now()        # not the store it was given (never expected): start anew
+            session = None
         nb, engine = _load(args, nb, store)
         code = _plan_and_run(args, nb, engine, t0, None, session)
     except BaseException:

@@ -5,6 +5,7 @@ out not to be needed is stopped, and nothing of it is left."""
 import contextlib
 import io
 import json
+import os
 
 import pytest
 
@@ -109,3 +110,18 @@ def test_a_plan_that_fails_stops_the_kernel_started_ahead(tmp_path, seen):
     assert seen[0] == "spawn", seen
     stopped = [s for s in seen if isinstance(s, tuple)]
     assert len(stopped) == 1 and gone(stopped[0][1], within=60), seen
+
+
+def test_a_kernel_started_for_another_store_is_not_used(tmp_path, seen, monkeypatch):
+    # the store found before planning and the one the run opens always agree (unit-tested);
+    # were they to differ, the kernel given the other one is stopped and a new one started
+    from nb2pipe.runner import early
+    monkeypatch.setattr(early, "local_store_root", lambda args, nb: str(tmp_path / "not-the-store"))
+    nb = write_nb(tmp_path / "p.ipynb", CELLS)
+    code, rep, err = _run(nb, "--store", str(tmp_path / "store"))
+    assert code == 0, err
+    assert _statuses(rep) == {"a": "ran", "b": "ran"}
+    stopped = [s for s in seen if isinstance(s, tuple)]
+    assert seen.count("spawn") == 2 and len(stopped) == 1, seen
+    assert gone(stopped[0][1], within=60)
+    assert os.listdir(tmp_path / "store" / "entries") and not (tmp_path / "not-the-store").exists()

@@ -3,6 +3,8 @@
 import argparse
 import os
 
+import pytest
+
 from nb2pipe.runner import early
 from nb2pipe.store import Store
 
@@ -32,21 +34,61 @@ def test_the_signature_follows_the_file_and_the_options(tmp_path):
 
 def test_a_complete_run_is_remembered_and_anything_else_is_not(tmp_path):
     store = Store(str(tmp_path / "store"))
-    assert early.likely_stale(store, "p.ipynb", "S1")              # never run
+    root = store.url
+    assert early.likely_stale(root, "p.ipynb", "S1")               # never run
     early.remember(store, "p.ipynb", "S1", complete=True)
-    assert not early.likely_stale(store, "p.ipynb", "S1")
-    assert early.likely_stale(store, "p.ipynb", "S2")             # another file or options
-    assert early.likely_stale(store, "q.ipynb", "S1")             # another notebook
+    assert not early.likely_stale(root, "p.ipynb", "S1")
+    assert early.likely_stale(root, "p.ipynb", "S2")              # another file or options
+    assert early.likely_stale(root, "q.ipynb", "S1")              # another notebook
     early.remember(store, "p.ipynb", "S1", complete=False)         # a run with a failed step
-    assert early.likely_stale(store, "p.ipynb", "S1")
-    assert early.likely_stale(store, "p.ipynb", None)
+    assert early.likely_stale(root, "p.ipynb", "S1")
+    assert early.likely_stale(root, "p.ipynb", None)
+    assert early.likely_stale(None, "p.ipynb", "S1")               # the store is not known to be local
 
 
-def test_a_store_that_is_not_local_is_not_read_for_the_guess(tmp_path):
+def test_a_store_that_is_not_local_keeps_no_mark(tmp_path):
     store = Store("memory://early-guess")
     early.remember(store, "p.ipynb", "S1", complete=True)
-    assert early.likely_stale(store, "p.ipynb", "S1")
     assert store.backend.read_bytes("index/p.last-run") is None
+
+
+NB = {"cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "outputs": [], "execution_count": None,
+                 "source": "%%step a --out x\nx = 1"}], "metadata": {"kernelspec": {"name": "python3"}}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.parametrize("case, store_arg, config, environ, local", [
+    ("default: beside the notebook", None, None, {}, True),
+    ("--store path", "elsewhere/st", None, {}, True),
+    ("--store file:// URL", "file://{tmp}/st2", None, {}, True),
+    ("--store remote", "memory://early-remote", None, {}, False),
+    ("$NB2PIPE_STORE", None, None, {"NB2PIPE_STORE": "{tmp}/envstore"}, True),
+    ("configured store", None, 'store = "cfg/store"\n', {}, True),
+    ("an environment decides", None, '[envs.dev]\nstore = "dev/store"\n', {}, False),
+    ("$NB2PIPE_ENV", None, '[envs.dev]\nstore = "dev/store"\n', {"NB2PIPE_ENV": "dev"}, False),
+])
+def test_the_store_known_early_is_the_store_the_run_opens(tmp_path, monkeypatch, case, store_arg,
+                                                          config, environ, local):
+    import json
+    from nb2pipe import notebook
+    from nb2pipe.projectstore import project_store
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / ".git").mkdir()                   # the configuration search stops here
+    (proj / "p.ipynb").write_text(json.dumps(NB))
+    if config:
+        (proj / "nb2pipe.toml").write_text(config)
+    for k in ("NB2PIPE_STORE", "NB2PIPE_ENV"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in environ.items():
+        monkeypatch.setenv(k, v.format(tmp=tmp_path))
+    monkeypatch.chdir(tmp_path)
+    store_arg = store_arg.format(tmp=tmp_path) if store_arg else None
+    nb = notebook.read(str(proj / "p.ipynb"))
+    root = early.local_store_root(_args(store=store_arg), nb)
+    if not local:
+        assert root is None, case
+        return
+    assert root == project_store(nb, store_arg, None).url, case
 
 
 def test_what_is_kept_holds_no_option_value(tmp_path):

@@ -43,15 +43,39 @@ def _local(store) -> bool:
     return type(store.backend).__name__ == "_LocalBackend"
 
 
-def likely_stale(store, pipeline: str, sig: str | None) -> bool:
-    """Whether this run probably has steps to run (see the module's text)."""
-    if sig is None or not _local(store):
+def local_store_root(args, nb) -> str | None:
+    """The folder of the run's store, found without importing the store (~30 ms of imports
+    the kernel boots through instead) when it is plainly a local folder: ``--store PATH``,
+    ``$NB2PIPE_STORE``, the configuration's ``store`` or ``.nb2pipe/`` beside the notebook.
+    None where an environment (or an exported package's folder) decides, or for a remote
+    store: the run then opens its store first, as ``projectstore.project_store`` does."""
+    from ..config import find_config, store_origin
+    if getattr(args, "env", None) or os.environ.get("NB2PIPE_ENV") or nb.manifest:
+        return None
+    location = getattr(args, "store", None)
+    if not location:
+        found = find_config(nb.project_dir)
+        if found and found[1].get("envs"):
+            return None
+        location = store_origin(nb.project_dir, None)[0]
+    if location.startswith("file://"):
+        location = location[len("file://"):]
+    elif "://" in location:
+        return None
+    return os.path.abspath(location)
+
+
+def likely_stale(root: str | None, pipeline: str, sig: str | None) -> bool:
+    """Whether this run probably has steps to run (see the module's text); ``root``: the
+    folder of a local store (None: not known to be local)."""
+    if sig is None or root is None:
         return True
     try:
-        seen = store.backend.read_bytes(_rel(pipeline))
+        with open(os.path.join(root, _rel(pipeline)), "rb") as f:
+            seen = f.read()
     except OSError:
         return True
-    return seen is None or seen.decode("utf-8", "replace") != sig
+    return seen.decode("utf-8", "replace") != sig
 
 
 def remember(store, pipeline: str, sig: str | None, complete: bool) -> None:
@@ -66,14 +90,21 @@ def remember(store, pipeline: str, sig: str | None, complete: bool) -> None:
         pass
 
 
-def start(args, nb, store, sig: str | None):
+def start(args, nb, root: str | None, sig: str | None):
     """The kernel of a local headless run, started now if the run likely has work; else None
-    (the run starts it after planning, if it needs one).  ``sig``: :func:`signature`."""
-    if (args.dry_run or getattr(args, "watch", False) or args.executor in ("dask", "remote")
-            or getattr(args, "gateway_url", None)):
+    (the run starts it after planning, if it needs one).  ``root``: :func:`local_store_root`
+    (None: the store is not known yet, nothing is started); ``sig``: :func:`signature`.  The
+    caller checks that the store it then opens is this one (:func:`matches`)."""
+    if (root is None or args.dry_run or getattr(args, "watch", False)
+            or args.executor in ("dask", "remote") or getattr(args, "gateway_url", None)):
         return None
-    if not (args.force or likely_stale(store, nb.pipeline, sig)):
+    if not (args.force or likely_stale(root, nb.pipeline, sig)):
         return None
     from .kernel import KernelSession, local_env
     return KernelSession(args.kernel or nb.kernel_name, nb.project_dir,
-                         local_env(store.url)).spawn(direct_only=True)
+                         local_env(root)).spawn(direct_only=True)
+
+
+def matches(session, store) -> bool:
+    """Was ``session``'s kernel given the store the run opened?"""
+    return session.env.get("NB2PIPE_STORE") == store.url
