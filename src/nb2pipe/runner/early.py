@@ -9,8 +9,9 @@ finds nothing to run, that kernel, never connected, is stopped at once.
 
 The guess only decides *when* the kernel starts, never what runs: a wrong "unchanged" starts
 the kernel after planning, as before; a wrong "changed" costs a process start.  What the
-last run saw is kept in ``index/<notebook>.last-run`` of a local store (a remote store is
-not read for this: the kernel is started first).
+last run saw is kept, as a hash, in ``index/<notebook>.last-run`` of a local store.  A store
+that is not plainly a local folder (a remote one, or one an environment chooses) gets no
+early start: its kernel starts after planning, as before.
 """
 from __future__ import annotations
 
