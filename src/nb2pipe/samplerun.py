@@ -16,11 +16,11 @@ def start(nb, kernel_name: str | None):
     """The local kernel of ``nb``'s sample check, started before the check reads anything
     else: it boots (seconds) while the notebook is planned and the samples are cut.  It starts
     in the sample folder (the mirror is rebuilt meanwhile); its first cell moves it there."""
-    from .runner.kernel import KernelSession, local_env
+    from .runner.kernel import local_session
     from .store import Store
     root = root_of(nb)
     store = Store(os.path.join(root, "store"))         # the folder exists from here on
-    return KernelSession(kernel_name or nb.kernel_name, root, local_env(store.url)).spawn()
+    return local_session(kernel_name or nb.kernel_name, root, store.url).spawn()
 
 
 def discard(session) -> None:

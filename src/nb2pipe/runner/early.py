@@ -41,7 +41,8 @@ def signature(args, path: str) -> str | None:
 
 
 def _local(store) -> bool:
-    return type(store.backend).__name__ == "_LocalBackend"
+    from ..store_backends import _LocalBackend
+    return isinstance(store.backend, _LocalBackend)
 
 
 def local_store_root(args, nb) -> str | None:
@@ -101,9 +102,8 @@ def start(args, nb, root: str | None, sig: str | None):
         return None
     if not (args.force or likely_stale(root, nb.pipeline, sig)):
         return None
-    from .kernel import KernelSession, local_env
-    return KernelSession(args.kernel or nb.kernel_name, nb.project_dir,
-                         local_env(root)).spawn(direct_only=True)
+    from .kernel import local_session
+    return local_session(args.kernel or nb.kernel_name, nb.project_dir, root).spawn(direct_only=True)
 
 
 def matches(session, store) -> bool:

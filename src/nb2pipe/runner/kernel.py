@@ -333,3 +333,9 @@ TIME_LIMIT = {"ename": "Nb2pipeTimeLimit", "evalue": "the step's time limit pass
 
 def local_env(store_url: str) -> dict[str, str]:
     return {**os.environ, "NB2PIPE_STORE": store_url, "NB2PIPE_PROGRESS": "text"}
+
+
+def local_session(kernel_name: str, project_dir: str, store_url: str) -> KernelSession:
+    """The session (not started) of a local headless kernel working in ``project_dir`` on the
+    store at ``store_url``: the one place such a kernel's environment is decided."""
+    return KernelSession(kernel_name, project_dir, local_env(store_url))

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .kernel import TIME_LIMIT, KernelSession, local_env
+from .kernel import TIME_LIMIT, KernelSession, local_session
 from ..engine import Engine
 from ..errors import Nb2pipeError
 from ..notebook import PipelineNotebook
@@ -212,10 +212,11 @@ def spawn(nb: PipelineNotebook, engine: Engine, kernel_name: str | None = None,
           kernel_manager_class=None, direct_only: bool = False) -> KernelSession | None:
     """Start the kernel process for a run of ``nb`` and return at once (it boots meanwhile).
     ``direct_only``: None unless it could be started without jupyter_client."""
-    env = local_env(engine.store.url)
-    if kernel_manager_class is not None:
-        from ..envforward import forwarded_env
-        env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
+    if kernel_manager_class is None:
+        return local_session(kernel_name or nb.kernel_name, nb.project_dir,
+                             engine.store.url).spawn(direct_only=direct_only)
+    from ..envforward import forwarded_env
+    env = {"KERNEL_NB2PIPE_PROGRESS": "text", **forwarded_env()}
     return KernelSession(kernel_name or nb.kernel_name, nb.project_dir, env,
                          kernel_manager_class).spawn(direct_only=direct_only)
 
