@@ -12,7 +12,8 @@ import os
 import queue
 import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -55,7 +56,8 @@ class WarmKernels(WorkerPlugin):
 
     def _warm(self, requested: float) -> None:
         try:
-            self.kernel(requested)
+            with closing_loop():
+                self.kernel(requested)
         except Exception:  # noqa: BLE001 - the first task starts it again and reports why
             pass
 
@@ -119,6 +121,25 @@ class WarmKernels(WorkerPlugin):
             self.worker.log_event(topic(self.name), {"kernel": start})   # the run's report says it
         if self.closed:
             self.drop()
+
+
+@contextmanager
+def closing_loop() -> Iterator[None]:
+    """Close the event loop jupyter_client's blocking calls made in this thread.  They make
+    one per thread and context (Dask runs each task in a context of its own, so each task
+    made another) and never close it; the garbage collector then finalizes it whenever it
+    runs, in the run's own process, and when it happens to close the loop's socket first
+    the loop's finalizer prints a traceback on stderr."""
+    try:
+        yield
+    finally:
+        import asyncio
+
+        from jupyter_core.utils import ensure_event_loop
+        loop = ensure_event_loop()           # the one run_sync used here (or a new one)
+        if not loop.is_running():
+            loop.close()
+            asyncio.set_event_loop(None)
 
 
 def execute(km, kc, code: str, timeout: float | None,
@@ -205,7 +226,7 @@ def run_steps(name: str, task: str, steps: list[str], force: list[str], retries:
     from distributed import get_worker
     worker = get_worker()
     plugin: WarmKernels = worker.plugins[name]
-    with plugin.busy:
+    with plugin.busy, closing_loop():
         return _run_steps(worker, plugin, name, task, steps, force, retries, timeout)
 
 
