@@ -18,7 +18,7 @@ from .executor import ChangedInPlace, Executor
 from .definer import Definer
 from .planner import Planner
 from .protocol import Event, OutcomeStatus, ProgressMsg, RunEndMsg, RunStartMsg, StateMsg, StepState
-from .results import Outcome, Result, label
+from .results import Outcome, Result, ResultMap, label
 from .errors import CorruptObjectError, Nb2pipeError, StepFailed, StoreError
 from .fingerprint import FileHasher
 from .graph import Graph
@@ -42,7 +42,7 @@ class Engine(Definer, Planner, Executor):
         self.hasher = FileHasher()
         self.defs = Definitions(local_module=lambda m: self.hasher.is_local(m, self.project_dir))
         self.setup_ns: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
-        self.results: dict[str, Result] = {}        # last result per step this session
+        self.results = ResultMap()                  # last result per step this session
         self.failures: dict[str, tuple[str | None, str]] = {}   # step -> (key, message)
         self.running: set[str] = set()
         self.contracts: dict[str, dict[str, dict]] = {}   # step -> output -> contract (exported runs)

@@ -321,8 +321,7 @@ class Executor:
 
     def _forget_values(self, replaced: Result) -> None:
         """Drop in-memory values of a replaced result unless a current result still uses them."""
-        live = {r.oid for res in self.results.values() for r in res.outputs.values()}
-        self._values.forget(replaced.outputs.values(), live)
+        self._values.forget(replaced.outputs.values(), self.results.uses)
 
     def _load(self, ref: ObjectRef) -> Any:
         """A value for one consumer: shared when immutable or copy-on-write,

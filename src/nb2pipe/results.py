@@ -27,6 +27,65 @@ class Result:
                    float(entry.get("duration", 0.0)), float(entry.get("finished", 0.0)))
 
 
+class ResultMap(dict):
+    """Step name -> its last :class:`Result` in this session, counting the results that use
+    each object id: "does a current result still use this object?" is a lookup, where a scan
+    of every step's outputs per replaced result made a run of N stale steps O(N²)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._uses: dict[str, int] = {}
+
+    def _count(self, res: Result, by: int) -> None:
+        for r in res.outputs.values():
+            n = self._uses.get(r.oid, 0) + by
+            if n > 0:
+                self._uses[r.oid] = n
+            else:
+                self._uses.pop(r.oid, None)
+
+    def uses(self, oid: str) -> bool:
+        return oid in self._uses
+
+    def __setitem__(self, name: str, res: Result) -> None:
+        old = self.get(name)
+        if old is not None:
+            self._count(old, -1)
+        super().__setitem__(name, res)
+        self._count(res, 1)
+
+    def __delitem__(self, name: str) -> None:
+        self._count(self[name], -1)
+        super().__delitem__(name)
+
+    def pop(self, name: str, *default):
+        if name in self:
+            self._count(self[name], -1)
+        return super().pop(name, *default)
+
+    def clear(self) -> None:
+        self._uses.clear()
+        super().clear()
+
+    def popitem(self):
+        name, res = super().popitem()
+        self._count(res, -1)
+        return name, res
+
+    def update(self, other=(), **more) -> None:
+        for name, res in dict(other, **more).items():
+            self[name] = res
+
+    def setdefault(self, name: str, res: Result):
+        if name not in self:
+            self[name] = res
+        return self[name]
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+
 @dataclass
 class Outcome:
     """What happened to one step in a run."""

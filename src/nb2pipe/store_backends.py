@@ -15,11 +15,12 @@ class _LocalBackend:
     def __init__(self, root: str, create: bool = True):
         self.root = os.path.abspath(root)
         self.url = self.root
+        self._prefix = os.path.join(self.root, "")     # paths are made per stat: no join each time
         if create:
             os.makedirs(os.path.join(self.root, "tmp"), exist_ok=True)
 
     def path(self, rel: str) -> str:
-        return os.path.join(self.root, rel)
+        return self._prefix + rel          # ``rel`` is always relative to the store's root
 
     def tmp_path(self) -> str:
         return os.path.join(self.root, "tmp", f"{os.getpid()}-{uuid.uuid4().hex}")

@@ -3,7 +3,7 @@ step that reads it (copy-on-write, or copied when it is a pandas object), instea
 read from the store again.  One per engine; no IPython, no global state."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from . import inplace
 from .entries import ObjectRef
@@ -32,12 +32,12 @@ class ValueCache:
     def drop(self, oid: str) -> None:
         self._values.pop(oid, None)
 
-    def forget(self, replaced: Iterable[ObjectRef], live: set[str]) -> None:
-        """Drop the values of a replaced result's ``replaced`` refs unless ``live`` (the object
-        ids current results still use) holds them."""
+    def forget(self, replaced: Iterable[ObjectRef], live: Callable[[str], bool]) -> None:
+        """Drop the values of a replaced result's ``replaced`` refs unless ``live(oid)`` (a
+        current result still uses it)."""
         for r in replaced:
-            if r.oid not in live:
-                self._values.pop(r.oid, None)
+            if r.oid in self._values and not live(r.oid):
+                del self._values[r.oid]
 
     def load(self, ref: ObjectRef, read) -> Any:
         """A value for one consumer: shared when immutable or copy-on-write, decoded afresh
