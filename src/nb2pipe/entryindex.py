@@ -63,13 +63,17 @@ class EntryIndex:
         try:
             if _stamp_json(stamp(f"entries/{key[:2]}/{key}.json")) != rec["stamp"]:
                 return None
-            now = [(rel, stamp(rel), recorded) for rel, recorded in rec["objects"].items()]
+            now = {}
+            for rel, recorded in rec["objects"].items():
+                st = stamp(rel)
+                if _stamp_json(st) != recorded:
+                    return None
+                if st is not None:
+                    now[rel] = st
         except (KeyError, TypeError, AttributeError):
             return None
-        if any(_stamp_json(st) != recorded for _, st, recorded in now):
-            return None
         if self.confirmed is not None:
-            self.confirmed.update((rel, st) for rel, st, _ in now if st is not None)
+            self.confirmed.update(now)
         return rec["entry"]
 
     def confirmed_stamp(self, rel: str) -> tuple | None:

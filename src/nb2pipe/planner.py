@@ -134,6 +134,8 @@ class Planner:
     def _source_candidates(self, step: StepDef, inputs: tuple[str, ...]) -> tuple[tuple, tuple]:
         """(the step's own sources, (path, full path) of the files its code opens that are
         sources if they exist): what the definitions decide of :meth:`sources_of`."""
+        if not (step.sources or step.info.files.paths):
+            return (), ()                        # most steps: no file named, none opened
         made = set(inputs)                       # files a step above writes: inputs, not sources
         own = step.spec.srcs + tuple(p for p in step.sources[len(step.spec.srcs):]   # a query's files
                                      if filerefs.name_of(p) not in made)

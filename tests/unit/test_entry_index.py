@@ -90,6 +90,16 @@ def test_the_index_never_serves_what_the_store_does_not_hold(tmp_path, planned, 
     assert eng.plan()["b"].state == state
 
 
+@pytest.mark.parametrize("change", [damage_object, remove_object, remove_entry])
+def test_an_entry_whose_files_changed_is_read_from_its_file_not_the_index(tmp_path, planned, change):
+    key = planned.plan()["b"].key
+    change(planned)
+    reads: list[str] = []
+    eng = session(tmp_path, reads)
+    eng.plan()
+    assert f"entries/{key[:2]}/{key}.json" in reads     # the index's record was not taken
+
+
 def test_a_replaced_entry_is_read_from_its_file(tmp_path, planned):
     replace_entry(planned)
     eng = session(tmp_path)
