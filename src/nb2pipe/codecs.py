@@ -63,6 +63,11 @@ def _threads(frame) -> int | None:
 def to_arrow(value: Any, tag: str):
     import pyarrow as pa
     if tag == "pandas.DataFrame":
+        if value.size < SMALL_CELLS:
+            from .plainframes import to_arrow as plain
+            table = plain(value)           # the same table, without pyarrow's pandas layer
+            if table is not None:
+                return table
         cols = list(value.columns)
         if len(set(map(str, cols))) != len(cols):
             raise TypeError("duplicate column names")

@@ -240,7 +240,9 @@ class Engine(Definer, Planner, Executor):
             return Outcome(name, "failed", error=e)
         lease = None
         if not force:
-            if not entry:     # another process computing this key: wait for its entry
+            prev = self.results.get(name)
+            if not entry and leases.worth_it(prev.duration if prev is not None else None):
+                # another process computing this key: wait for its entry
                 lease = leases.claim(self.store, key, lambda: bool(self.store.get_entry(key)),
                                      self._warn, f"step `{name}`")
                 entry = None if lease else self.store.get_entry(key)

@@ -38,3 +38,22 @@ def test_derived_maps_follow_every_change_of_steps_and_setup(lab):
     assert d._definers()["math"] == ["late"] and d._positions()["late"] == -1
     d.drop_setup("late")
     assert "math" not in d._definers() and d.version > v
+
+
+
+def _leases_seen(lab, version):
+    """Run `other` at a new ``version`` of its code, which lists the store's lease files while
+    it runs; what it saw."""
+    lab.define("other", code="import os\nd = '.nb2pipe/leases'\n"
+                             f"other = sorted(os.listdir(d)) if os.path.isdir(d) else []\nv = {version}")
+    assert lab.run("other")["other"] == "ran"
+    return lab.ns["other"]
+
+
+def test_a_short_step_runs_without_a_lease_an_unknown_one_holds_one(lab, monkeypatch):
+    from nb2pipe import leases
+    first = _leases_seen(lab, 1)              # never ran: how long it takes is not known
+    assert len(first) == 1 and first[0].endswith(".json")
+    assert _leases_seen(lab, 2) == []         # its last run took well under leases.WORTH
+    monkeypatch.setattr(leases, "WORTH", 0.0)   # every duration is worth a lease
+    assert len(_leases_seen(lab, 3)) == 1

@@ -281,11 +281,32 @@ def _client_class():
             self.nb2pipe_on_output = on_output
 
         def output(self, outs, msg, display_id, cell_index):
-            out = super().output(outs, msg, display_id, cell_index)
+            out = None
+            if not (display_id or self.clear_before_next_output
+                    or self.output_hook_stack[msg["parent_header"].get("msg_id")]):
+                out = _event_output(msg)
+                if out is not None:
+                    outs.append(out)
+            if out is None:
+                out = super().output(outs, msg, display_id, cell_index)
             if out is not None:
                 self.nb2pipe_on_output(out, cell_index)
             return out
     return Client
+
+
+def _event_output(msg: dict):
+    """nb2pipe's own event (a step's outcome) as the output node nbformat would make of it,
+    or None for any other message.  Its shape is nb2pipe's: nbformat's schema validation of
+    each output (~0.5 ms, one per step of a run) is left to the outputs the steps make."""
+    from nbformat import from_dict
+
+    from ..protocol_base import EVENT_MIME
+    content = msg["content"]
+    if msg["msg_type"] != "display_data" or EVENT_MIME not in content.get("data", {}):
+        return None
+    return from_dict({"output_type": "display_data", "metadata": content.get("metadata", {}),
+                      "data": content["data"]})
 
 
 def kernel_specs():
