@@ -59,6 +59,7 @@ class Engine(Definer, Planner, Executor):
         self._learned: dict[str, list[str]] = {}     # code hash -> learned in-place changes
         self._parts: dict[str, tuple] = {}           # step -> (its definition, context, key parts)
         self._keys: dict[str, tuple[dict, str]] = {}   # step -> (last components, their key)
+        self._indexed_keys: set[str] = set()     # steps whose key came from the index, unchecked
         self._entry_results: dict[str, tuple] = {}   # key -> (entry, Result parsed from it)
         self._fresh_seen: dict[str, tuple] = {}      # step -> why it was fresh (planner.Fresh)
         self._fresh_token: tuple | None = None       # what every Fresh there also held under

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from .entries import _dumps, object_rel, pipeline_slug
+from .keys import KEY_VERSION
 
 INDEX_VERSION = 1
 
@@ -29,6 +30,10 @@ class EntryIndex:
         self.records: dict[str, dict] = {}          # key -> record
         self.claims: dict[str, tuple] = {}          # object rel -> stamp it was verified at
         self.loaded: set[str] = set()
+        # notebook name -> step -> (components, key) of the entry its last plan used, from an
+        # index written with this KEY_VERSION: a new session whose step has the very same
+        # components takes that key instead of hashing them again (see ``key_of``)
+        self.keys: dict[str, dict[str, tuple[dict, str]]] = {}
         # object rel -> stamp its file had when entry() checked it, during one plan only
         # (None: no plan under way); Store.check takes it instead of a second stat
         self.confirmed: dict[str, tuple] | None = None
@@ -46,9 +51,13 @@ class EntryIndex:
             doc = json.loads(data) if data else {}
             if doc.get("v") != INDEX_VERSION:
                 return
+            keys = self.keys.setdefault(name, {}) if doc.get("key_version") == KEY_VERSION else None
             for key, rec in doc["entries"].items():
                 if isinstance(rec, dict) and isinstance(rec.get("entry"), dict):
                     self.records.setdefault(key, rec)
+                    step, comps = rec["entry"].get("step"), rec["entry"].get("components")
+                    if keys is not None and isinstance(step, str) and isinstance(comps, dict):
+                        keys[step] = (comps, key)
             for rel, stamp in doc.get("verified", {}).items():
                 self.claims.setdefault(rel, tuple(stamp))
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -87,10 +96,17 @@ class EntryIndex:
         it was read and checked; ``verified``: objects hashed OK at a stamp."""
         records = {k: {"entry": e, **checked[k]} for k, e in entries.items() if k in checked}
         rels = {rel for rec in records.values() for rel in rec["objects"]}
-        doc = {"v": INDEX_VERSION, "entries": records,
+        doc = {"v": INDEX_VERSION, "key_version": KEY_VERSION, "entries": records,
                "verified": {rel: list(s) for rel, s in verified.items() if rel in rels}}
         self.backend.rewrite_bytes(self.rel(name), _dumps(doc))   # a shortcut: missing is fine
         self.records.update(records)
+
+    def key_of(self, name: str, step: str) -> tuple[dict, str] | None:
+        """(components, key) of the entry notebook ``name``'s last plan used for ``step``, if
+        its index recorded one.  Only a shortcut for hashing: the caller takes the key only for
+        components equal to these, and that key's entry is then looked up and checked as any
+        other (an entry made from exactly those components is the right result for them)."""
+        return self.keys.get(name, {}).get(step)
 
     def stamp(self, rel: str) -> list | None:
         """A file's stamp as a record keeps it.  Taken *before* the file is read and

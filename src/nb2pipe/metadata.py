@@ -66,6 +66,10 @@ class MetadataFiles:
         self._index.load(name)
         self._index.confirmed = {}
 
+    def indexed_key(self, name: str, step: str) -> tuple[dict, str] | None:
+        """(components, key) of ``step`` in notebook ``name``'s index (see ``EntryIndex.key_of``)."""
+        return self._index.key_of(name, step)
+
     def save_index(self, name: str, keys) -> None:
         """Write ``name``'s index of ``keys`` when more than 1 in 20 of them were read from
         their own files since it was last written (or it has none yet): a session re-running

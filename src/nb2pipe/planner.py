@@ -51,7 +51,14 @@ class Planner:
         :class:`Nb2pipeError` when the key cannot be made (an input not produced)."""
         parts = self._key_parts(step)
         comps, key = self._keyed(step, parts, self._input_versions(step, parents, graph, parts))
-        return comps, key, (self.store.get_entry(key) if entry else None)
+        found = self.store.get_entry(key) if entry else None
+        if found is not None and self._indexed_keys and step.name in self._indexed_keys:
+            self._indexed_keys.discard(step.name)
+            if found.get("components") != comps:   # taken from the index for other components
+                key = keys.make_key(comps)
+                self._keys[step.name] = (comps, key)
+                found = self.store.get_entry(key)
+        return comps, key, found
 
     def components(self, step: StepDef, input_versions: dict[str, str]) -> dict:
         return self.keyed(step, input_versions)[0]
@@ -69,8 +76,15 @@ class Planner:
                  "params": {p: self._param_fingerprint(step, p) for p in parts.params},
                  **self._file_parts(step, parts)}
         last = self._keys.get(step.name)
-        if last is not None and last[0] == comps:
+        if last is None:       # a new session: the key the notebook's index has for these components
+            last = self.store.indexed_key(self.pipeline, step.name)
+            if last is not None and last[0] == comps:
+                self._keys[step.name] = last
+                self._indexed_keys.add(step.name)      # its entry's components are checked once
+                return last
+        elif last[0] == comps:
             return last
+        self._indexed_keys.discard(step.name)
         self._keys[step.name] = (comps, keys.make_key(comps))
         return self._keys[step.name]
 

@@ -366,6 +366,7 @@ class LayeredStore:
     put_learned = _to_own("put_learned")
     put_run = _to_own("put_run")
     load_index = _to_own("load_index")
+    indexed_key = _to_own("indexed_key")
     save_index = _to_own("save_index")
     # metadata reads: the first layer that has it
     get_entry = _first_found("get_entry")

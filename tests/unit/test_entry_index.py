@@ -187,3 +187,63 @@ def test_objects_a_plan_hashed_are_stamped_in_the_index_so_the_next_session_only
     hashed.clear()
     assert {s.state for s in session(tmp_path).plan().values()} == {"fresh"}
     assert hashed == []                            # the next one trusts the stamps it left
+
+
+def counting_keys(monkeypatch):
+    """Spy on key hashing: the components of every key made, in order."""
+    from nb2pipe import keys
+    made, real = [], keys.make_key
+    monkeypatch.setattr(keys, "make_key", lambda comps: made.append(comps) or real(comps))
+    return made
+
+
+def test_a_new_session_takes_its_keys_from_the_index_for_the_same_components(tmp_path, planned, monkeypatch):
+    want = {n: s.key for n, s in planned.plan().items()}
+    made = counting_keys(monkeypatch)
+    eng = session(tmp_path)
+    states = eng.plan()
+    assert made == []                                   # no key hashed again
+    assert {n: (s.state, s.key) for n, s in states.items()} == {n: ("fresh", k) for n, k in want.items()}
+
+
+def test_other_components_are_hashed_not_taken_from_the_index(tmp_path, planned, monkeypatch):
+    from nb2pipe import keys
+    made = counting_keys(monkeypatch)
+    eng = session(tmp_path, cells=[CELLS[0], ("b", "b = a + [4]"), CELLS[2]])
+    states = eng.plan()
+    assert [c["code"] for c in made] == [eng.defs.steps["b"].code_hash]   # b's code changed
+    assert states["b"].state == "stale" and states["c"].state != "fresh"
+    comps, key, _ = eng.lookup(eng.defs.steps["b"], eng.graph(), {"a": eng._last_result("a")})
+    assert key == keys.make_key(comps)
+
+
+def test_an_index_of_another_key_version_gives_no_keys(tmp_path, planned, monkeypatch):
+    path = planned.store.backend.path("index/nb.json")
+    doc = json.load(open(path))
+    doc["key_version"] -= 1
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    made = counting_keys(monkeypatch)
+    assert {s.state for s in session(tmp_path).plan().values()} == {"fresh"}
+    assert len(made) == len(CELLS)
+
+
+def test_a_key_the_index_gives_for_other_components_never_serves_their_entry(tmp_path, planned):
+    """An index whose records of a and b have their keys swapped (as no nb2pipe writes it):
+    each step is still served its own entry, looked up by the hash of its components."""
+    from nb2pipe import keys
+    want = {n: s.key for n, s in planned.plan().items()}
+    path = planned.store.backend.path("index/nb.json")
+    doc = json.load(open(path))
+    ka, kb = want["a"], want["b"]
+    doc["entries"][ka], doc["entries"][kb] = doc["entries"][kb], doc["entries"][ka]
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    eng = session(tmp_path)
+    states = eng.plan()
+    assert {n: (s.state, s.key) for n, s in states.items()} == {n: ("fresh", k) for n, k in want.items()}
+    for name in ("a", "b"):
+        comps, key, entry = eng.lookup(eng.defs.steps[name], eng.graph(),
+                                       {p: eng._last_result(p) for p in eng.graph().parents(name)})
+        assert key == keys.make_key(comps) == entry["key"]
+    assert eng.values_of("a") == {"a": [1, 2]} and eng.values_of("b") == {"b": [1, 2, 3]}
