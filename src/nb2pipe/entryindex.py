@@ -12,10 +12,22 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from .entries import _dumps, object_rel, pipeline_slug
 from .keys import KEY_VERSION
 
 INDEX_VERSION = 1
+
+
+def _loads(data: bytes):
+    """The index's JSON: orjson reads it in about half the time json does (a 1,000-step
+    notebook's index is ~900 KB, read by the first plan of every session).  orjson refuses
+    the NaN and Infinity json writes for such floats: those are read as json reads them."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _stamp_json(stamp) -> list | None:
@@ -48,7 +60,7 @@ class EntryIndex:
         self.loaded.add(name)
         data = self.backend.read_bytes(self.rel(name))
         try:
-            doc = json.loads(data) if data else {}
+            doc = _loads(data) if data else {}
             if doc.get("v") != INDEX_VERSION:
                 return
             keys = self.keys.setdefault(name, {}) if doc.get("key_version") == KEY_VERSION else None
@@ -70,14 +82,18 @@ class EntryIndex:
             return None
         stamp = self.backend.stamp
         try:
-            if _stamp_json(stamp(f"entries/{key[:2]}/{key}.json")) != rec["stamp"]:
+            st = stamp(f"entries/{key[:2]}/{key}.json")
+            if st is None or list(st) != rec["stamp"]:
                 return None
             now = {}
             for rel, recorded in rec["objects"].items():
                 st = stamp(rel)
-                if _stamp_json(st) != recorded:
+                if st is None:
+                    if recorded is not None:
+                        return None
+                elif list(st) != recorded:
                     return None
-                if st is not None:
+                else:
                     now[rel] = st
         except (KeyError, TypeError, AttributeError):
             return None

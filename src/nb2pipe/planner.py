@@ -115,8 +115,8 @@ class Planner:
                  "code": step.code_hash,
                  "outputs": sorted(node.outputs if node else d.outputs_of(step)),
                  "setup": d.setup_hashes_for(step)}
-        params = tuple(p for p in sorted(set(step.external_reads()))
-                       if p in d.params and p not in d.credential_params)
+        params = tuple(sorted(p for p in set(step.external_reads())
+                              if p in d.params and p not in d.credential_params)) if d.params else ()
         inputs = node.inputs if node else d.inputs_of(step)
         own, opened = self._source_candidates(step, inputs)
         parts = KeyParts(fixed, params, tuple(sorted(d.modules_for(step))), inputs, own, opened)

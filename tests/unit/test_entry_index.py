@@ -247,3 +247,34 @@ def test_a_key_the_index_gives_for_other_components_never_serves_their_entry(tmp
                                        {p: eng._last_result(p) for p in eng.graph().parents(name)})
         assert key == keys.make_key(comps) == entry["key"]
     assert eng.values_of("a") == {"a": [1, 2]} and eng.values_of("b") == {"b": [1, 2, 3]}
+
+
+def test_an_index_holding_a_nan_is_still_read_as_the_index(tmp_path, planned):
+    """orjson reads the index, but json writes NaN for a float that is one (a Series named
+    NaN): such an index is still taken, not dropped for one entry file read per step."""
+    path = planned.store.backend.path("index/nb.json")
+    doc = json.load(open(path))
+    key = planned.plan()["b"].key
+    doc["entries"][key]["entry"]["nan_note"] = float("nan")     # a field no check reads
+    with open(path, "w") as f:
+        json.dump(doc, f)                                     # writes the bare token NaN
+    assert "NaN" in open(path).read()
+    reads: list[str] = []
+    eng = session(tmp_path, reads)
+    assert {s.state for s in eng.plan().values()} == {"fresh"}
+    assert [r for r in reads if r.startswith("entries/")] == []
+
+
+def test_a_record_without_a_stamp_is_not_served_when_its_entry_file_is_gone(tmp_path, planned):
+    """A record says its entry file's stamp; one saying none (as no nb2pipe writes it) must
+    not stand in for an entry file that is missing."""
+    path = planned.store.backend.path("index/nb.json")
+    doc = json.load(open(path))
+    key = planned.plan()["b"].key
+    doc["entries"][key]["stamp"] = None
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    os.remove(_entry_path(planned, "b"))
+    eng = session(tmp_path)
+    assert eng.store.get_entry(key) is None
+    assert eng.plan()["b"].state == "never run"

@@ -16,7 +16,7 @@ from ..notebook import PipelineNotebook
 from . import lock
 from .manifest import step_results
 
-RUNTIME = ("nb2pipe", "nbclient", "nbformat", "ipykernel", "pyarrow", "xxhash", "fsspec", "pytest")
+RUNTIME = ("nb2pipe", "nbclient", "nbformat", "ipykernel", "pyarrow", "xxhash", "orjson", "fsspec", "pytest")
 SCHEME_EXTRAS = {"s3": "s3", "s3a": "s3"}
 MPL_MAGIC = re.compile(r"^\s*%(matplotlib|pylab)\b|run_line_magic\(['\"](matplotlib|pylab)['\"]", re.M)
 
