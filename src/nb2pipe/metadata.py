@@ -14,7 +14,8 @@ class MetadataFiles:
     """Mixed into :class:`~nb2pipe.store.Store`; needs ``backend``, ``url``, ``read_only``,
     ``_entries`` (a cache of the entries read; an entry written again leaves it), ``_verified``
     (object rel -> stamp hashed OK), ``_index`` (an :class:`~nb2pipe.entryindex.EntryIndex`),
-    ``_checked`` (key -> the stamps its entry was checked at) and ``_write(rel, data, rewrite=False)``."""
+    ``_checked`` (key -> the stamps its entry was checked at), ``_last_put`` (key, finished,
+    duration of the entry written last, or None) and ``_write(rel, data, rewrite=False)``."""
 
     # -- entries (key -> outputs)
     @staticmethod
@@ -88,6 +89,7 @@ class MetadataFiles:
 
     def put_entry(self, key: str, entry: dict) -> None:
         self._write(self._entry_rel(key), _dumps({**entry, "key": key}))
+        self._last_put = (key, entry.get("finished"), entry.get("duration"))
         # a forced re-run writes its key's entry again (a new time, maybe other objects):
         # the next read takes the file, not the entry remembered from before
         self._entries.pop(key, None)
@@ -108,9 +110,22 @@ class MetadataFiles:
         return last if isinstance(last, dict) and isinstance(last.get("key"), str) else None
 
     def put_last(self, step: str, info: dict, pipeline: str = "") -> None:
-        # replaced on every run of the step; a reader finding it missing for a moment takes
-        # the step as not run yet (it runs or is looked up by key, never served wrongly)
-        self._write(self._last_rel(pipeline, step), _dumps(info), rewrite=True)
+        """``info``: the result's key, finished and duration.  Replaced on every run of the
+        step; a reader finding it missing for a moment takes the step as not run yet (it
+        runs or is looked up by key, never served wrongly).  When the entry this store wrote
+        last says the same key, finished and duration, a local store makes the last result
+        a link to that entry file (its readers take only those three fields)."""
+        rel = self._last_rel(pipeline, step)
+        link = getattr(self.backend, "link_over", None)
+        if link is not None and set(info) == {"key", "finished", "duration"} and \
+                self._last_put == (info["key"], info["finished"], info["duration"]):
+            self._writable()
+            try:
+                link(self._entry_rel(info["key"]), rel)
+                return
+            except OSError:
+                pass                       # no hard links here, or the entry is gone: written
+        self._write(rel, _dumps(info), rewrite=True)
 
     # -- what a step's code was seen doing that its text does not show (in-place changes):
     # keyed by the code's hash, so every notebook, kernel and headless run wires the same way

@@ -75,6 +75,7 @@ class Store(MetadataFiles):
         self._verified: dict[str, tuple] = {}        # rel -> (size, mtime, inode, ctime) hashed OK
         self._index = EntryIndex(self.backend)       # the entries notebooks' last plans used
         self._checked: dict[str, dict] = {}          # key -> stamps its entry was checked at
+        self._last_put: tuple | None = None          # (key, finished, duration) of put_entry's last
         self._index_stale = 0                        # entries read from their own files
         self.lease_renewer = leases.Renewer(self.backend)   # renews the leases this store holds
 

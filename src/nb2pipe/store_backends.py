@@ -43,6 +43,15 @@ class _LocalBackend:
     def write_bytes(self, rel: str, data: bytes) -> None:
         self.publish(self._staged(data), rel)
 
+    def link_over(self, src_rel: str, rel: str) -> None:
+        """Make ``rel`` a second name of the file at ``src_rel``, replacing it as
+        ``rewrite_bytes`` does.  No file is created nor freed: on this kind of disk making a
+        file (an inode) costs ~0.1-0.4 ms of CPU, a link a fraction of it."""
+        tmp = self.tmp_path()
+        os.link(self.path(src_rel), tmp)
+        self.remove(rel)
+        self.publish(tmp, rel)
+
     def rewrite_bytes(self, rel: str, data: bytes) -> None:
         """Replace a file that readers may briefly find missing (a step's last result, an
         index): the new copy is written, the old one unlinked, then the new one renamed in.

@@ -237,3 +237,28 @@ def test_a_step_last_result_is_replaced_whole_each_run(tmp_path, where):
     if where == "local":
         assert os.listdir(tmp_path / "store" / "tmp") == []
         assert os.listdir(tmp_path / "store" / "steps" / "p") == ["load.json"]
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_a_step_last_result_written_after_its_entry_names_that_entry(tmp_path, where):
+    """After a run's entry, the step's last result says the same key, finished and duration
+    (a local store makes it a second name of the entry file, creating no file); run again
+    with another key, it says the new one and the old entry is left as it was."""
+    store = Store(str(tmp_path / "store") if where == "local" else f"memory://linked-{tmp_path.name}")
+    ref = store.put([1, 2])
+    key1, key2 = "c" * 32, "d" * 32
+    for key, finished in ((key1, 1.0), (key2, 2.0)):
+        store.put_entry(key, {"step": "load", "outputs": {"x": ref.to_json()}, "finished": finished,
+                              "duration": 0.5, "components": {"code": key}})
+        store.put_last("load", {"key": key, "finished": finished, "duration": 0.5}, "p.ipynb")
+        last = store.get_last("load", "p.ipynb")
+        assert (last["key"], last["finished"], last["duration"]) == (key, finished, 0.5)
+    assert store.get_entry(key1)["finished"] == 1.0 and store.get_entry(key2)["finished"] == 2.0
+    if where == "local":
+        root = tmp_path / "store"
+        assert os.path.samefile(root / "steps" / "p" / "load.json", root / "entries" / "dd" / f"{key2}.json")
+        assert os.stat(root / "entries" / "cc" / f"{key1}.json").st_nlink == 1
+        assert os.listdir(root / "tmp") == []
+    # a last result that is not the entry written last is written as it is said
+    store.put_last("load", {"key": key1, "finished": 1.0, "duration": 0.5}, "p.ipynb")
+    assert store.get_last("load", "p.ipynb") == {"key": key1, "finished": 1.0, "duration": 0.5}
