@@ -18,6 +18,9 @@ the N - N//2 steps from it are stale) and each edit's run is timed:
 ``--src`` compares other copies of ``src/`` (``git archive REV src``): each round runs one
 child process per copy in rotating order (each child: a kernel, a full run, then the edits),
 so a before/after pair shares the machine's load.  Medians over every edit of every round.
+With two or more ``--sizes``, the run beyond the steps is fitted as fixed + per stale step
+(``fit`` in the JSON), and with ``--profile parts`` the store's writes of a step's result
+per stale step are set beside it.
 ``--profile parts`` times the kernel's per-step calls (``PARTS``) with wrappers it installs;
 ``--puts N`` times only ``Store.put`` of one frame of the chain's shape, N times per child.
 """
@@ -189,6 +192,28 @@ def puts(rows: int, n: int) -> dict:
     return {"edits": out}
 
 
+def fit(sizes: dict) -> dict:
+    """Per copy of src, over the sizes measured: the run beyond the steps' own time as
+    fixed + per stale step (least squares over the medians; an edit of the middle step
+    leaves N - N//2 steps stale), and with ``--profile parts`` what the store's writes of a
+    step's result (the object, its entry, the last result) take per stale step."""
+    out = {}
+    for src in next(iter(sizes.values()), {}):
+        pts = [(int(n) - int(n) // 2, v[src]["median_ms"]) for n, v in sizes.items() if src in v]
+        if len(pts) < 2:
+            continue
+        xs, ys = [x for x, _ in pts], [m["overhead"] for _, m in pts]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+        f = {"fixed_ms": round(my - slope * mx, 1), "per_stale_step_ms": round(slope, 2)}
+        writes = [sum(m.get(k, 0.0) for k in ("k_put", "k_put_entry", "k_put_last")) / x
+                  for x, m in pts if "k_put" in m]
+        if writes:
+            f["writes_per_stale_step_ms"] = round(statistics.median(writes), 2)
+        out[src] = f
+    return out
+
+
 def _med(rows: list[dict], k: str) -> float:
     return round(statistics.median(r[k] for r in rows) * 1e3, 1)
 
@@ -240,6 +265,11 @@ def main() -> int:
             res["sizes"][str(n)][src] = {"median_ms": m, "edits": rows}
             print(f"N={n} rows={a.rows} {src}: " + ", ".join(f"{k} {v}" for k, v in m.items()) + " ms",
                   file=sys.stderr, flush=True)
+    res["fit"] = fit(res["sizes"])
+    for src, f in res["fit"].items():
+        print(f"{src}: beyond the steps = {f['fixed_ms']} ms + {f['per_stale_step_ms']} ms a stale step"
+              + (f"; the store's writes of a step's result {f['writes_per_stale_step_ms']} ms a stale step"
+                 if "writes_per_stale_step_ms" in f else ""), file=sys.stderr, flush=True)
     res["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if a.out:
         with open(a.out, "w") as f:
