@@ -5,6 +5,8 @@ Layout (a directory, or any fsspec URL)::
     objects/ab/<oid>.<ext>      values; <oid> is the xxh3-128 of the file's bytes
     entries/ab/<key>.json       step key -> its outputs' object ids (metadata store)
     steps/<pipeline>/<step>.json  the last result of each step of each notebook (staleness reasons)
+                                (locally a hard link to that result's entry file when it
+                                was written right after it: no file made per step)
     runs/<run id>.json          run records
 
 Objects are written to a temporary name and renamed into place (locally), or
