@@ -88,12 +88,9 @@ class EntryIndex:
             now = {}
             for rel, recorded in rec["objects"].items():
                 st = stamp(rel)
-                if st is None:
-                    if recorded is not None:
-                        return None
-                elif list(st) != recorded:
+                if _stamp_json(st) != recorded:
                     return None
-                else:
+                if st is not None:
                     now[rel] = st
         except (KeyError, TypeError, AttributeError):
             return None
